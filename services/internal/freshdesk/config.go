@@ -1,0 +1,140 @@
+// Package freshdesk is the production client for the Freshdesk REST API v2
+// and the ticketsystem.Adapter built on it.
+//
+// The client authenticates with an API key, paces itself by the account's
+// per-minute budget (X-RateLimit-* headers) while keeping a reserve for other
+// integrations, retries what is safe to retry, caps every response body, and
+// turns every documented error status into a ticketsystem.Error. The facts it
+// relies on are in docs/freshdesk-api.md of the shared material.
+package freshdesk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Secret holds a credential. It prints as "[redacted]" in every fmt verb and
+// in JSON and slog output, so a Config can be logged safely.
+type Secret string
+
+const redacted = "[redacted]"
+
+func (Secret) String() string               { return redacted }
+func (Secret) GoString() string             { return redacted }
+func (Secret) Format(f fmt.State, _ rune)   { _, _ = f.Write([]byte(redacted)) }
+func (Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
+func (Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+func (Secret) LogValue() slog.Value         { return slog.StringValue(redacted) }
+func (s Secret) reveal() string             { return string(s) }
+func (s Secret) contains(text string) bool  { return s != "" && strings.Contains(text, string(s)) }
+func (s Secret) scrub(text string) string   { return scrubSecret(text, string(s)) }
+func scrubSecret(text, secret string) string {
+	if secret == "" {
+		return text
+	}
+	return strings.ReplaceAll(text, secret, redacted)
+}
+
+// Defaults applied by New for zero Config fields.
+const (
+	DefaultTimeout          = 30 * time.Second
+	DefaultMaxRetries       = 4
+	DefaultMaxResponseBytes = 8 << 20
+	DefaultUserAgent        = "autotriage-freshdesk/1"
+)
+
+// Config configures a Client. Only APIKey and one of Domain or BaseURL are
+// required.
+type Config struct {
+	// Domain is the account's subdomain: "acme" for acme.freshdesk.com.
+	Domain string
+	// APIKey is the agent's API key; it is sent as the Basic-auth user name
+	// with the password "X".
+	APIKey Secret
+	// BaseURL overrides https://<Domain>.freshdesk.com (simulator, proxy).
+	// Link headers pointing at another origin are refused, so the key is
+	// only ever sent to this origin.
+	BaseURL string
+	// Timeout bounds one HTTP attempt (not the retries); default 30s.
+	Timeout time.Duration
+	// MaxRetries is the number of retries after the first attempt; 0 means
+	// DefaultMaxRetries, a negative value disables retries.
+	MaxRetries int
+	// Reserve is the part of the per-minute budget left to other
+	// integrations: a value in (0,1) is a fraction of X-RateLimit-Total, a
+	// value >= 1 a number of credits. When a call would take Remaining below
+	// the reserve, it waits for the minute window to reset.
+	Reserve float64
+	// UserAgent is sent on every request; default DefaultUserAgent.
+	UserAgent string
+	// HTTPClient is used for requests; default a client with Timeout. Its
+	// own Timeout, if set, takes precedence.
+	HTTPClient *http.Client
+	// MaxResponseBytes caps every response body; default 8 MiB.
+	MaxResponseBytes int64
+	// Registerer, if set, receives the client's Prometheus metrics. The
+	// global registry is never used implicitly.
+	Registerer prometheus.Registerer
+	// Logger receives retry and pacing events at debug/warn level; default
+	// discards. Credentials are never logged.
+	Logger *slog.Logger
+	// Now and Sleep replace the clock and the wait between attempts (tests).
+	// Sleep must return ctx.Err() if ctx ends first.
+	Now   func() time.Time
+	Sleep func(ctx context.Context, d time.Duration) error
+	// BackoffBase and BackoffMax shape the jittered exponential back-off;
+	// defaults 500ms and 30s.
+	BackoffBase time.Duration
+	BackoffMax  time.Duration
+}
+
+var domainRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// baseURL validates the configuration and returns the API origin.
+func (c *Config) baseURL() (*url.URL, error) {
+	raw := c.BaseURL
+	if raw == "" {
+		d := strings.ToLower(strings.TrimSpace(c.Domain))
+		d = strings.TrimSuffix(d, ".freshdesk.com")
+		if !domainRE.MatchString(d) {
+			return nil, fmt.Errorf("freshdesk: invalid domain %q: want the subdomain of <domain>.freshdesk.com", c.Domain)
+		}
+		raw = "https://" + d + ".freshdesk.com"
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("freshdesk: invalid base URL: %w", err)
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("freshdesk: invalid base URL %q: want http(s)://host", raw)
+	}
+	if u.User != nil {
+		return nil, errors.New("freshdesk: base URL must not carry credentials")
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	u.RawQuery, u.Fragment = "", ""
+	return u, nil
+}
+
+func defaultSleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

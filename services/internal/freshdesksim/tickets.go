@@ -1,0 +1,411 @@
+package freshdesksim
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// checkParams rejects query parameters outside allowed with Freshdesk's
+// invalid_field error, as the real API does (it does not ignore them).
+func checkParams(w http.ResponseWriter, q url.Values, allowed ...string) bool {
+	var errs []fieldError
+	for k := range q {
+		if !slices.Contains(allowed, k) {
+			errs = append(errs, fieldError{k, msgInvalidField, "invalid_field"})
+		}
+	}
+	if len(errs) > 0 {
+		sort.Slice(errs, func(i, j int) bool { return errs[i].Field < errs[j].Field })
+		writeValidation(w, errs...)
+		return false
+	}
+	return true
+}
+
+// pageParams parses page and per_page. maxPage 0 means no cap.
+// Unverified: the message for an invalid per_page.
+func pageParams(w http.ResponseWriter, q url.Values, defPer, maxPage int) (page, perPage int, ok bool) {
+	page, perPage = 1, defPer
+	if v := q.Get("page"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			writeValidation(w, fieldError{"page", msgPositiveInt, "invalid_value"})
+			return 0, 0, false
+		}
+		if maxPage > 0 && n > maxPage {
+			writeValidation(w, fieldError{"page", "You cannot access tickets beyond the 300th page. Please provide a smaller page number.", "invalid_value"})
+			return 0, 0, false
+		}
+		page = n
+	}
+	if v := q.Get("per_page"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			writeValidation(w, fieldError{"per_page", "It should be a/an Positive Integer less than or equal to 100", "invalid_value"})
+			return 0, 0, false
+		}
+		perPage = n
+	}
+	return page, perPage, true
+}
+
+// pageBounds returns the slice bounds of page and whether more items follow.
+func pageBounds(n, page, perPage int) (lo, hi int, more bool) {
+	lo = min(n, (page-1)*perPage)
+	hi = min(n, lo+perPage)
+	return lo, hi, hi < n
+}
+
+// setNextLink sets `link: <…&page=N+1>; rel="next"` when more pages exist,
+// keeping the request's other parameters and its scheme and host.
+func setNextLink(w http.ResponseWriter, r *http.Request, more bool, page int) {
+	if !more {
+		return
+	}
+	q := r.URL.Query()
+	q.Del("page")
+	enc := q.Encode()
+	if enc != "" {
+		enc += "&"
+	}
+	w.Header().Set("Link", "<"+baseURL(r)+r.URL.Path+"?"+enc+"page="+strconv.Itoa(page+1)+`>; rel="next"`)
+}
+
+func parseIncludes(w http.ResponseWriter, v string, allowed ...string) (map[string]bool, bool) {
+	inc := map[string]bool{}
+	if v == "" {
+		return inc, true
+	}
+	for p := range strings.SplitSeq(v, ",") {
+		p = strings.TrimSpace(p)
+		if !slices.Contains(allowed, p) {
+			writeValidation(w, fieldError{"include", "It should be one of these values: '" + strings.Join(allowed, ",") + "'", "invalid_value"})
+			return nil, false
+		}
+		inc[p] = true
+	}
+	return inc, true
+}
+
+// parseSince accepts ISO-8601 date-times (zone optional, UTC assumed) and bare dates.
+func parseSince(v string) (time.Time, bool) {
+	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t.UTC(), true
+		}
+	}
+	return time.Time{}, false
+}
+
+type listQuery struct {
+	filter      string
+	requesterID int64
+	companyID   int64
+	email       string
+	externalID  bool
+	since       time.Time
+	hasSince    bool
+	orderBy     string
+	desc        bool
+}
+
+func (s *Sim) handleList(w http.ResponseWriter, r *http.Request, rc *reqCtx, _ int64) {
+	q := r.URL.Query()
+	if !checkParams(w, q, "filter", "requester_id", "email", "unique_external_id", "company_id", "updated_since", "order_by", "order_type", "per_page", "page", "include") {
+		return
+	}
+	page, perPage, ok := pageParams(w, q, 30, 300)
+	if !ok {
+		return
+	}
+	inc, ok := parseIncludes(w, q.Get("include"), "requester", "stats", "description")
+	if !ok {
+		return
+	}
+	lq := listQuery{orderBy: "created_at", desc: true, filter: q.Get("filter"), email: q.Get("email")}
+	var errs []fieldError
+	switch lq.filter {
+	case "", "new_and_my_open", "watching", "spam", "deleted":
+	default:
+		errs = append(errs, fieldError{"filter", "It should be one of these values: 'new_and_my_open,watching,spam,deleted'", "invalid_value"})
+	}
+	for _, k := range []string{"requester_id", "company_id"} {
+		if v := q.Get(k); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 1 {
+				errs = append(errs, fieldError{k, msgPositiveInt, "invalid_value"})
+			}
+			if k == "requester_id" {
+				lq.requesterID = n
+			} else {
+				lq.companyID = n
+			}
+		}
+	}
+	lq.externalID = q.Get("unique_external_id") != ""
+	if v := q.Get("updated_since"); v != "" {
+		t, ok := parseSince(v)
+		if !ok {
+			errs = append(errs, fieldError{"updated_since", "It should be in the 'valid date time' format", "invalid_value"})
+		}
+		lq.since, lq.hasSince = t, true
+	}
+	if v := q.Get("order_by"); v != "" {
+		if !slices.Contains([]string{"created_at", "due_by", "updated_at", "status"}, v) {
+			errs = append(errs, fieldError{"order_by", "It should be one of these values: 'created_at,due_by,updated_at,status'", "invalid_value"})
+		}
+		lq.orderBy = v
+	}
+	switch q.Get("order_type") {
+	case "", "desc":
+	case "asc":
+		lq.desc = false
+	default:
+		errs = append(errs, fieldError{"order_type", "It should be one of these values: 'asc,desc'", "invalid_value"})
+	}
+	if len(errs) > 0 {
+		writeValidation(w, errs...)
+		return
+	}
+	now := s.now()
+	// The default window: only tickets created in the last 30 days unless
+	// updated_since is given. It applies together with every filter.
+	// Unverified: whether filters combine with the window and each other; they do here.
+	windowStart := now.Add(-30 * 24 * time.Hour)
+
+	out := make([]byte, 0, 16<<10)
+	out = append(out, '[')
+	s.mu.RLock()
+	var emailID int64 = -1
+	if lq.email != "" {
+		emailID = s.byEmail[strings.ToLower(lq.email)]
+	}
+	match := func(tk *ticket) bool {
+		t := &tk.t
+		switch lq.filter {
+		case "spam":
+			if !t.Spam {
+				return false
+			}
+		case "deleted":
+			if !t.Deleted {
+				return false
+			}
+		default:
+			if t.Spam || t.Deleted {
+				return false
+			}
+		}
+		if lq.filter == "new_and_my_open" && (t.Status != 2 || (t.ResponderID != 0 && t.ResponderID != rc.agentID)) {
+			return false
+		}
+		if lq.filter == "watching" || lq.externalID {
+			return false // nobody watches simulated tickets; contacts have no external ids
+		}
+		if lq.hasSince {
+			if t.UpdatedAt.Before(lq.since) {
+				return false
+			}
+		} else if t.CreatedAt.Before(windowStart) {
+			return false
+		}
+		if lq.requesterID != 0 && t.RequesterID != lq.requesterID {
+			return false
+		}
+		if lq.companyID != 0 && t.CompanyID != lq.companyID {
+			return false
+		}
+		if emailID >= 0 && t.RequesterID != emailID {
+			return false
+		}
+		return true
+	}
+	lo := (page - 1) * perPage
+	var pageItems []*ticket
+	more := false
+	if lq.orderBy == "created_at" {
+		// s.order is sorted by created_at: walk it without sorting and stop
+		// once the page and one look-ahead item are found.
+		n := 0
+		step, i := 1, 0
+		if lq.desc {
+			step, i = -1, len(s.order)-1
+		}
+		for ; i >= 0 && i < len(s.order); i += step {
+			tk := s.order[i]
+			if !match(tk) {
+				continue
+			}
+			if n >= lo+perPage {
+				more = true
+				break
+			}
+			if n >= lo {
+				pageItems = append(pageItems, tk)
+			}
+			n++
+		}
+	} else {
+		var all []*ticket
+		for _, tk := range s.order {
+			if match(tk) {
+				all = append(all, tk)
+			}
+		}
+		key := func(t *Ticket) int64 {
+			switch lq.orderBy {
+			case "due_by":
+				return t.DueBy.Unix()
+			case "updated_at":
+				return t.UpdatedAt.Unix()
+			}
+			return int64(t.Status)
+		}
+		sort.SliceStable(all, func(i, j int) bool {
+			a, b := key(&all[i].t), key(&all[j].t)
+			if a == b {
+				a, b = all[i].t.ID, all[j].t.ID
+			}
+			if lq.desc {
+				return a > b
+			}
+			return a < b
+		})
+		var hi int
+		lo, hi, more = pageBounds(len(all), page, perPage)
+		pageItems = all[lo:hi]
+	}
+	for i, tk := range pageItems {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		base := tk.list
+		if inc["description"] {
+			base = tk.listDesc
+		}
+		if !inc["stats"] && !inc["requester"] {
+			out = append(out, base...)
+			continue
+		}
+		var extra []byte
+		if inc["stats"] {
+			extra = append(extra, `,"stats":`...)
+			extra = appendStats(extra, &tk.t)
+		}
+		if inc["requester"] {
+			extra = append(extra, `,"requester":`...)
+			extra = appendRequester(extra, s.contacts[tk.t.RequesterID])
+		}
+		out = spliceKeys(out, base, extra)
+	}
+	s.mu.RUnlock()
+	out = append(out, ']')
+	setNextLink(w, r, more, page)
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Sim) handleView(w http.ResponseWriter, r *http.Request, _ *reqCtx, id int64) {
+	q := r.URL.Query()
+	if !checkParams(w, q, "include") {
+		return
+	}
+	inc, ok := parseIncludes(w, q.Get("include"), "conversations", "requester", "company", "stats")
+	if !ok {
+		return
+	}
+	s.mu.RLock()
+	tk := s.tickets[id]
+	if tk == nil {
+		s.mu.RUnlock()
+		writeJSON(w, http.StatusNotFound, nil)
+		return
+	}
+	var extra []byte
+	if inc["conversations"] {
+		extra = append(extra, `,"conversations":[`...)
+		notes := s.notes[id]
+		for i, c := range notes[:min(10, len(notes))] {
+			if i > 0 {
+				extra = append(extra, ',')
+			}
+			extra = appendConversation(extra, c)
+		}
+		extra = append(extra, ']')
+	}
+	if inc["requester"] {
+		extra = append(extra, `,"requester":`...)
+		extra = appendRequester(extra, s.contacts[tk.t.RequesterID])
+	}
+	if inc["company"] {
+		extra = append(extra, `,"company":`...)
+		if c := s.companies[tk.t.CompanyID]; c != nil {
+			extra = append(extra, `{"id":`...)
+			extra = strconv.AppendInt(extra, c.id, 10)
+			extra = append(extra, `,"name":`...)
+			extra = appendStr(extra, c.name)
+			extra = append(extra, '}')
+		} else {
+			extra = append(extra, "null"...)
+		}
+	}
+	if inc["stats"] {
+		extra = append(extra, `,"stats":`...)
+		extra = appendStats(extra, &tk.t)
+	}
+	out := spliceKeys(nil, tk.view, extra)
+	s.mu.RUnlock()
+	writeJSON(w, http.StatusOK, out)
+}
+
+// store renders t, stores it (replacing an existing ticket with its id) and
+// keeps s.order sorted. indexAt is when the search index sees this state.
+// Must be called with s.mu held for writing.
+func (s *Sim) store(t Ticket, indexAt time.Time) *ticket {
+	tk := s.tickets[t.ID]
+	isNew := tk == nil
+	if isNew {
+		tk = &ticket{}
+		s.tickets[t.ID] = tk
+	}
+	nt := &ticket{t: t, versions: tk.versions}
+	nt.list = renderTicket(nil, &nt.t, formList, s.fields.cfNames)
+	nt.listDesc = renderTicket(nil, &nt.t, formListDesc, s.fields.cfNames)
+	nt.view = renderTicket(nil, &nt.t, formView, s.fields.cfNames)
+	if s.cfg.IndexDelay > 0 {
+		nt.versions = append(slices.Clone(nt.versions), indexed{at: indexAt, t: nt.t, list: nt.list})
+		cut := s.now().Add(-s.cfg.IndexDelay)
+		for len(nt.versions) > 1 && !nt.versions[1].at.After(cut) {
+			nt.versions = nt.versions[1:]
+		}
+	}
+	s.tickets[t.ID] = nt
+	if isNew {
+		i := sort.Search(len(s.order), func(i int) bool {
+			o := &s.order[i].t
+			return o.CreatedAt.After(t.CreatedAt) || (o.CreatedAt.Equal(t.CreatedAt) && o.ID > t.ID)
+		})
+		s.order = slices.Insert(s.order, i, nt)
+	} else {
+		i := slices.Index(s.order, tk)
+		s.order[i] = nt
+	}
+	return nt
+}
+
+// bumpUpdated returns the new updated_at of a ticket changed now. Contract:
+// updated_at is whole seconds and strictly increases on every change of one
+// ticket; when a ticket changes twice within one simulated second, the second
+// change is stamped one second after the first (that ticket's clock runs
+// ahead of the simulated clock by at most the number of extra changes).
+func bumpUpdated(prev, now time.Time) time.Time {
+	now = now.Truncate(time.Second)
+	if !now.After(prev) {
+		return prev.Add(time.Second)
+	}
+	return now
+}

@@ -1,0 +1,273 @@
+// Package pipeline is autotriage's only door to NATS JetStream: the topology
+// (streams, durable consumers, KV buckets, the model object store) declared
+// once and ensured idempotently at start, a publisher that deduplicates by
+// message id and waits for the ack, and a consume loop with bounded
+// concurrency, heartbeats, retry-after and dead-lettering. Nothing outside
+// this package imports jetstream.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Config is the connection and topology configuration shared by every
+// service. Its env tags are read by platform.LoadConfig.
+type Config struct {
+	URL         string        `env:"NATS_URL" envDefault:"nats://127.0.0.1:4222" help:"NATS server URL(s), comma-separated"`
+	Creds       string        `env:"NATS_CREDS" help:"path of a NATS credentials file (JWT and NKey seed)"`
+	ConnectWait time.Duration `env:"AUTOTRIAGE_NATS_CONNECT_WAIT" envDefault:"20s" help:"how long to keep trying to reach NATS at start before giving up"`
+	Topology    Topology
+}
+
+// Topology sizes the streams. Limits retention everywhere: work-queue or
+// interest retention would make replay impossible.
+type Topology struct {
+	MaxAge          time.Duration `env:"AUTOTRIAGE_STREAM_MAX_AGE" envDefault:"168h" help:"how long TICKETS, PREDICTIONS and OUTCOMES keep messages (the replay horizon)"`
+	MaxBytes        int64         `env:"AUTOTRIAGE_STREAM_MAX_BYTES" envDefault:"-1" help:"size cap per stream in bytes (-1: unlimited); oldest messages go first"`
+	DLQMaxAge       time.Duration `env:"AUTOTRIAGE_DLQ_MAX_AGE" envDefault:"720h" help:"how long dead letters are kept"`
+	Replicas        int           `env:"AUTOTRIAGE_STREAM_REPLICAS" envDefault:"1" help:"stream, KV and object-store replicas (3 on a 3-node cluster)"`
+	DuplicateWindow time.Duration `env:"AUTOTRIAGE_STREAM_DUPLICATE_WINDOW" envDefault:"2h" help:"window in which a repeated Nats-Msg-Id is dropped"`
+	AckWait         time.Duration `env:"AUTOTRIAGE_ACK_WAIT" envDefault:"30s" help:"how long a consumer may hold a message without a heartbeat before it is redelivered"`
+	MaxDeliver      int           `env:"AUTOTRIAGE_MAX_DELIVER" envDefault:"10" help:"deliveries before a message is dead-lettered"`
+	MaxAckPending   int           `env:"AUTOTRIAGE_MAX_ACK_PENDING" envDefault:"1000" help:"unacknowledged messages a durable consumer may have outstanding"`
+}
+
+// DefaultTopology returns the defaults of Topology (as its env tags state),
+// for tests and embedded use.
+func DefaultTopology() Topology {
+	return Topology{
+		MaxAge:          7 * 24 * time.Hour,
+		MaxBytes:        -1,
+		DLQMaxAge:       30 * 24 * time.Hour,
+		Replicas:        1,
+		DuplicateWindow: 2 * time.Hour,
+		AckWait:         30 * time.Second,
+		MaxDeliver:      10,
+		MaxAckPending:   1000,
+	}
+}
+
+// Validate checks settings that the server would otherwise reject later.
+func (t Topology) Validate() error {
+	switch {
+	case t.Replicas < 1 || t.Replicas > 5:
+		return errors.New("AUTOTRIAGE_STREAM_REPLICAS must be between 1 and 5")
+	case t.MaxAge < time.Minute:
+		return errors.New("AUTOTRIAGE_STREAM_MAX_AGE must be at least 1m")
+	case t.DuplicateWindow <= 0 || t.DuplicateWindow > t.MaxAge:
+		return errors.New("AUTOTRIAGE_STREAM_DUPLICATE_WINDOW must be positive and at most AUTOTRIAGE_STREAM_MAX_AGE")
+	case t.AckWait < time.Second:
+		return errors.New("AUTOTRIAGE_ACK_WAIT must be at least 1s")
+	case t.MaxDeliver < 1:
+		return errors.New("AUTOTRIAGE_MAX_DELIVER must be at least 1")
+	case t.MaxAckPending < 1:
+		return errors.New("AUTOTRIAGE_MAX_ACK_PENDING must be at least 1")
+	}
+	return nil
+}
+
+// Stream names.
+const (
+	StreamTickets     = "TICKETS"
+	StreamPredictions = "PREDICTIONS"
+	StreamOutcomes    = "OUTCOMES"
+	StreamDLQ         = "DLQ"
+)
+
+// Durable consumer names; every replica of a stage binds to the same one.
+const (
+	ConsumerClassifier = "classifier"
+	ConsumerWriter     = "writer"
+)
+
+// KV buckets and the object store.
+const (
+	BucketFetcher = "autotriage-fetcher" // polling cursors and the poller lease
+	BucketWriter  = "autotriage-writer"  // idempotency records and applied versions
+	BucketModels  = "autotriage-models"  // which model is promoted
+	ObjectModels  = "autotriage-models"  // model artifacts
+)
+
+// Header names on DLQ messages (and, for the original ones, on every message).
+const (
+	HeaderStage          = "Autotriage-Stage"
+	HeaderError          = "Autotriage-Error"
+	HeaderDeliveries     = "Autotriage-Deliveries"
+	HeaderOriginalStream = "Autotriage-Original-Stream"
+	HeaderOriginalSeq    = "Autotriage-Original-Seq"
+	HeaderOriginalSubj   = "Autotriage-Original-Subject"
+	HeaderFailedAt       = "Autotriage-Failed-At"
+	HeaderContentType    = "Content-Type"
+	ContentTypeProtobuf  = "application/protobuf"
+)
+
+// Subject tokens must not contain the separators NATS reserves.
+var tokenReplacer = strings.NewReplacer(".", "_", "*", "_", ">", "_", " ", "_", "\t", "_", "\n", "_", "\r", "_")
+
+// Token makes s safe as a single subject token.
+func Token(s string) string {
+	if s == "" {
+		return "_"
+	}
+	return tokenReplacer.Replace(s)
+}
+
+// TicketSubject is where the fetcher publishes a ticket version.
+func TicketSubject(system, account string, id int64) string {
+	return fmt.Sprintf("tickets.%s.%s.%d", Token(system), Token(account), id)
+}
+
+// PredictionSubject is where the classifier publishes a prediction.
+func PredictionSubject(system, account string, id int64) string {
+	return fmt.Sprintf("predictions.%s.%s.%d", Token(system), Token(account), id)
+}
+
+// OutcomeSubject is where the writer publishes an outcome.
+func OutcomeSubject(system, account string, id int64) string {
+	return fmt.Sprintf("outcomes.%s.%s.%d", Token(system), Token(account), id)
+}
+
+// DLQSubject is where a stage dead-letters a message about an account.
+func DLQSubject(stage, account string) string {
+	return "dlq." + Token(stage) + "." + Token(account)
+}
+
+// accountOf extracts the account token of a tickets/predictions/outcomes subject.
+func accountOf(subject string) string {
+	parts := strings.Split(subject, ".")
+	if len(parts) >= 3 {
+		return parts[2]
+	}
+	return "_"
+}
+
+// Conn is a NATS connection with its JetStream context. It reconnects for
+// ever once established; Ready reports the current state for /readyz.
+type Conn struct {
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	log      *slog.Logger
+	topology Topology
+	ensured  atomic.Bool
+}
+
+// Connect dials NATS, retrying until cfg.ConnectWait passes, then keeps the
+// connection alive through server restarts (unbounded reconnects, buffered
+// publishes are not used: publishes wait for their ack instead).
+func Connect(ctx context.Context, cfg Config, name string, log *slog.Logger) (*Conn, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	opts := []nats.Option{
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.ReconnectJitter(100*time.Millisecond, time.Second),
+		nats.ReconnectBufSize(-1), // fail fast while disconnected; callers retry with acks
+		nats.PingInterval(10 * time.Second),
+		nats.MaxPingsOutstanding(3),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("nats disconnected", "err", err)
+			} else {
+				log.Info("nats disconnected")
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "server", nc.ConnectedUrlRedacted()) }),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subj := ""
+			if sub != nil {
+				subj = sub.Subject
+			}
+			log.Warn("nats async error", "err", err, "subject", subj)
+		}),
+	}
+	if cfg.Creds != "" {
+		opts = append(opts, nats.UserCredentials(cfg.Creds))
+	}
+	wait := cfg.ConnectWait
+	if wait <= 0 {
+		wait = time.Second
+	}
+	deadline := time.Now().Add(wait)
+	var nc *nats.Conn
+	var err error
+	for {
+		nc, err = nats.Connect(cfg.URL, opts...)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("cannot reach NATS at %s after %s: %w", redactURL(cfg.URL), wait, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("connect to NATS at %s: %w", redactURL(cfg.URL), ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("jetstream context: %w", err)
+	}
+	return &Conn{nc: nc, js: js, log: log, topology: cfg.Topology}, nil
+}
+
+// redactURL drops user info from NATS URLs so passwords never reach logs.
+func redactURL(u string) string {
+	parts := strings.Split(u, ",")
+	for i, p := range parts {
+		if at := strings.LastIndex(p, "@"); at >= 0 {
+			scheme := ""
+			if s := strings.Index(p, "://"); s >= 0 && s < at {
+				scheme = p[:s+3]
+			}
+			parts[i] = scheme + "[redacted]@" + p[at+1:]
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// Ready is nil when the connection is up and the topology has been ensured.
+func (c *Conn) Ready() error {
+	if !c.nc.IsConnected() {
+		return errors.New("not connected to NATS")
+	}
+	if !c.ensured.Load() {
+		return errors.New("JetStream topology not ensured yet")
+	}
+	return nil
+}
+
+// Drain lets subscriptions finish and flushes pending publishes, then closes.
+func (c *Conn) Drain(ctx context.Context) error {
+	done := make(chan struct{})
+	c.nc.SetClosedHandler(func(*nats.Conn) { close(done) })
+	if err := c.nc.Drain(); err != nil {
+		c.nc.Close()
+		return fmt.Errorf("drain NATS connection: %w", err)
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		c.nc.Close()
+		return fmt.Errorf("drain NATS connection: %w", ctx.Err())
+	}
+}
+
+// Close closes the connection at once.
+func (c *Conn) Close() { c.nc.Close() }
+
+// Topology returns the stream settings this connection ensures.
+func (c *Conn) TopologyConfig() Topology { return c.topology }
