@@ -1,0 +1,86 @@
+# autotriage — run `make help` for the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+GO       ?= go
+BIN      := $(CURDIR)/bin
+DIST     := $(CURDIR)/dist
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X github.com/autotriage/autotriage/services/internal/platform.version=$(VERSION)
+MODULES  := proto services
+SHARED   ?= $(abspath $(CURDIR)/../shared)
+export AUTOTRIAGE_SHARED ?= $(SHARED)
+export AUTOTRIAGE_DATASETS ?= $(SHARED)/datasets
+
+-include deploy/Makefile.mk
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(BIN)/buf $(BIN)/staticcheck: tools/go.mod tools/go.sum
+	GOWORK=off $(GO) build -C tools -o $(BIN)/ github.com/bufbuild/buf/cmd/buf honnef.co/go/tools/cmd/staticcheck
+
+$(BIN)/protoc-gen-go: proto/go.mod proto/go.sum
+	$(GO) build -C proto -o $(BIN)/ google.golang.org/protobuf/cmd/protoc-gen-go
+
+.PHONY: tools
+tools: $(BIN)/buf $(BIN)/staticcheck $(BIN)/protoc-gen-go ## build the pinned developer tools into ./bin
+
+.PHONY: build
+build: ## build every binary into ./dist
+	@mkdir -p $(DIST)
+	cd services && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(DIST)/ ./...
+
+.PHONY: test
+test: ## run every test with the race detector (embedded NATS, simulator over HTTP)
+	cd proto && $(GO) test -race -count=1 ./...
+	cd services && $(GO) test -race -count=1 -timeout 20m ./...
+
+.PHONY: race
+race: test ## alias of test: tests always run with -race
+
+.PHONY: test-short
+test-short: ## quick tests without the race detector
+	cd services && $(GO) test -short -count=1 ./...
+
+.PHONY: gowork-off
+gowork-off: ## build and vet every module on its own (GOWORK=off)
+	cd proto && GOWORK=off $(GO) build ./... && GOWORK=off $(GO) vet ./...
+	cd services && GOWORK=off $(GO) build ./... && GOWORK=off $(GO) vet ./...
+
+.PHONY: lint
+lint: $(BIN)/staticcheck $(BIN)/buf ## gofmt, go vet, staticcheck and buf lint
+	@out=$$(gofmt -l proto services $(wildcard tests) | grep -v '\.pb\.go$$' || true); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	cd proto && $(GO) vet ./...
+	cd services && $(GO) vet ./...
+	cd services && $(BIN)/staticcheck ./...
+	cd proto && $(BIN)/buf lint
+
+.PHONY: proto
+proto: $(BIN)/buf $(BIN)/protoc-gen-go ## regenerate Go code from proto/autotriage/v1/*.proto
+	cd proto && PATH=$(BIN):$$PATH $(BIN)/buf lint && PATH=$(BIN):$$PATH $(BIN)/buf generate
+
+.PHONY: proto-check
+proto-check: proto ## fail if the committed generated code differs from the .proto files
+	@if [ -n "$$(git status --porcelain -- proto)" ]; then echo "generated protobuf code is out of date; run make proto and commit:"; git status --short -- proto; git --no-pager diff --stat -- proto; exit 1; fi
+	@echo "generated code matches the .proto files"
+
+.PHONY: fuzz
+fuzz: ## run every fuzz target briefly (FUZZTIME, default 5s each)
+	@cd services && for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-5s} $$pkg || exit 1; \
+	  done; done
+
+.PHONY: run
+run: ## run the whole pipeline in one process: embedded JetStream, simulator, starter model (no Docker)
+	cd services && $(GO) run ./autotriage up
+
+.PHONY: bench
+bench: ## run the benchmark report (writes bench-out/report.md and .json)
+	cd services && $(GO) run ./autotriage bench --out $(CURDIR)/bench-out
+
+.PHONY: clean
+clean: ## remove build outputs
+	rm -rf $(BIN) $(DIST) bench-out

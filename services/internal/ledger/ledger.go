@@ -1,0 +1,110 @@
+// Package ledger records what autotriage wrote to each ticket, in the
+// writer's KV bucket. The writer reads it to never apply an older prediction
+// over a newer one and to write each note once; the fetcher reads it to keep
+// autotriage's own updates out of classification and to notice when a
+// person overrides a field that autotriage set.
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/autotriage/autotriage/services/internal/pipeline"
+)
+
+// KV is the part of a KV bucket the ledger needs (*pipeline.KV implements it).
+type KV interface {
+	Get(ctx context.Context, key string) (pipeline.Entry, error)
+	Create(ctx context.Context, key string, val []byte) (uint64, error)
+	Update(ctx context.Context, key string, val []byte, rev uint64) (uint64, error)
+	Put(ctx context.Context, key string, val []byte) (uint64, error)
+}
+
+// ErrNotFound means nothing was recorded for the key.
+var ErrNotFound = pipeline.ErrNotFound
+
+// ErrConflict means another writer changed the record first; re-read and retry.
+var ErrConflict = pipeline.ErrConflict
+
+// Fields are the ticket fields as autotriage set them. Zero values mean
+// "not set by autotriage".
+type Fields struct {
+	GroupID   int64    `json:"group_id,omitempty"`
+	GroupName string   `json:"group,omitempty"`
+	Type      string   `json:"type,omitempty"`
+	Priority  int32    `json:"priority,omitempty"`
+	Tags      []string `json:"tags,omitempty"`
+}
+
+// Applied is the record of autotriage's latest write to one ticket.
+type Applied struct {
+	// SourceUpdatedAt is the updated_at of the ticket version the applied
+	// prediction was made from; a prediction from an older version is stale.
+	SourceUpdatedAt time.Time `json:"source_updated_at"`
+	// WrittenUpdatedAt is the ticket's updated_at right after autotriage's
+	// write: that version is autotriage's own and is not classified again.
+	WrittenUpdatedAt time.Time `json:"written_updated_at"`
+	// Fields holds what autotriage set, for override detection.
+	Fields       Fields    `json:"fields"`
+	ModelVersion string    `json:"model_version,omitempty"`
+	At           time.Time `json:"at"`
+	// OverridesSeen lists fields whose override was already reported, so a
+	// person's change is counted once.
+	OverridesSeen []string `json:"overrides_seen,omitempty"`
+
+	Revision uint64 `json:"-"`
+}
+
+// Ledger reads and writes records.
+type Ledger struct{ kv KV }
+
+// New wraps the writer's bucket (pipeline.BucketWriter).
+func New(kv KV) *Ledger { return &Ledger{kv: kv} }
+
+// AppliedKey is the KV key of a ticket's record.
+func AppliedKey(system, account string, id int64) string {
+	return "applied." + pipeline.Token(system) + "." + pipeline.Token(account) + "." + strconv.FormatInt(id, 10)
+}
+
+// GetApplied returns the record of a ticket, or ErrNotFound.
+func (l *Ledger) GetApplied(ctx context.Context, system, account string, id int64) (Applied, error) {
+	e, err := l.kv.Get(ctx, AppliedKey(system, account, id))
+	if err != nil {
+		return Applied{}, err
+	}
+	var a Applied
+	if err := json.Unmarshal(e.Value, &a); err != nil {
+		return Applied{}, fmt.Errorf("ledger: record of ticket %d is unreadable: %w", id, err)
+	}
+	a.Revision = e.Revision
+	return a, nil
+}
+
+// PutApplied stores a record. With a.Revision == 0 it creates the record
+// and fails with ErrConflict if one exists; otherwise it replaces the record
+// only if it is still at a.Revision. Returns the new revision.
+func (l *Ledger) PutApplied(ctx context.Context, system, account string, id int64, a Applied) (uint64, error) {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return 0, fmt.Errorf("ledger: encode: %w", err)
+	}
+	key := AppliedKey(system, account, id)
+	if a.Revision == 0 {
+		rev, err := l.kv.Create(ctx, key, b)
+		if errors.Is(err, pipeline.ErrExists) {
+			return 0, fmt.Errorf("ledger: %s: %w", key, ErrConflict)
+		}
+		return rev, err
+	}
+	return l.kv.Update(ctx, key, b, a.Revision)
+}
+
+// IsOwnVersion reports whether a ticket version is the one autotriage's last
+// write produced (so classifying it again would only echo autotriage).
+func (a Applied) IsOwnVersion(updatedAt time.Time) bool {
+	return !a.WrittenUpdatedAt.IsZero() && updatedAt.Equal(a.WrittenUpdatedAt)
+}

@@ -1,0 +1,33 @@
+package platform
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Common is the configuration every service shares.
+type Common struct {
+	LogLevel        string        `env:"AUTOTRIAGE_LOG_LEVEL" envDefault:"info" help:"log level: debug, info, warn or error"`
+	DebugAddr       string        `env:"AUTOTRIAGE_DEBUG_ADDR" envDefault:":9090" help:"address of the debug server (/healthz, /readyz, /metrics, /debug/pprof)"`
+	ShutdownTimeout time.Duration `env:"AUTOTRIAGE_SHUTDOWN_TIMEOUT" envDefault:"25s" help:"how long a drain may take after SIGTERM before the process exits anyway"`
+}
+
+// Validate checks the shared settings.
+func (c Common) Validate() error {
+	if _, err := ParseLevel(c.LogLevel); err != nil {
+		return &ConfigError{Var: "AUTOTRIAGE_LOG_LEVEL", Msg: "must be debug, info, warn or error"}
+	}
+	if c.ShutdownTimeout <= 0 {
+		return &ConfigError{Var: "AUTOTRIAGE_SHUTDOWN_TIMEOUT", Msg: "must be positive"}
+	}
+	return nil
+}
+
+// Level returns the parsed log level (info when invalid; Validate reports that).
+func (c Common) Level() slog.Level {
+	l, err := ParseLevel(c.LogLevel)
+	if err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}

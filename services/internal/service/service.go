@@ -1,0 +1,121 @@
+// Package service is the process around a stage: logger, metrics registry,
+// debug server, the NATS connection with its topology, and the drain at the
+// end. The per-stage binaries and `autotriage up` share it, so a stage runs
+// the same way alone in a container or beside the others in one process.
+package service
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/autotriage/autotriage/services/internal/pipeline"
+	"github.com/autotriage/autotriage/services/internal/platform"
+)
+
+// Runtime is what a stage gets from its process.
+type Runtime struct {
+	Name     string
+	Log      *slog.Logger
+	Registry *prometheus.Registry
+	Health   *platform.Health
+	Conn     *pipeline.Conn
+	Metrics  *pipeline.Metrics
+	Debug    *platform.Server
+
+	shutdown time.Duration
+}
+
+// Options select what Start does beyond the basics.
+type Options struct {
+	// Log, when set, is used instead of a new JSON logger on stderr.
+	Log *slog.Logger
+	// Registry, when set, is shared (all stages in one process).
+	Registry *prometheus.Registry
+	// Health, when set, is shared.
+	Health *platform.Health
+	// NoDebugServer skips the debug listener (its owner serves it).
+	NoDebugServer bool
+}
+
+// Start brings up the logger, metrics, debug server and NATS connection, and
+// ensures the JetStream topology. On error everything started is stopped.
+func Start(ctx context.Context, name string, common platform.Common, nats pipeline.Config, stderr io.Writer, o Options) (*Runtime, error) {
+	rt := &Runtime{Name: name, shutdown: common.ShutdownTimeout, Log: o.Log, Registry: o.Registry, Health: o.Health}
+	if rt.Log == nil {
+		rt.Log = platform.NewLogger(stderr, common.Level(), name)
+	}
+	if rt.Registry == nil {
+		rt.Registry = platform.NewRegistry(name)
+	}
+	if rt.Health == nil {
+		rt.Health = platform.NewHealth()
+	}
+	if !o.NoDebugServer {
+		dbg, err := platform.Listen("debug", common.DebugAddr, platform.DebugHandler(rt.Registry, rt.Health), rt.Log)
+		if err != nil {
+			return nil, err
+		}
+		rt.Debug = dbg
+	}
+	rt.Health.Check("nats", func() error { return errors.New("connecting to NATS") })
+	conn, err := pipeline.Connect(ctx, nats, "autotriage-"+name, rt.Log)
+	if err != nil {
+		rt.stopDebug()
+		return nil, err
+	}
+	rt.Conn = conn
+	rt.Health.Check("nats", conn.Ready)
+	rt.Metrics = pipeline.NewMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"process": name}, rt.Registry))
+	if err := conn.EnsureTopologyRetry(ctx); err != nil {
+		conn.Close()
+		rt.stopDebug()
+		return nil, err
+	}
+	rt.Log.Info("started", "nats", "connected", "topology", "ensured")
+	return rt, nil
+}
+
+// WatchConsumer keeps the lag gauges of a durable consumer fresh and copies
+// messages that exhaust their deliveries to the DLQ, until ctx ends.
+func (rt *Runtime) WatchConsumer(ctx context.Context, stage, stream, durable string) {
+	go rt.Conn.WatchLag(ctx, stream, durable, 10*time.Second, rt.Metrics)
+	stop, err := rt.Conn.WatchMaxDeliveries(ctx, stage, stream, durable, rt.Metrics)
+	if err != nil {
+		rt.Log.Warn("max-deliveries advisories not watched", "err", err)
+		return
+	}
+	go func() { <-ctx.Done(); stop() }()
+}
+
+// Stop drains the NATS connection and the debug server within the shutdown
+// deadline.
+func (rt *Runtime) Stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), rt.shutdown)
+	defer cancel()
+	var errs []error
+	if rt.Conn != nil {
+		if err := rt.Conn.Drain(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if rt.Debug != nil {
+		if err := rt.Debug.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	rt.Log.Info("stopped")
+	return errors.Join(errs...)
+}
+
+func (rt *Runtime) stopDebug() {
+	if rt.Debug != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = rt.Debug.Shutdown(ctx)
+	}
+}
