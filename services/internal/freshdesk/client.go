@@ -121,8 +121,9 @@ func New(cfg Config) (*Client, error) {
 // String never includes the API key.
 func (c *Client) String() string { return "freshdesk.Client{" + c.base.String() + "}" }
 
-// GoString never includes the API key.
-func (c *Client) GoString() string { return c.String() }
+// Format prints String for every verb, so no fmt verb can reach the key or
+// the Authorization header held in unexported fields.
+func (c *Client) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
 
 // BaseURL returns the API origin the client talks to.
 func (c *Client) BaseURL() string { return c.base.String() }

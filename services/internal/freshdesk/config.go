@@ -35,7 +35,6 @@ func (Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`
 func (Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
 func (Secret) LogValue() slog.Value         { return slog.StringValue(redacted) }
 func (s Secret) reveal() string             { return string(s) }
-func (s Secret) contains(text string) bool  { return s != "" && strings.Contains(text, string(s)) }
 func (s Secret) scrub(text string) string   { return scrubSecret(text, string(s)) }
 func scrubSecret(text, secret string) string {
 	if secret == "" {

@@ -59,6 +59,9 @@ type Harness struct {
 	MarkGone func(t *testing.T, id int64)
 	// Known are ids of existing tickets, used when Caps.Seed is false.
 	Known []int64
+	// InFeed are ids ChangedSince(epoch) must deliver when Caps.Seed is
+	// false; default Known.
+	InFeed []int64
 	// Missing is an id that does not exist; default 1<<40.
 	Missing int64
 }
@@ -252,7 +255,7 @@ func testChangedSince(t *testing.T, h Harness) {
 		for i := range 3 {
 			want = append(want, h.Seed(t, SeedTicket{Subject: fmt.Sprintf("feed %d", i), Description: "d"}))
 		}
-	} else {
+	} else if want = h.InFeed; want == nil {
 		want = h.Known
 	}
 	type version struct {
@@ -530,4 +533,3 @@ func sameSet[T comparable](a, b []T) bool {
 	}
 	return true
 }
-
