@@ -74,12 +74,12 @@ type Conversation struct {
 
 // Labels are the true labels of a ticket: what a perfect triage would set.
 type Labels struct {
-	Group    string
-	GroupID  int64
-	Type     string
-	Priority int
-	Tags     []string
-	Language string
+	Group    string   `json:"group"`
+	GroupID  int64    `json:"group_id"`
+	Type     string   `json:"type"`
+	Priority int      `json:"priority"` // 0 when unknown
+	Tags     []string `json:"tags"`
+	Language string   `json:"language"`
 }
 
 type contact struct {

@@ -50,6 +50,11 @@ type WebhookConfig struct {
 	Timeout  time.Duration // per attempt (default 10s)
 	// Workers is the number of concurrent deliveries (default 2).
 	Workers int
+	// OnAPIUpdates also fires status/priority events for changes made through
+	// PUT /api/v2/tickets/{id} (an "on ticket update" rule without a
+	// "performed by agent" condition). Default false: only AgentUpdate fires,
+	// so a pipeline that writes back does not see its own changes.
+	OnAPIUpdates bool
 }
 
 // Sim is the simulator. It is safe for concurrent use.
@@ -63,6 +68,7 @@ type Sim struct {
 	mu          sync.RWMutex
 	tickets     map[int64]*ticket
 	order       []*ticket // sorted by (created_at, id)
+	byUpdated   []*ticket // sorted by (updated_at, id)
 	nextTicket  int64
 	contacts    map[int64]*contact
 	byEmail     map[string]int64
@@ -84,6 +90,7 @@ type Sim struct {
 	faults faultSet
 	hooks  *webhookSender
 
+	admin     *http.ServeMux
 	reqPrefix string
 	reqSeq    atomic.Uint64
 
@@ -155,6 +162,7 @@ func New(cfg Config) (*Sim, error) {
 	s.adminID = s.addAgent("Sim Admin", "admin@"+cfg.Domain+".example", true, now)
 	s.agentKeyID = s.addAgent("Sim Agent", "agent@"+cfg.Domain+".example", false, now)
 	s.fields = newFieldCatalog(now)
+	s.admin = s.adminMux()
 	if cfg.Webhook.URL != "" {
 		s.hooks = newWebhookSender(ctx, cfg.Webhook, cfg.TimeScale)
 	}
@@ -190,11 +198,6 @@ func (s *Sim) now() time.Time {
 }
 
 func (s *Sim) nowSec() time.Time { return s.now().Truncate(time.Second) }
-
-// realDuration converts a simulated duration to real time.
-func (s *Sim) realDuration(d time.Duration) time.Duration {
-	return time.Duration(float64(d) / s.cfg.TimeScale)
-}
 
 // role of the caller, from the API key.
 type role int

@@ -228,16 +228,24 @@ func (s *Sim) handleList(w http.ResponseWriter, r *http.Request, rc *reqCtx, _ i
 	lo := (page - 1) * perPage
 	var pageItems []*ticket
 	more := false
-	if lq.orderBy == "created_at" {
-		// s.order is sorted by created_at: walk it without sorting and stop
-		// once the page and one look-ahead item are found.
-		n := 0
-		step, i := 1, 0
-		if lq.desc {
-			step, i = -1, len(s.order)-1
+	if lq.orderBy == "created_at" || lq.orderBy == "updated_at" {
+		// Walk an index already in the requested order and stop once the
+		// page and one look-ahead item are found: no sorting per request.
+		seq := s.order
+		first := 0
+		if lq.orderBy == "updated_at" {
+			seq = s.byUpdated
+			if lq.hasSince {
+				first = sort.Search(len(seq), func(i int) bool { return !seq[i].t.UpdatedAt.Before(lq.since) })
+			}
 		}
-		for ; i >= 0 && i < len(s.order); i += step {
-			tk := s.order[i]
+		n := 0
+		step, i := 1, first
+		if lq.desc {
+			step, i = -1, len(seq)-1
+		}
+		for ; i >= first && i < len(seq); i += step {
+			tk := seq[i]
 			if !match(tk) {
 				continue
 			}
@@ -258,11 +266,8 @@ func (s *Sim) handleList(w http.ResponseWriter, r *http.Request, rc *reqCtx, _ i
 			}
 		}
 		key := func(t *Ticket) int64 {
-			switch lq.orderBy {
-			case "due_by":
+			if lq.orderBy == "due_by" {
 				return t.DueBy.Unix()
-			case "updated_at":
-				return t.UpdatedAt.Unix()
 			}
 			return int64(t.Status)
 		}
@@ -385,16 +390,34 @@ func (s *Sim) store(t Ticket, indexAt time.Time) *ticket {
 	}
 	s.tickets[t.ID] = nt
 	if isNew {
-		i := sort.Search(len(s.order), func(i int) bool {
-			o := &s.order[i].t
-			return o.CreatedAt.After(t.CreatedAt) || (o.CreatedAt.Equal(t.CreatedAt) && o.ID > t.ID)
-		})
-		s.order = slices.Insert(s.order, i, nt)
+		s.order = slices.Insert(s.order, searchAfter(s.order, t.CreatedAt, t.ID, createdKey), nt)
 	} else {
-		i := slices.Index(s.order, tk)
+		// created_at never changes: replace in place.
+		i := searchAfter(s.order, tk.t.CreatedAt, tk.t.ID-1, createdKey)
+		for s.order[i] != tk {
+			i++
+		}
 		s.order[i] = nt
+		j := searchAfter(s.byUpdated, tk.t.UpdatedAt, tk.t.ID-1, updatedKey)
+		for s.byUpdated[j] != tk {
+			j++
+		}
+		s.byUpdated = slices.Delete(s.byUpdated, j, j+1)
 	}
+	s.byUpdated = slices.Insert(s.byUpdated, searchAfter(s.byUpdated, t.UpdatedAt, t.ID, updatedKey), nt)
 	return nt
+}
+
+func createdKey(t *Ticket) time.Time { return t.CreatedAt }
+func updatedKey(t *Ticket) time.Time { return t.UpdatedAt }
+
+// searchAfter returns the first index in seq (sorted by (key, id)) whose
+// entry sorts after (at, id).
+func searchAfter(seq []*ticket, at time.Time, id int64, key func(*Ticket) time.Time) int {
+	return sort.Search(len(seq), func(i int) bool {
+		k := key(&seq[i].t)
+		return k.After(at) || (k.Equal(at) && seq[i].t.ID > id)
+	})
 }
 
 // bumpUpdated returns the new updated_at of a ticket changed now. Contract:
