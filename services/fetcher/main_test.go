@@ -1,0 +1,50 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/autotriage/autotriage/services/internal/platform"
+)
+
+func load(env map[string]string) (config, error) {
+	var c config
+	err := platform.LoadConfigFrom(&c, nil, "fetcher", "test", io.Discard, env)
+	return c, err
+}
+
+func TestConfigNamesTheMissingVariable(t *testing.T) {
+	for _, tc := range []struct {
+		env     map[string]string
+		wantVar string
+	}{
+		{map[string]string{"FRESHDESK_DOMAIN": "acme", "AUTOTRIAGE_WEBHOOK_SECRET": "0123456789abcdef"}, "FRESHDESK_API_KEY"},
+		{map[string]string{"FRESHDESK_API_KEY": "k", "AUTOTRIAGE_WEBHOOK_SECRET": "0123456789abcdef"}, "FRESHDESK_DOMAIN"},
+		{map[string]string{"FRESHDESK_API_KEY": "k", "FRESHDESK_DOMAIN": "acme"}, "AUTOTRIAGE_WEBHOOK_SECRET"},
+	} {
+		_, err := load(tc.env)
+		var ce *platform.ConfigError
+		if !errors.As(err, &ce) || ce.Var != tc.wantVar {
+			t.Fatalf("env %v: %v, want an error naming %s", tc.env, err, tc.wantVar)
+		}
+	}
+}
+
+func TestConfigAccount(t *testing.T) {
+	c, err := load(map[string]string{"FRESHDESK_API_KEY": "k", "FRESHDESK_DOMAIN": "Acme.freshdesk.com", "AUTOTRIAGE_WEBHOOK_DISABLED": "true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.account() != "acme" {
+		t.Fatalf("account %q, want acme", c.account())
+	}
+	c, err = load(map[string]string{"FRESHDESK_API_KEY": "k", "FRESHDESK_BASE_URL": "http://sim:8081",
+		"AUTOTRIAGE_ACCOUNT": "demo", "AUTOTRIAGE_WEBHOOK_SECRET": "0123456789abcdef"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.account() != "demo" || c.Freshdesk.APIKey.Reveal() != "k" {
+		t.Fatalf("account %q", c.account())
+	}
+}

@@ -1,0 +1,76 @@
+package fetcher
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the fetcher's Prometheus series. They are always created, and
+// registered only when a Registerer is given.
+type metrics struct {
+	fetched      *prometheus.CounterVec // by source: poll, webhook, backfill
+	published    *prometheus.CounterVec // by arrival
+	duplicates   *prometheus.CounterVec // by arrival
+	filtered     *prometheus.CounterVec // by reason
+	invalid      *prometheus.CounterVec // by source
+	webhooks     *prometheus.CounterVec // by HTTP code
+	overrides    *prometheus.CounterVec // by field
+	pollDuration prometheus.Histogram
+	pollErrors   prometheus.Counter
+	cursorLag    prometheus.Gauge
+	leaseHeld    prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		fetched: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "autotriage_fetcher_tickets_fetched_total",
+			Help: "Ticket versions read from the ticket system, by source (poll, webhook, backfill).",
+		}, []string{"source"}),
+		published: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "autotriage_fetcher_tickets_published_total",
+			Help: "Ticket versions newly stored in TICKETS, by arrival.",
+		}, []string{"arrival"}),
+		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "autotriage_fetcher_duplicates_total",
+			Help: "Ticket versions the stream already had (same message id), by arrival.",
+		}, []string{"arrival"}),
+		filtered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "autotriage_fetcher_tickets_filtered_total",
+			Help: "Ticket versions not published, by reason (status, spam_deleted, already_triaged, own_version, own_write, stale, override, created_before, out_of_range).",
+		}, []string{"reason"}),
+		invalid: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "autotriage_fetcher_invalid_total",
+			Help: "Malformed tickets or webhook bodies sent to the DLQ, by source.",
+		}, []string{"source"}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "autotriage_fetcher_webhook_requests_total",
+			Help: "Webhook requests by HTTP response code.",
+		}, []string{"code"}),
+		overrides: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "autotriage_overrides_total",
+			Help: "Fields autotriage set that a person changed afterwards, by field.",
+		}, []string{"field"}),
+		pollDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "autotriage_fetcher_poll_duration_seconds",
+			Help:    "Time one poll of the change feed took, publishes included.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 3, 10),
+		}),
+		pollErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "autotriage_fetcher_poll_errors_total",
+			Help: "Polls that stopped on an error (the cursor stays where the last acknowledged page left it).",
+		}),
+		cursorLag: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "autotriage_fetcher_cursor_lag_seconds",
+			Help: "Now minus the polling cursor, on the replica holding the lease.",
+		}),
+		leaseHeld: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "autotriage_fetcher_lease_held",
+			Help: "1 while this replica holds the polling lease of its account.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.fetched, m.published, m.duplicates, m.filtered, m.invalid, m.webhooks,
+			m.overrides, m.pollDuration, m.pollErrors, m.cursorLag, m.leaseHeld)
+	}
+	return m
+}

@@ -1,0 +1,182 @@
+package fetcher
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	v1 "github.com/autotriage/autotriage/proto/autotriage/v1"
+	"github.com/autotriage/autotriage/services/internal/freshdesk"
+	"github.com/autotriage/autotriage/services/internal/pipeline"
+	"github.com/autotriage/autotriage/services/internal/ticketsystem"
+)
+
+// WebhookPath is where Freshdesk automation rules post.
+const WebhookPath = "/webhooks/freshdesk"
+
+// WebhookHandler serves WebhookPath. Contract with Freshdesk:
+//
+//   - 401: missing or wrong credentials (shared-secret header or basic auth;
+//     compared in constant time); the body is not read;
+//   - 413: body larger than AUTOTRIAGE_WEBHOOK_MAX_BYTES;
+//   - 400: malformed JSON, no usable ticket id, or an unknown
+//     triggered_event; the raw body goes to the DLQ (stage "fetcher");
+//   - 200 {"status":"ignored"}: the ticket no longer exists;
+//   - 202: the ticket was fetched by id through the API (the payload's
+//     fields are never trusted) and published, or deliberately skipped;
+//   - 503: the ticket system or NATS failed transiently; Freshdesk retries.
+//
+// Every event (creation, status, priority, note) means "re-fetch this
+// ticket".
+func (f *Fetcher) WebhookHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc(WebhookPath, f.serveWebhook)
+	return mux
+}
+
+type webhookReply struct {
+	Status   string `json:"status,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	TicketID int64  `json:"ticket_id,omitempty"`
+	Error    string `json:"error,omitempty"`
+}
+
+func (f *Fetcher) reply(w http.ResponseWriter, code int, r webhookReply) {
+	f.metrics.webhooks.WithLabelValues(strconv.Itoa(code)).Inc()
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(r)
+}
+
+// digest hashes a credential so the constant-time comparison does not leak
+// its length either.
+func digest(s string) []byte {
+	d := sha256.Sum256([]byte(s))
+	return d[:]
+}
+
+// authorized checks the shared-secret header and basic auth; either one
+// that is configured and matches admits the request.
+func (f *Fetcher) authorized(r *http.Request) bool {
+	ok := 0
+	if f.cfg.WebhookSecret.IsSet() {
+		got := r.Header.Get(f.cfg.WebhookHeader)
+		ok |= subtle.ConstantTimeCompare(digest(got), digest(f.cfg.WebhookSecret.Reveal()))
+	}
+	if f.cfg.WebhookUser != "" && f.cfg.WebhookPassword.IsSet() {
+		if user, pass, has := r.BasicAuth(); has {
+			u := subtle.ConstantTimeCompare(digest(user), digest(f.cfg.WebhookUser))
+			p := subtle.ConstantTimeCompare(digest(pass), digest(f.cfg.WebhookPassword.Reveal()))
+			ok |= u & p
+		}
+	}
+	return ok == 1
+}
+
+func (f *Fetcher) serveWebhook(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		f.reply(w, http.StatusMethodNotAllowed, webhookReply{Error: "POST only"})
+		return
+	}
+	if !f.authorized(r) {
+		if f.cfg.WebhookUser != "" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="autotriage"`)
+		}
+		f.log.Warn("webhook rejected: bad or missing credentials", "remote", r.RemoteAddr)
+		f.reply(w, http.StatusUnauthorized, webhookReply{Error: "unauthorized"})
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, f.cfg.WebhookMaxBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			f.log.Warn("webhook rejected: body too large", "remote", r.RemoteAddr, "limit", f.cfg.WebhookMaxBytes)
+			f.reply(w, http.StatusRequestEntityTooLarge, webhookReply{Error: "body too large"})
+			return
+		}
+		f.reply(w, http.StatusBadRequest, webhookReply{Error: "cannot read body"})
+		return
+	}
+	ev, err := freshdesk.ParseWebhook(bytes.NewReader(body))
+	if err != nil {
+		f.rejectWebhook(w, r, body, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), f.cfg.WebhookTimeout)
+	defer cancel()
+	t, err := f.src.GetTicket(ctx, ev.TicketID)
+	switch {
+	case errors.Is(err, ticketsystem.ErrNotFound):
+		f.log.Info("webhook for a ticket that no longer exists; ignored", "ticket", ev.TicketID, "event", ev.Kind.String())
+		f.reply(w, http.StatusOK, webhookReply{Status: "ignored", Reason: "ticket not found", TicketID: ev.TicketID})
+		return
+	case err != nil:
+		f.log.Warn("webhook: cannot fetch the ticket; asking Freshdesk to retry", "ticket", ev.TicketID, "err", err)
+		if d, ok := ticketsystem.RetryAfter(err); ok && d > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
+		}
+		f.reply(w, http.StatusServiceUnavailable, webhookReply{Error: "ticket system unavailable", TicketID: ev.TicketID})
+		return
+	}
+	if t.ID != ev.TicketID {
+		f.log.Warn("webhook: the API returned another ticket than asked for", "asked", ev.TicketID, "got", t.ID)
+	}
+	res, err := f.handle(ctx, t, publishOpts{arrival: v1.Arrival_ARRIVAL_WEBHOOK, live: true})
+	if err != nil {
+		f.log.Warn("webhook: cannot publish the ticket; asking Freshdesk to retry", "ticket", ev.TicketID, "err", err)
+		f.reply(w, http.StatusServiceUnavailable, webhookReply{Error: "pipeline unavailable", TicketID: ev.TicketID})
+		return
+	}
+	f.log.Debug("webhook handled", "ticket", t.ID, "event", ev.Kind.String(), "status", res.Status, "reason", res.Reason)
+	f.reply(w, http.StatusAccepted, webhookReply{Status: res.Status, Reason: res.Reason, TicketID: t.ID})
+}
+
+// rejectWebhook answers 400 for a body that cannot be used, after copying it
+// to the DLQ (so an operator can see what the rule sent). If the DLQ cannot
+// be written it answers 503 instead, so Freshdesk retries and nothing is
+// silently lost.
+func (f *Fetcher) rejectWebhook(w http.ResponseWriter, r *http.Request, body []byte, cause error) {
+	reason := "malformed"
+	switch {
+	case errors.Is(cause, freshdesk.ErrMissingTicketID):
+		reason = "missing ticket id"
+	case errors.Is(cause, freshdesk.ErrUnknownEvent):
+		reason = "unknown event"
+	case errors.Is(cause, freshdesk.ErrWebhookTooLarge):
+		reason = "too large"
+	}
+	f.metrics.invalid.WithLabelValues("webhook").Inc()
+	f.log.Warn("webhook rejected", "reason", reason, "err", cause, "remote", r.RemoteAddr, "bytes", len(body))
+	sum := sha256.Sum256(body)
+	id := "fetcher:webhook:" + hex.EncodeToString(sum[:16])
+	hdr := map[string]string{"Autotriage-Webhook-Received-At": time.Now().UTC().Format(time.RFC3339Nano)}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		hdr[pipeline.HeaderContentType] = truncate(ct, 200)
+	}
+	dctx, cancel := context.WithTimeout(r.Context(), f.cfg.WebhookTimeout)
+	defer cancel()
+	if err := f.bus.DeadLetterRaw(dctx, Stage, f.account, id, body, "webhook "+reason+": "+cause.Error(), hdr); err != nil {
+		f.log.Error("cannot dead-letter a rejected webhook; asking Freshdesk to retry", "err", err)
+		f.reply(w, http.StatusServiceUnavailable, webhookReply{Error: "pipeline unavailable"})
+		return
+	}
+	f.reply(w, http.StatusBadRequest, webhookReply{Error: reason})
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
