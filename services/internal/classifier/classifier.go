@@ -220,15 +220,19 @@ func (s *Stage) Handle(ctx context.Context, m *pipeline.Msg) error {
 	return nil
 }
 
-// PredictionID names a prediction by ticket version and model, so a
-// redelivered ticket does not produce a second prediction, while a replay
-// under a new model does.
+// PredictionID names a prediction by ticket version and model (and replay
+// or backfill batch), so a redelivered ticket does not produce a second
+// prediction, while a replay or a new model does.
 func PredictionID(t *v1.Ticket, modelID string) string {
 	short := modelID
 	if len(short) > 16 {
 		short = short[:16]
 	}
-	return fmt.Sprintf("%s:%s:%d:%s:%s", t.System, t.Account, t.Id, t.UpdatedAt.AsTime().UTC().Format(time.RFC3339Nano), short)
+	id := fmt.Sprintf("%s:%s:%d:%s:%s", t.System, t.Account, t.Id, t.UpdatedAt.AsTime().UTC().Format(time.RFC3339Nano), short)
+	if t.BatchId != "" {
+		id += ":" + t.BatchId
+	}
+	return id
 }
 
 func validate(t *v1.Ticket) error {

@@ -60,17 +60,17 @@ func DefaultTopology() Topology {
 func (t Topology) Validate() error {
 	switch {
 	case t.Replicas < 1 || t.Replicas > 5:
-		return errors.New("AUTOTRIAGE_STREAM_REPLICAS must be between 1 and 5")
+		return errors.New("AUTOTRIAGE_STREAM_REPLICAS: must be between 1 and 5")
 	case t.MaxAge < time.Minute:
-		return errors.New("AUTOTRIAGE_STREAM_MAX_AGE must be at least 1m")
+		return errors.New("AUTOTRIAGE_STREAM_MAX_AGE: must be at least 1m")
 	case t.DuplicateWindow <= 0 || t.DuplicateWindow > t.MaxAge:
-		return errors.New("AUTOTRIAGE_STREAM_DUPLICATE_WINDOW must be positive and at most AUTOTRIAGE_STREAM_MAX_AGE")
+		return errors.New("AUTOTRIAGE_STREAM_DUPLICATE_WINDOW: must be positive and at most AUTOTRIAGE_STREAM_MAX_AGE")
 	case t.AckWait < time.Second:
-		return errors.New("AUTOTRIAGE_ACK_WAIT must be at least 1s")
+		return errors.New("AUTOTRIAGE_ACK_WAIT: must be at least 1s")
 	case t.MaxDeliver < 1:
-		return errors.New("AUTOTRIAGE_MAX_DELIVER must be at least 1")
+		return errors.New("AUTOTRIAGE_MAX_DELIVER: must be at least 1")
 	case t.MaxAckPending < 1:
-		return errors.New("AUTOTRIAGE_MAX_ACK_PENDING must be at least 1")
+		return errors.New("AUTOTRIAGE_MAX_ACK_PENDING: must be at least 1")
 	}
 	return nil
 }
@@ -269,5 +269,5 @@ func (c *Conn) Drain(ctx context.Context) error {
 // Close closes the connection at once.
 func (c *Conn) Close() { c.nc.Close() }
 
-// Topology returns the stream settings this connection ensures.
+// TopologyConfig returns the stream settings this connection ensures.
 func (c *Conn) TopologyConfig() Topology { return c.topology }

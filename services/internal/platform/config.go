@@ -140,12 +140,45 @@ func LoadConfigFrom(cfg any, args []string, program, summary string, w io.Writer
 				if errors.As(err, &ce) {
 					return ce
 				}
-				return &ConfigError{Var: "config", Msg: err.Error()}
+				return validationError(err)
 			}
 		}
 		return nil
 	}
 	return configErrorFrom(err, vars)
+}
+
+// validationError turns a Validate error into one ConfigError line, taking
+// the variable name from a leading "NAME: " when the message has one.
+func validationError(err error) error {
+	msg := strings.SplitN(err.Error(), "\n", 2)[0]
+	if name, rest, ok := strings.Cut(msg, ": "); ok && isVarName(name) {
+		return &ConfigError{Var: name, Msg: rest}
+	}
+	return &ConfigError{Var: "config", Msg: msg}
+}
+
+func isVarName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if (r < 'A' || r > 'Z') && (r < '0' || r > '9') && r != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// FirstError returns the first non-nil error, for Validate methods that
+// check several parts: configuration errors are reported one line at a time.
+func FirstError(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
 }
 
 // readSecretFile reads a secret file of bounded size and trims the trailing

@@ -1,0 +1,256 @@
+package classifier_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	v1 "github.com/autotriage/autotriage/proto/autotriage/v1"
+	"github.com/autotriage/autotriage/services/internal/classifier"
+	"github.com/autotriage/autotriage/services/internal/classify"
+	"github.com/autotriage/autotriage/services/internal/freshdesksim/helpdeskgen"
+	"github.com/autotriage/autotriage/services/internal/modelstore"
+	"github.com/autotriage/autotriage/services/internal/natsserver"
+	"github.com/autotriage/autotriage/services/internal/pipeline"
+	"github.com/autotriage/autotriage/services/internal/triage"
+)
+
+var (
+	modelsOnce sync.Once
+	modelA     []byte
+	modelB     []byte
+	idA, idB   string
+	trainErr   error
+)
+
+// trainedModels trains two small models on generated helpdesk history (with
+// different seeds, so different content hashes) once per test binary.
+func trainedModels(t *testing.T) {
+	t.Helper()
+	modelsOnce.Do(func() {
+		train := func(seed int64) ([]byte, string) {
+			g := helpdeskgen.New(seed)
+			var ex []classify.Example
+			for i := range 400 {
+				tk := g.Next()
+				ex = append(ex, classify.Example{ID: fmt.Sprint(i), Subject: tk.Subject, Body: tk.DescriptionText, Group: tk.Group, Type: tk.Type, Language: tk.Language})
+			}
+			m, err := classify.Train(context.Background(), ex, classify.TrainOptions{Seed: uint64(seed), Folds: 2, Costs: []float64{0.5}})
+			if err != nil {
+				trainErr = err
+				return nil, ""
+			}
+			var buf bytes.Buffer
+			if err := m.Save(&buf); err != nil {
+				trainErr = err
+			}
+			return buf.Bytes(), m.ID()
+		}
+		modelA, idA = train(1)
+		modelB, idB = train(2)
+	})
+	if trainErr != nil {
+		t.Fatal(trainErr)
+	}
+	if idA == idB {
+		t.Fatal("two seeds gave the same model id")
+	}
+}
+
+type env struct {
+	conn   *pipeline.Conn
+	models *modelstore.Store
+	stage  *classifier.Stage
+}
+
+func setup(t *testing.T) *env {
+	t.Helper()
+	trainedModels(t)
+	srv := natsserver.StartTest(t)
+	ctx := context.Background()
+	top := pipeline.DefaultTopology()
+	top.AckWait = 2 * time.Second
+	conn, err := pipeline.Connect(ctx, pipeline.Config{URL: srv.URL(), ConnectWait: 5 * time.Second, Topology: top}, "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(conn.Close)
+	if err := conn.EnsureTopology(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := modelstore.Open(ctx, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy, err := triage.ParsePolicy("group=apply:0.5,type=suggest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := func(b []byte, info modelstore.Info) (classifier.Predictor, error) {
+		return triage.LoadPredictor(b, policy, info.Version)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st := classifier.New(classifier.Config{Concurrency: 4}, log, nil, ms, load, conn)
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = st.Run(runCtx, conn) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return &env{conn: conn, models: ms, stage: st}
+}
+
+func publishTicket(t *testing.T, c *pipeline.Conn, id int64, subject, body string) {
+	t.Helper()
+	tk := &v1.Ticket{System: "freshdesk", Account: "acme", Id: id, Subject: subject, DescriptionText: body,
+		UpdatedAt: timestamppb.New(time.Unix(1_700_000_000+id, 0)), CreatedAt: timestamppb.New(time.Unix(1_700_000_000, 0)), Arrival: v1.Arrival_ARRIVAL_POLL}
+	b, _ := proto.Marshal(tk)
+	if _, err := c.Publish(context.Background(), pipeline.OutMsg{Subject: pipeline.TicketSubject("freshdesk", "acme", id), ID: fmt.Sprint("t", id), Data: b}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func predictions(t *testing.T, c *pipeline.Conn) []*v1.Prediction {
+	t.Helper()
+	ss, err := c.StreamStats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	for _, s := range ss {
+		if s.Name == pipeline.StreamPredictions {
+			n = s.LastSeq
+		}
+	}
+	var out []*v1.Prediction
+	for seq := uint64(1); seq <= n; seq++ {
+		raw, err := c.GetMsg(context.Background(), pipeline.StreamPredictions, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p v1.Prediction
+		if err := proto.Unmarshal(raw.Data, &p); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, &p)
+	}
+	return out
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+func TestWaitsForAModelThenClassifiesAndHotSwaps(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	g := helpdeskgen.New(99)
+	for i := int64(1); i <= 20; i++ {
+		tk := g.Next()
+		publishTicket(t, e.conn, i, tk.Subject, tk.DescriptionText)
+	}
+	// No model: nothing is consumed, tickets stay in the stream.
+	time.Sleep(500 * time.Millisecond)
+	if err := e.stage.Ready(); err == nil {
+		t.Fatal("ready without a model")
+	}
+	st, err := e.conn.ConsumerStats(ctx, pipeline.StreamTickets, pipeline.ConsumerClassifier)
+	if err != nil || st.Pending != 20 || st.AckPending != 0 {
+		t.Fatalf("tickets were consumed without a model: %+v %v", st, err)
+	}
+
+	if _, err := e.models.Put(ctx, idA, "vA", modelA, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.models.Promote(ctx, idA, "test"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "20 predictions", func() bool { return len(predictions(t, e.conn)) == 20 })
+	for _, p := range predictions(t, e.conn) {
+		if p.ModelId != idA || p.ModelVersion != "vA" || p.Ticket == nil || p.TicketUpdatedAt == nil {
+			t.Fatalf("prediction %+v", p)
+		}
+		var group *v1.FieldPrediction
+		for _, f := range p.Fields {
+			if f.Field == "group" {
+				group = f
+			}
+		}
+		if group == nil || len(group.TopK) == 0 || group.Label == "" || group.Decision == v1.Decision_DECISION_UNSPECIFIED {
+			t.Fatalf("group prediction %+v", group)
+		}
+	}
+
+	// Promote B while tickets flow: every ticket gets exactly one prediction,
+	// from A or B, and the ones after the swap are B's.
+	if _, err := e.models.Put(ctx, idB, "vB", modelB, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := int64(21); i <= 40; i++ {
+		tk := g.Next()
+		publishTicket(t, e.conn, i, tk.Subject, tk.DescriptionText)
+	}
+	if _, err := e.models.Promote(ctx, idB, "test"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "model B in use", func() bool { p := e.stage.Predictor(); return p != nil && p.ModelID() == idB })
+	for i := int64(41); i <= 60; i++ {
+		tk := g.Next()
+		publishTicket(t, e.conn, i, tk.Subject, tk.DescriptionText)
+	}
+	waitFor(t, "60 predictions", func() bool { return len(predictions(t, e.conn)) == 60 })
+	seen := map[int64]int{}
+	for _, p := range predictions(t, e.conn) {
+		seen[p.TicketId]++
+		if p.TicketId > 40 && p.ModelId != idB {
+			t.Errorf("ticket %d predicted by %s after the swap", p.TicketId, p.ModelId)
+		}
+	}
+	if len(seen) != 60 {
+		t.Fatalf("%d distinct tickets predicted, want 60", len(seen))
+	}
+}
+
+func TestGarbageTicketGoesToDLQ(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	if _, err := e.models.Put(ctx, idA, "vA", modelA, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.models.Promote(ctx, idA, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.conn.Publish(ctx, pipeline.OutMsg{Subject: "tickets.freshdesk.acme.5", ID: "bad", Data: []byte{0xff, 0x01, 0x02}}); err != nil {
+		t.Fatal(err)
+	}
+	noID, _ := proto.Marshal(&v1.Ticket{System: "freshdesk", Account: "acme"})
+	if _, err := e.conn.Publish(ctx, pipeline.OutMsg{Subject: "tickets.freshdesk.acme.0", ID: "noid", Data: noID}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "two dead letters", func() bool {
+		ss, _ := e.conn.StreamStats(ctx)
+		for _, s := range ss {
+			if s.Name == pipeline.StreamDLQ {
+				return s.Messages == 2
+			}
+		}
+		return false
+	})
+	if n := len(predictions(t, e.conn)); n != 0 {
+		t.Fatalf("%d predictions from garbage", n)
+	}
+}

@@ -1,0 +1,67 @@
+package triage
+
+import (
+	"bytes"
+	"fmt"
+
+	autotriagev1 "github.com/autotriage/autotriage/proto/autotriage/v1"
+	"github.com/autotriage/autotriage/services/internal/classify"
+)
+
+// Config is the policy setting every process that decides reads.
+type Config struct {
+	Policy string `env:"AUTOTRIAGE_POLICY" envDefault:"group=shadow,priority=shadow,type=shadow,tags=shadow" help:"per-field mode and threshold: field=shadow|suggest|apply[:0.9|:p95], comma-separated (p95: the probability at which held-out precision reached 95%)"`
+}
+
+// Validate parses the policy so a bad one stops the service at start.
+func (c Config) Validate() error {
+	if _, err := ParsePolicy(c.Policy); err != nil {
+		return fmt.Errorf("AUTOTRIAGE_POLICY: %w", err)
+	}
+	return nil
+}
+
+// Predictor is a loaded model with the policy that turns its probabilities
+// into decisions; it is immutable and safe for concurrent use.
+type Predictor struct {
+	model   *classify.Model
+	policy  Policy
+	version string
+}
+
+// NewPredictor pairs a model with a policy. version is the human-facing
+// model version (the registry's), or "" to use the model's creation time.
+func NewPredictor(m *classify.Model, p Policy, version string) *Predictor {
+	if version == "" {
+		version = m.Created().UTC().Format("20060102-150405")
+	}
+	return &Predictor{model: m, policy: p, version: version}
+}
+
+// ModelID is the model's content hash.
+func (p *Predictor) ModelID() string { return p.model.ID() }
+
+// ModelVersion is the registry's version of the model.
+func (p *Predictor) ModelVersion() string { return p.version }
+
+// Model returns the underlying model.
+func (p *Predictor) Model() *classify.Model { return p.model }
+
+// Predict classifies the ticket's text and decides every field.
+func (p *Predictor) Predict(t *autotriagev1.Ticket) []*autotriagev1.FieldPrediction {
+	k := p.policy.TopK
+	if k <= 0 {
+		k = DefaultTopK
+	}
+	r := p.model.PredictTopK(t.Subject, t.DescriptionText, k)
+	return p.policy.Decide(p.model, t, r)
+}
+
+// LoadPredictor decodes an artifact and pairs it with the policy.
+func LoadPredictor(artifact []byte, p Policy, version string) (*Predictor, error) {
+	m, err := classify.Load(bytes.NewReader(artifact))
+	if err != nil {
+		return nil, fmt.Errorf("load model: %w", err)
+	}
+	return NewPredictor(m, p, version), nil
+}
