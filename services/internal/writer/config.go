@@ -1,0 +1,107 @@
+package writer
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/autotriage/autotriage/services/internal/platform"
+)
+
+// Config is the writer stage's own configuration.
+type Config struct {
+	Concurrency int    `env:"AUTOTRIAGE_WRITER_CONCURRENCY" envDefault:"4" help:"predictions handled at once by this replica"`
+	Notes       bool   `env:"AUTOTRIAGE_WRITER_NOTES" envDefault:"true" help:"add a private note explaining each decision that suggests or applies something (suggest mode needs it)"`
+	Tag         string `env:"AUTOTRIAGE_TAG" envDefault:"autotriage" help:"tag added to every ticket autotriage writes to"`
+	LabelMap    string `env:"AUTOTRIAGE_LABEL_MAP" help:"model labels renamed in the helpdesk, e.g. 'group:Billing Dept=Billing,type:Bug=Incident'"`
+	// CatalogTTL bounds how stale the cached catalog may be; a label the
+	// cache does not know triggers an earlier refresh (at most once per
+	// CatalogMinRefresh).
+	CatalogTTL        time.Duration `env:"AUTOTRIAGE_WRITER_CATALOG_TTL" envDefault:"10m" help:"how long the helpdesk catalog (groups, types, priorities) is cached"`
+	CatalogMinRefresh time.Duration `env:"AUTOTRIAGE_WRITER_CATALOG_MIN_REFRESH" envDefault:"30s" help:"minimum time between catalog refreshes caused by unknown labels"`
+	// NoteLease is how long a pending note record is presumed to belong to a
+	// live writer. After it, a writer that finds no note with the decision's
+	// marker in the ticket's conversations posts it.
+	NoteLease time.Duration `env:"AUTOTRIAGE_WRITER_NOTE_LEASE" envDefault:"2m" help:"how long a note whose outcome is unknown is waited for before it is posted again (after checking the ticket's conversations)"`
+}
+
+// Validate checks the settings; platform.LoadConfig calls it through the
+// binary's config struct.
+func (c Config) Validate() error {
+	switch {
+	case c.Concurrency < 1:
+		return &platform.ConfigError{Var: "AUTOTRIAGE_WRITER_CONCURRENCY", Msg: "must be at least 1"}
+	case strings.TrimSpace(c.Tag) == "" || strings.Contains(c.Tag, ","):
+		return &platform.ConfigError{Var: "AUTOTRIAGE_TAG", Msg: "must be a non-empty tag without commas"}
+	case len(c.Tag) > 255:
+		return &platform.ConfigError{Var: "AUTOTRIAGE_TAG", Msg: "must be at most 255 characters"}
+	case c.CatalogTTL <= 0:
+		return &platform.ConfigError{Var: "AUTOTRIAGE_WRITER_CATALOG_TTL", Msg: "must be positive"}
+	case c.CatalogMinRefresh < 0:
+		return &platform.ConfigError{Var: "AUTOTRIAGE_WRITER_CATALOG_MIN_REFRESH", Msg: "must not be negative"}
+	case c.NoteLease <= 0:
+		return &platform.ConfigError{Var: "AUTOTRIAGE_WRITER_NOTE_LEASE", Msg: "must be positive"}
+	}
+	if _, err := ParseLabelMap(c.LabelMap); err != nil {
+		return &platform.ConfigError{Var: "AUTOTRIAGE_LABEL_MAP", Msg: err.Error()}
+	}
+	return nil
+}
+
+// Fields the writer knows, as FieldPrediction.field names them.
+const (
+	FieldGroup    = "group"
+	FieldPriority = "priority"
+	FieldType     = "type"
+	FieldTags     = "tags"
+)
+
+// LabelMap renames model labels to the helpdesk's names, per field: the
+// model was trained on history in which a group was called "Billing Dept",
+// the helpdesk now calls it "Billing".
+type LabelMap map[string]map[string]string
+
+// ParseLabelMap parses "field:label=name,field:label=name". Fields are
+// group, type, priority and tags; labels and names are trimmed and may not
+// contain ',' or '='.
+func ParseLabelMap(s string) (LabelMap, error) {
+	m := LabelMap{}
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		field, rest, ok := strings.Cut(part, ":")
+		if !ok {
+			return nil, fmt.Errorf("entry %q: want field:label=name", part)
+		}
+		field = strings.TrimSpace(field)
+		switch field {
+		case FieldGroup, FieldType, FieldPriority, FieldTags:
+		default:
+			return nil, fmt.Errorf("entry %q: unknown field %q (want group, type, priority or tags)", part, field)
+		}
+		label, name, ok := strings.Cut(rest, "=")
+		label, name = strings.TrimSpace(label), strings.TrimSpace(name)
+		if !ok || label == "" || name == "" || strings.Contains(name, "=") {
+			return nil, fmt.Errorf("entry %q: want field:label=name", part)
+		}
+		if m[field] == nil {
+			m[field] = map[string]string{}
+		}
+		if _, dup := m[field][label]; dup {
+			return nil, fmt.Errorf("entry %q: label mapped twice", part)
+		}
+		m[field][label] = name
+	}
+	return m, nil
+}
+
+// Name returns the helpdesk name of a model label (the label itself when it
+// is not renamed).
+func (m LabelMap) Name(field, label string) string {
+	if n, ok := m[field][label]; ok {
+		return n
+	}
+	return label
+}

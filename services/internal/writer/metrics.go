@@ -1,0 +1,97 @@
+package writer
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	v1 "github.com/autotriage/autotriage/proto/autotriage/v1"
+)
+
+type metrics struct {
+	decisions   *prometheus.CounterVec
+	actions     *prometheus.CounterVec
+	outcomes    *prometheus.CounterVec
+	writes      *prometheus.CounterVec
+	notes       *prometheus.CounterVec
+	credits     prometheus.Counter
+	rateLimited prometheus.Counter
+	invalid     prometheus.Counter
+	endToEnd    prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "autotriage_writer_decisions_total",
+			Help: "Field decisions received from the classifier, by field and mode (shadow, suggest, apply, abstain).",
+		}, []string{"field", "mode"}),
+		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "autotriage_writer_actions_total",
+			Help: "What the writer did per field: applied, suggested, shadowed, skipped, failed or abstained.",
+		}, []string{"field", "action"}),
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "autotriage_writer_outcomes_total",
+			Help: "Outcomes published, by result (ok, failed, skipped).",
+		}, []string{"result"}),
+		writes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "autotriage_writer_ticket_updates_total",
+			Help: "Ticket updates (PUT) by result (ok, rejected, gone, error).",
+		}, []string{"result"}),
+		notes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "autotriage_writer_notes_total",
+			Help: "Decision notes by result (written, already_written, unknown, failed).",
+		}, []string{"result"}),
+		credits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "autotriage_writer_api_credits_total",
+			Help: "Ticket-system API credits spent by the writer.",
+		}),
+		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "autotriage_writer_rate_limited_total",
+			Help: "Ticket-system answers with status 429 seen by the writer.",
+		}),
+		invalid: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "autotriage_writer_invalid_predictions_total",
+			Help: "Prediction messages that could not be decoded or were invalid (sent to the DLQ).",
+		}),
+		endToEnd: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "autotriage_writer_end_to_end_seconds",
+			Help:    "Time from a ticket's creation to autotriage's update of it.",
+			Buckets: []float64{1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 24 * 3600},
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.decisions, m.actions, m.outcomes, m.writes, m.notes, m.credits, m.rateLimited, m.invalid, m.endToEnd)
+	}
+	return m
+}
+
+func modeLabel(d v1.Decision) string {
+	switch d {
+	case v1.Decision_DECISION_SHADOW:
+		return "shadow"
+	case v1.Decision_DECISION_SUGGEST:
+		return "suggest"
+	case v1.Decision_DECISION_APPLY:
+		return "apply"
+	case v1.Decision_DECISION_ABSTAIN:
+		return "abstain"
+	}
+	return "unspecified"
+}
+
+func actionLabel(a v1.Action) string {
+	switch a {
+	case v1.Action_ACTION_APPLIED:
+		return "applied"
+	case v1.Action_ACTION_SUGGESTED:
+		return "suggested"
+	case v1.Action_ACTION_SHADOWED:
+		return "shadowed"
+	case v1.Action_ACTION_SKIPPED:
+		return "skipped"
+	case v1.Action_ACTION_FAILED:
+		return "failed"
+	case v1.Action_ACTION_ABSTAINED:
+		return "abstained"
+	}
+	return "unspecified"
+}

@@ -1,0 +1,321 @@
+package writer
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	v1 "github.com/autotriage/autotriage/proto/autotriage/v1"
+	"github.com/autotriage/autotriage/services/internal/ledger"
+	"github.com/autotriage/autotriage/services/internal/ticketsystem"
+)
+
+// Reasons written into FieldOutcome.reason. Tests and dashboards match them.
+const (
+	ReasonApplied        = "applied"
+	ReasonAlreadySet     = "already set to the predicted value"
+	ReasonAlreadyHad     = "already had the predicted value"
+	ReasonPersonChanged  = "changed by a person after the predicted version"
+	ReasonPersonSet      = "already set by a person"
+	ReasonNewerApplied   = "a newer prediction was already applied"
+	ReasonGone           = "ticket deleted or spam"
+	ReasonShadow         = "shadow mode"
+	ReasonShadowOnly     = "shadow-only ticket version (backfill or replay)"
+	ReasonSuggested      = "suggested in a private note"
+	ReasonNotesDisabled  = "suggestion not delivered: notes are disabled (AUTOTRIAGE_WRITER_NOTES=false)"
+	ReasonNoLabel        = "no label predicted"
+	ReasonRejected       = "rejected by the ticket system"
+	ReasonUnknownField   = "field not supported by the writer"
+	reasonNotInCatalogFm = "label %q not in catalog"
+)
+
+// defaultPriority is the priority Freshdesk gives a ticket nobody
+// prioritised (1, Low). A ticket at that priority counts as "not set by a
+// person"; any other priority was chosen by someone and is left alone.
+const defaultPriority = 1
+
+// fieldPlan is what the writer does with one field of a prediction.
+type fieldPlan struct {
+	pred *v1.FieldPrediction
+	out  *v1.FieldOutcome
+	// pending: a suggest or apply decision still to be checked against the
+	// catalog and the ticket. Cleared once the field has its final action.
+	pending bool
+	names   []string // the label(s) in the helpdesk's names
+	t       target   // resolved value (single-label fields)
+	addTags []string // tags to add (tags field)
+	// write: the field is part of the PUT. noted: part of the note.
+	write, noted bool
+}
+
+func (p *fieldPlan) finish(a v1.Action, reason string) {
+	p.out.Action, p.out.Reason, p.pending = a, reason, false
+}
+
+// labels returns the predicted label(s) of a field.
+func labels(f *v1.FieldPrediction) []string {
+	if f.Field == FieldTags {
+		out := make([]string, 0, len(f.Labels)+1)
+		for _, l := range f.Labels {
+			if l = strings.TrimSpace(l); l != "" && !slices.Contains(out, l) {
+				out = append(out, l)
+			}
+		}
+		if len(out) == 0 && strings.TrimSpace(f.Label) != "" {
+			out = append(out, strings.TrimSpace(f.Label))
+		}
+		return out
+	}
+	if l := strings.TrimSpace(f.Label); l != "" {
+		return []string{l}
+	}
+	return nil
+}
+
+// initialPlans settles what needs no ticket-system call: shadow, abstain,
+// unknown fields and missing labels. The rest is left pending.
+func initialPlans(pred *v1.Prediction) []*fieldPlan {
+	shadowOnly := pred.GetTicket().GetShadowOnly()
+	plans := make([]*fieldPlan, 0, len(pred.Fields))
+	for _, f := range pred.Fields {
+		p := &fieldPlan{pred: f, out: &v1.FieldOutcome{
+			Field: f.Field, Label: strings.Join(labels(f), ","), Decision: f.Decision, Confidence: f.Confidence,
+		}}
+		plans = append(plans, p)
+		switch {
+		case f.Decision == v1.Decision_DECISION_SHADOW:
+			p.finish(v1.Action_ACTION_SHADOWED, ReasonShadow)
+		case f.Decision != v1.Decision_DECISION_SUGGEST && f.Decision != v1.Decision_DECISION_APPLY:
+			reason := f.Reason
+			if reason == "" {
+				reason = "abstained"
+			}
+			p.finish(v1.Action_ACTION_ABSTAINED, reason)
+		case shadowOnly:
+			p.finish(v1.Action_ACTION_SHADOWED, ReasonShadowOnly)
+		case f.Field != FieldGroup && f.Field != FieldType && f.Field != FieldPriority && f.Field != FieldTags:
+			p.finish(v1.Action_ACTION_SKIPPED, ReasonUnknownField)
+		case len(labels(f)) == 0:
+			p.finish(v1.Action_ACTION_SKIPPED, ReasonNoLabel)
+		default:
+			p.pending = true
+		}
+	}
+	return plans
+}
+
+// anyPending reports whether some field still needs the ticket system.
+func anyPending(plans []*fieldPlan) bool {
+	return slices.ContainsFunc(plans, func(p *fieldPlan) bool { return p.pending })
+}
+
+// skipPending gives every pending field the same final action.
+func skipPending(plans []*fieldPlan, a v1.Action, reason string) {
+	for _, p := range plans {
+		if p.pending {
+			p.finish(a, reason)
+		}
+	}
+}
+
+// resolvePlans maps the labels of pending fields through the label map and
+// the catalog. It returns the fields whose label the catalog lacks, without
+// finishing them, so the caller can refresh the catalog and try again.
+func resolvePlans(plans []*fieldPlan, cat *ticketsystem.Catalog, lm LabelMap) (missing []*fieldPlan) {
+	for _, p := range plans {
+		if !p.pending {
+			continue
+		}
+		ls := labels(p.pred)
+		if p.pred.Field == FieldTags {
+			// Tags are free-form in the helpdesk: every tag exists.
+			p.names = p.names[:0]
+			for _, l := range ls {
+				if n := lm.Name(FieldTags, l); !slices.Contains(p.names, n) {
+					p.names = append(p.names, n)
+				}
+			}
+			continue
+		}
+		name := lm.Name(p.pred.Field, ls[0])
+		t, ok := resolve(cat, p.pred.Field, name)
+		if !ok {
+			missing = append(missing, p)
+			continue
+		}
+		p.t, p.names = t, []string{t.name}
+	}
+	return missing
+}
+
+// decide settles every pending field against the ticket as it is now (cur),
+// the version the prediction was made from, and what autotriage recorded
+// for the ticket (rec, nil if nothing). It never lets the machine overwrite
+// a person: a field whose value changed after the predicted version, or that
+// already held a value someone chose, is skipped.
+func decide(plans []*fieldPlan, pred *v1.Prediction, cur *ticketsystem.Ticket, rec *ledger.Applied, cat *ticketsystem.Catalog, notes bool) {
+	was := pred.GetTicket()
+	for _, p := range plans {
+		if !p.pending {
+			continue
+		}
+		suggest := p.pred.Decision == v1.Decision_DECISION_SUGGEST
+		switch p.pred.Field {
+		case FieldTags:
+			decideTags(p, was, cur, suggest, notes)
+		case FieldGroup:
+			pv, cv := cur.GroupID, cur.GroupID
+			if was != nil {
+				pv = was.GroupId
+			}
+			own := rec != nil && rec.Fields.GroupID != 0 && rec.Fields.GroupID == cv
+			p.out.PreviousValue = groupName(cat, cv)
+			decideSingle(p, pv == p.t.groupID, cv == p.t.groupID, pv != cv, pv != 0, own, suggest, notes)
+		case FieldType:
+			pv, cv := cur.Type, cur.Type
+			if was != nil {
+				pv = was.Type
+			}
+			own := rec != nil && rec.Fields.Type != "" && rec.Fields.Type == cv
+			p.out.PreviousValue = cv
+			decideSingle(p, pv == p.t.typ, cv == p.t.typ, pv != cv, pv != "", own, suggest, notes)
+		case FieldPriority:
+			pv, cv := cur.Priority, cur.Priority
+			if was != nil {
+				pv = int(was.Priority)
+			}
+			own := rec != nil && rec.Fields.Priority != 0 && int(rec.Fields.Priority) == cv
+			p.out.PreviousValue = priorityName(cat, cv)
+			decideSingle(p, pv == p.t.priority, cv == p.t.priority, pv != cv, pv != 0 && pv != defaultPriority, own, suggest, notes)
+		}
+	}
+}
+
+// decideSingle applies the rules to a single-valued field. predHad: the
+// predicted version already held the target; curHas: the ticket holds it
+// now; changed: the value changed since the predicted version; set: the
+// predicted version held a value chosen by someone; own: the current value
+// is one autotriage wrote.
+func decideSingle(p *fieldPlan, predHad, curHas, changed, set, own, suggest, notes bool) {
+	switch {
+	case curHas && predHad:
+		p.finish(v1.Action_ACTION_SKIPPED, ReasonAlreadyHad)
+	case suggest && curHas:
+		p.finish(v1.Action_ACTION_SKIPPED, ReasonAlreadySet)
+	case suggest && !notes:
+		p.finish(v1.Action_ACTION_SKIPPED, ReasonNotesDisabled)
+	case suggest:
+		p.noted = true
+		p.finish(v1.Action_ACTION_SUGGESTED, ReasonSuggested)
+	case curHas:
+		// An earlier delivery of this prediction wrote it (or a person chose
+		// the same value): nothing to send, and the value stands.
+		p.out.NewValue = p.t.name
+		p.finish(v1.Action_ACTION_APPLIED, ReasonAlreadySet)
+	case changed && !own:
+		p.finish(v1.Action_ACTION_SKIPPED, ReasonPersonChanged)
+	case !changed && set && !own:
+		p.finish(v1.Action_ACTION_SKIPPED, ReasonPersonSet)
+	default:
+		p.write, p.noted = true, true
+		p.out.NewValue = p.t.name
+		p.finish(v1.Action_ACTION_APPLIED, ReasonApplied)
+	}
+}
+
+// decideTags merges predicted tags into the ticket's tags; tags are only
+// ever added, so no person's choice can be overwritten.
+func decideTags(p *fieldPlan, was *v1.Ticket, cur *ticketsystem.Ticket, suggest, notes bool) {
+	p.out.PreviousValue = strings.Join(cur.Tags, ",")
+	predHad := was != nil && containsAll(was.Tags, p.names)
+	p.addTags = p.addTags[:0]
+	for _, n := range p.names {
+		if !slices.Contains(cur.Tags, n) {
+			p.addTags = append(p.addTags, n)
+		}
+	}
+	curHas := len(p.addTags) == 0
+	switch {
+	case curHas && predHad:
+		p.finish(v1.Action_ACTION_SKIPPED, ReasonAlreadyHad)
+	case curHas && suggest:
+		p.finish(v1.Action_ACTION_SKIPPED, ReasonAlreadySet)
+	case suggest && !notes:
+		p.finish(v1.Action_ACTION_SKIPPED, ReasonNotesDisabled)
+	case suggest:
+		p.noted = true
+		p.finish(v1.Action_ACTION_SUGGESTED, ReasonSuggested)
+	case curHas:
+		p.out.NewValue = strings.Join(cur.Tags, ",")
+		p.finish(v1.Action_ACTION_APPLIED, ReasonAlreadySet)
+	default:
+		p.write, p.noted = true, true
+		p.out.NewValue = strings.Join(mergeTags(cur.Tags, p.addTags), ",")
+		p.finish(v1.Action_ACTION_APPLIED, ReasonApplied)
+	}
+}
+
+func containsAll(have, want []string) bool {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// mergeTags returns base followed by the tags of add it lacks, never nil.
+func mergeTags(base []string, add ...[]string) []string {
+	out := make([]string, 0, len(base)+4)
+	for _, list := range append([][]string{base}, add...) {
+		for _, t := range list {
+			if t != "" && !slices.Contains(out, t) {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+// notInCatalog finishes fields whose label the catalog does not have.
+func notInCatalog(missing []*fieldPlan, lm LabelMap) {
+	for _, p := range missing {
+		name := lm.Name(p.pred.Field, labels(p.pred)[0])
+		p.finish(v1.Action_ACTION_SKIPPED, fmt.Sprintf(reasonNotInCatalogFm, name))
+	}
+}
+
+// buildUpdate is the single PUT for the ticket: every field to write, and
+// the tags merged with the ticket's current ones plus the autotriage tag
+// whenever anything is written (a field or a note). It is zero when nothing
+// changes.
+func buildUpdate(plans []*fieldPlan, cur *ticketsystem.Ticket, tag string, noting bool) ticketsystem.Update {
+	var u ticketsystem.Update
+	var add []string
+	wrote := noting
+	for _, p := range plans {
+		if !p.write {
+			continue
+		}
+		wrote = true
+		switch p.pred.Field {
+		case FieldGroup:
+			u.GroupID = &p.t.groupID
+		case FieldType:
+			u.Type = &p.t.typ
+		case FieldPriority:
+			u.Priority = &p.t.priority
+		case FieldTags:
+			add = append(add, p.addTags...)
+		}
+	}
+	if wrote && tag != "" {
+		add = append(add, tag)
+	}
+	if merged := mergeTags(cur.Tags, add); len(merged) != len(mergeTags(cur.Tags)) {
+		// Freshdesk replaces the whole set: send the union with what the
+		// ticket has now (read just before).
+		u.SetTags = merged
+	}
+	return u
+}

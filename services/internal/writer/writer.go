@@ -1,0 +1,523 @@
+// Package writer is the writer stage: it consumes predictions from
+// PREDICTIONS, applies them to the ticket system and publishes exactly one
+// Outcome per prediction to OUTCOMES.
+//
+// For one prediction it:
+//
+//  1. settles shadow and abstain decisions without any API call;
+//  2. skips the prediction if the ledger shows that a prediction from a newer
+//     ticket version was already applied;
+//  3. maps labels to the helpdesk's ids through the cached catalog (and the
+//     optional label map), refusing labels the catalog does not have;
+//  4. re-reads the ticket and leaves alone every field a person changed after
+//     the predicted version or had already set;
+//  5. posts the optional private note (at most once per decision, see
+//     ensureNote), then sends one PUT with every field to change, the tags
+//     merged with the ticket's own and the autotriage tag;
+//  6. records what it wrote in the ledger, with the ticket's updated_at after
+//     the write, so the fetcher can skip autotriage's own version;
+//  7. publishes the Outcome, whose message id is derived from the
+//     prediction, so a redelivery cannot add a second one.
+//
+// The note goes before the PUT because adding a note changes the ticket's
+// updated_at: this way the PUT's answer carries the last version autotriage
+// produced. When a note is posted and no PUT follows (the tag was already
+// there), the ticket is read once more to learn that version.
+package writer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	v1 "github.com/autotriage/autotriage/proto/autotriage/v1"
+	"github.com/autotriage/autotriage/services/internal/ledger"
+	"github.com/autotriage/autotriage/services/internal/pipeline"
+	"github.com/autotriage/autotriage/services/internal/ticketsystem"
+)
+
+// Tickets is the part of the ticket-system adapter the writer uses.
+type Tickets interface {
+	ticketsystem.TicketGetter
+	ticketsystem.TicketUpdater
+	ticketsystem.NoteAdder
+	ticketsystem.ConversationLister
+	ticketsystem.CatalogReader
+}
+
+// Publisher stores a message in its stream.
+type Publisher interface {
+	Publish(ctx context.Context, m pipeline.OutMsg) (pipeline.PubAck, error)
+}
+
+// Consumer runs a handler over a durable consumer.
+type Consumer interface {
+	Consume(ctx context.Context, o pipeline.ConsumeOptions, h pipeline.Handler) error
+}
+
+// Deps are the stage's collaborators.
+type Deps struct {
+	Tickets   Tickets
+	KV        ledger.KV // the writer's bucket (pipeline.BucketWriter)
+	Publisher Publisher
+	Log       *slog.Logger
+	// Registerer receives the stage's metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	// PipelineMetrics, when set, counts consume results (service.Runtime.Metrics).
+	PipelineMetrics *pipeline.Metrics
+	// MaxDeliver is the consumer's delivery limit (pipeline.Topology.MaxDeliver).
+	// On the last delivery a failure that would be retried is published as a
+	// FAILED outcome before the message is dead-lettered, so every
+	// prediction gets its outcome. 0 means unknown: never.
+	MaxDeliver int
+	// Now replaces the clock (tests).
+	Now func() time.Time
+}
+
+// Stage is one writer replica.
+type Stage struct {
+	cfg        Config
+	labelMap   LabelMap
+	log        *slog.Logger
+	tickets    Tickets
+	ledger     *ledger.Ledger
+	pub        Publisher
+	catalog    *catalogCache
+	metrics    *metrics
+	pmetrics   *pipeline.Metrics
+	maxDeliver int
+	now        func() time.Time
+	locks      keyedLocks
+}
+
+// New builds a stage. cfg must be valid (Config.Validate).
+func New(cfg Config, d Deps) (*Stage, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if d.Tickets == nil || d.KV == nil || d.Publisher == nil {
+		return nil, errors.New("writer: Tickets, KV and Publisher are required")
+	}
+	lm, err := ParseLabelMap(cfg.LabelMap)
+	if err != nil {
+		return nil, fmt.Errorf("writer: AUTOTRIAGE_LABEL_MAP: %w", err)
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	return &Stage{
+		cfg: cfg, labelMap: lm, log: d.Log, tickets: d.Tickets, ledger: ledger.New(d.KV), pub: d.Publisher,
+		catalog:  &catalogCache{src: d.Tickets, ttl: cfg.CatalogTTL, minRefresh: cfg.CatalogMinRefresh, now: d.Now},
+		metrics:  newMetrics(d.Registerer),
+		pmetrics: d.PipelineMetrics, maxDeliver: d.MaxDeliver, now: d.Now,
+	}, nil
+}
+
+// Run consumes PREDICTIONS until ctx ends.
+func (s *Stage) Run(ctx context.Context, cons Consumer) error {
+	return cons.Consume(ctx, pipeline.ConsumeOptions{
+		Stage:       "writer",
+		Stream:      pipeline.StreamPredictions,
+		Durable:     pipeline.ConsumerWriter,
+		Concurrency: s.cfg.Concurrency,
+		Metrics:     s.pmetrics,
+	}, s.Handle)
+}
+
+// OutcomeID names the outcome of a prediction by the prediction's identity
+// (ticket version and model), so redeliveries publish it once.
+func OutcomeID(p *v1.Prediction) string {
+	return fmt.Sprintf("outcome:%s:%s:%d:%s:%s", p.System, p.Account, p.TicketId,
+		p.TicketUpdatedAt.AsTime().UTC().Format(time.RFC3339Nano), p.ModelId)
+}
+
+// Handle applies one prediction and publishes its outcome. Undecodable or
+// invalid predictions go to the DLQ without an outcome (they name no
+// ticket). A prediction the ticket system rejects gets a FAILED outcome and
+// goes to the DLQ. Rate limits and transient failures are retried
+// (pipeline.RetryAfter with the system's Retry-After, or back-off); every
+// step is idempotent, so a retry repeats nothing that already happened.
+func (s *Stage) Handle(ctx context.Context, m *pipeline.Msg) error {
+	var pred v1.Prediction
+	if err := proto.Unmarshal(m.Data, &pred); err != nil {
+		s.metrics.invalid.Inc()
+		return pipeline.Permanent(fmt.Errorf("prediction message is not a valid autotriage.v1.Prediction: %w", err))
+	}
+	if err := validate(&pred); err != nil {
+		s.metrics.invalid.Inc()
+		return pipeline.Permanent(err)
+	}
+	use := &usage{}
+	ctx = withUsage(ctx, use)
+	unlock := s.locks.lock(ledger.AppliedKey(pred.System, pred.Account, pred.TicketId))
+	defer unlock()
+
+	a := &attempt{pred: &pred}
+	err := s.apply(ctx, a)
+	s.metrics.credits.Add(float64(use.credits.Load()))
+	s.metrics.rateLimited.Add(float64(use.rateLimited.Load()))
+	if err != nil && !pipeline.IsPermanent(err) {
+		err = retryable(err)
+		if s.maxDeliver <= 0 || int(m.NumDelivered) < s.maxDeliver {
+			s.log.Info("prediction will be retried", "ticket", pred.TicketId, "deliveries", m.NumDelivered, "err", err)
+			return err
+		}
+		// Last delivery: the message goes to the DLQ; report it first.
+		a.failUnfinished(fmt.Sprintf("gave up after %d deliveries: %v", m.NumDelivered, err))
+	}
+	for _, p := range a.plans {
+		s.metrics.decisions.WithLabelValues(p.pred.Field, modeLabel(p.pred.Decision)).Inc()
+		s.metrics.actions.WithLabelValues(p.pred.Field, actionLabel(p.out.Action)).Inc()
+	}
+	out := s.outcome(a, use)
+	data, merr := proto.Marshal(out)
+	if merr != nil {
+		return pipeline.Permanent(fmt.Errorf("encode outcome: %w", merr))
+	}
+	if _, perr := s.pub.Publish(ctx, pipeline.OutMsg{
+		Subject: pipeline.OutcomeSubject(pred.System, pred.Account, pred.TicketId),
+		ID:      OutcomeID(&pred),
+		Data:    data,
+		Header:  map[string]string{pipeline.HeaderContentType: pipeline.ContentTypeProtobuf},
+	}); perr != nil {
+		// Everything before is idempotent: the redelivery publishes it.
+		return fmt.Errorf("publish outcome for ticket %d: %w", pred.TicketId, perr)
+	}
+	switch {
+	case out.Error != "":
+		s.metrics.outcomes.WithLabelValues("failed").Inc()
+	case slices.ContainsFunc(out.Fields, func(f *v1.FieldOutcome) bool {
+		return f.Action == v1.Action_ACTION_APPLIED || f.Action == v1.Action_ACTION_SUGGESTED
+	}):
+		s.metrics.outcomes.WithLabelValues("ok").Inc()
+	default:
+		s.metrics.outcomes.WithLabelValues("skipped").Inc()
+	}
+	if a.putApplied && !a.createdAt.IsZero() {
+		s.metrics.endToEnd.Observe(max(s.now().Sub(a.createdAt).Seconds(), 0))
+	}
+	if err != nil {
+		s.log.Warn("prediction failed for good", "ticket", pred.TicketId, "err", err)
+	}
+	return err
+}
+
+// attempt is the state of one delivery's handling.
+type attempt struct {
+	pred        *v1.Prediction
+	plans       []*fieldPlan
+	noteWritten bool
+	putApplied  bool
+	createdAt   time.Time
+	errText     string
+}
+
+// failUnfinished marks every field whose effect did not happen as FAILED.
+func (a *attempt) failUnfinished(msg string) {
+	a.errText = msg
+	for _, p := range a.plans {
+		unfinished := p.pending || (p.write && !a.putApplied) ||
+			(p.out.Action == v1.Action_ACTION_SUGGESTED && !a.noteWritten)
+		if unfinished {
+			p.write = false
+			p.finish(v1.Action_ACTION_FAILED, msg)
+		}
+	}
+}
+
+func (s *Stage) apply(ctx context.Context, a *attempt) error {
+	pred := a.pred
+	a.plans = initialPlans(pred)
+	if t := pred.GetTicket(); t != nil && t.CreatedAt != nil {
+		a.createdAt = t.CreatedAt.AsTime()
+	}
+	if !anyPending(a.plans) {
+		return nil // shadow, abstain: nothing to do in the ticket system
+	}
+
+	var rec *ledger.Applied
+	switch r, err := s.ledger.GetApplied(ctx, pred.System, pred.Account, pred.TicketId); {
+	case err == nil:
+		rec = &r
+	case !errors.Is(err, ledger.ErrNotFound):
+		return fmt.Errorf("read ledger: %w", err)
+	}
+	if rec != nil && pred.TicketUpdatedAt.AsTime().Before(rec.SourceUpdatedAt) {
+		skipPending(a.plans, v1.Action_ACTION_SKIPPED, ReasonNewerApplied)
+		return nil
+	}
+
+	cat, err := s.catalog.get(ctx)
+	if err != nil {
+		return err
+	}
+	if missing := resolvePlans(a.plans, cat, s.labelMap); len(missing) > 0 {
+		fresh, refreshed, err := s.catalog.refresh(ctx)
+		if err != nil {
+			return err
+		}
+		if refreshed {
+			cat = fresh
+			missing = resolvePlans(a.plans, cat, s.labelMap)
+		}
+		notInCatalog(missing, s.labelMap)
+	}
+	if !anyPending(a.plans) {
+		return nil
+	}
+
+	cur, err := s.tickets.GetTicket(ctx, pred.TicketId)
+	if isGone(err) || (err == nil && (cur.Spam || cur.Deleted)) {
+		skipPending(a.plans, v1.Action_ACTION_SKIPPED, ReasonGone)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read ticket %d: %w", pred.TicketId, err)
+	}
+	if !cur.CreatedAt.IsZero() {
+		a.createdAt = cur.CreatedAt
+	}
+	decide(a.plans, pred, cur, rec, cat, s.cfg.Notes)
+
+	noting := s.cfg.Notes && slices.ContainsFunc(a.plans, func(p *fieldPlan) bool { return p.noted })
+	var permanent error
+	var note noteResult
+	if noting {
+		hash := DecisionHash(pred)
+		note, err = s.ensureNote(ctx, pred, hash, renderNote(pred, a.plans, hash))
+		switch {
+		case err == nil:
+			a.noteWritten = note.written
+			if !note.posted {
+				s.metrics.notes.WithLabelValues("already_written").Inc()
+			}
+		case isGone(err):
+			a.gone()
+			return nil
+		case errors.Is(err, ticketsystem.ErrValidation):
+			// The note was refused; the fields to apply still are.
+			a.errText = "note rejected: " + err.Error()
+			for _, p := range a.plans {
+				if p.out.Action == v1.Action_ACTION_SUGGESTED {
+					p.finish(v1.Action_ACTION_FAILED, ReasonRejected)
+				}
+			}
+			permanent = pipeline.Permanent(fmt.Errorf("note for ticket %d: %w", pred.TicketId, err))
+		default:
+			return err
+		}
+	}
+
+	upd := buildUpdate(a.plans, cur, s.cfg.Tag, a.noteWritten)
+	var writtenAt time.Time
+	if !upd.IsZero() {
+		after, err := s.tickets.UpdateTicket(ctx, pred.TicketId, upd)
+		switch {
+		case err == nil:
+			s.metrics.writes.WithLabelValues("ok").Inc()
+			a.putApplied = true
+			writtenAt = after.UpdatedAt
+		case isGone(err):
+			s.metrics.writes.WithLabelValues("gone").Inc()
+			a.gone()
+			return permanent
+		case errors.Is(err, ticketsystem.ErrValidation):
+			s.metrics.writes.WithLabelValues("rejected").Inc()
+			a.errText = joinErr(a.errText, "update rejected: "+err.Error())
+			for _, p := range a.plans {
+				if p.write {
+					p.write = false
+					p.out.NewValue = ""
+					p.finish(v1.Action_ACTION_FAILED, ReasonRejected)
+				}
+			}
+			permanent = pipeline.Permanent(fmt.Errorf("update of ticket %d: %w", pred.TicketId, err))
+		default:
+			s.metrics.writes.WithLabelValues("error").Inc()
+			return fmt.Errorf("update ticket %d: %w", pred.TicketId, err)
+		}
+	} else if note.posted {
+		writtenAt = s.versionAfterNote(ctx, cur)
+	}
+
+	applied := slices.ContainsFunc(a.plans, func(p *fieldPlan) bool { return p.out.Action == v1.Action_ACTION_APPLIED })
+	if applied || note.posted || a.putApplied {
+		if err := s.record(ctx, a, cat, writtenAt); err != nil {
+			return err
+		}
+	}
+	return permanent
+}
+
+// versionAfterNote reads the ticket after a note-only write to learn the
+// version the note produced. If anything a person could have changed differs
+// from the read before the note, the new version may be theirs, and it is
+// not claimed (zero time).
+func (s *Stage) versionAfterNote(ctx context.Context, before *ticketsystem.Ticket) time.Time {
+	t, err := s.tickets.GetTicket(ctx, before.ID)
+	if err != nil {
+		s.log.Warn("cannot read the ticket after its note; its version is not recorded as autotriage's", "ticket", before.ID, "err", err)
+		return time.Time{}
+	}
+	same := t.GroupID == before.GroupID && t.Type == before.Type && t.Priority == before.Priority &&
+		t.Status == before.Status && t.ResponderID == before.ResponderID && slices.Equal(t.Tags, before.Tags)
+	if !same {
+		return time.Time{}
+	}
+	return t.UpdatedAt
+}
+
+// record merges this write into the ticket's ledger record (compare-and-set).
+func (s *Stage) record(ctx context.Context, a *attempt, cat *ticketsystem.Catalog, writtenAt time.Time) error {
+	pred := a.pred
+	src := pred.TicketUpdatedAt.AsTime()
+	_, err := s.ledger.UpdateApplied(ctx, pred.System, pred.Account, pred.TicketId, func(r *ledger.Applied, _ bool) error {
+		if src.After(r.SourceUpdatedAt) {
+			r.SourceUpdatedAt = src
+		}
+		if writtenAt.After(r.WrittenUpdatedAt) {
+			r.WrittenUpdatedAt = writtenAt
+		}
+		for _, p := range a.plans {
+			if p.out.Action != v1.Action_ACTION_APPLIED {
+				continue
+			}
+			switch p.pred.Field {
+			case FieldGroup:
+				r.Fields.GroupID, r.Fields.GroupName = p.t.groupID, groupName(cat, p.t.groupID)
+			case FieldType:
+				r.Fields.Type = p.t.typ
+			case FieldPriority:
+				r.Fields.Priority = int32(p.t.priority)
+			case FieldTags:
+				r.Fields.Tags = mergeTags(r.Fields.Tags, p.names)
+			}
+			// A field autotriage sets again is watched for overrides again.
+			r.OverridesSeen = slices.DeleteFunc(r.OverridesSeen, func(f string) bool { return f == p.pred.Field })
+		}
+		r.ModelVersion = modelVersion(pred)
+		r.At = s.now().UTC()
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record ledger of ticket %d: %w", pred.TicketId, err)
+	}
+	return nil
+}
+
+// gone settles the prediction for a ticket that is deleted or spam.
+func (a *attempt) gone() {
+	for _, p := range a.plans {
+		if p.pending || p.write || (p.out.Action == v1.Action_ACTION_SUGGESTED && !a.noteWritten) {
+			p.write = false
+			p.out.NewValue = ""
+			p.finish(v1.Action_ACTION_SKIPPED, ReasonGone)
+		}
+	}
+}
+
+func (s *Stage) outcome(a *attempt, use *usage) *v1.Outcome {
+	pred := a.pred
+	now := s.now()
+	out := &v1.Outcome{
+		System: pred.System, Account: pred.Account, TicketId: pred.TicketId,
+		TicketUpdatedAt: pred.TicketUpdatedAt, ModelId: pred.ModelId, ModelVersion: pred.ModelVersion,
+		Kind: v1.OutcomeKind_OUTCOME_KIND_DECISION, NoteWritten: a.noteWritten,
+		ApiCredits: int32(min(use.credits.Load(), 1<<31-1)), Error: a.errText,
+		At: timestamppb.New(now), Prediction: pred,
+	}
+	for _, p := range a.plans {
+		out.Fields = append(out.Fields, p.out)
+	}
+	if !a.createdAt.IsZero() {
+		out.LatencySeconds = max(now.Sub(a.createdAt).Seconds(), 0)
+	}
+	return out
+}
+
+// isGone reports a ticket that is deleted, spam or unknown.
+func isGone(err error) bool {
+	return errors.Is(err, ticketsystem.ErrNotFound) || errors.Is(err, ticketsystem.ErrGone)
+}
+
+// retryable turns a ticket-system failure into the consume loop's retry
+// instruction: the system's Retry-After for rate limits, a minute for
+// credentials an operator has to fix, back-off for the rest.
+func retryable(err error) error {
+	if _, ok := pipeline.RetryDelay(err); ok {
+		return err
+	}
+	if d, ok := ticketsystem.RetryAfter(err); ok {
+		return pipeline.RetryAfter(err, max(d, time.Second))
+	}
+	if errors.Is(err, ticketsystem.ErrAuth) || errors.Is(err, ticketsystem.ErrPermission) {
+		return pipeline.RetryAfter(err, time.Minute)
+	}
+	return err
+}
+
+func joinErr(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+func validate(p *v1.Prediction) error {
+	switch {
+	case p.TicketId <= 0:
+		return fmt.Errorf("invalid prediction: ticket id %d", p.TicketId)
+	case p.System == "" || p.Account == "":
+		return fmt.Errorf("invalid prediction for ticket %d: system and account are required", p.TicketId)
+	case p.TicketUpdatedAt == nil:
+		return fmt.Errorf("invalid prediction for ticket %d: ticket_updated_at is required", p.TicketId)
+	}
+	return nil
+}
+
+// keyedLocks serialises the handling of predictions for the same ticket in
+// this process, so two of them cannot interleave their read-check-write.
+// (Replicas rely on the ledger's compare-and-set and the note records.)
+type keyedLocks struct {
+	mu sync.Mutex
+	m  map[string]*keyedLock
+}
+
+type keyedLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+func (k *keyedLocks) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = map[string]*keyedLock{}
+	}
+	l := k.m[key]
+	if l == nil {
+		l = &keyedLock{}
+		k.m[key] = l
+	}
+	l.refs++
+	k.mu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		k.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
+}

@@ -1,0 +1,549 @@
+package writer
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	v1 "github.com/autotriage/autotriage/proto/autotriage/v1"
+	"github.com/autotriage/autotriage/services/internal/freshdesk"
+	"github.com/autotriage/autotriage/services/internal/freshdesksim"
+	"github.com/autotriage/autotriage/services/internal/ledger"
+	"github.com/autotriage/autotriage/services/internal/pipeline"
+	"github.com/autotriage/autotriage/services/internal/ticketsystem"
+)
+
+func TestApplySetsEveryFieldWithOnePUT(t *testing.T) {
+	h := newHarness(t, options{})
+	h.run()
+	id := h.ticket(freshdesksim.NewTicket{Tags: []string{"vip"}})
+	pred := h.prediction(id, apply(FieldGroup, "Billing"), apply(FieldType, "Incident"),
+		apply(FieldPriority, "High"), tags(v1.Decision_DECISION_APPLY, "invoice", "vip"))
+	h.publish(pred, "p1")
+	o := only(t, h.settle(1), id)
+
+	st := h.simTicket(id)
+	if st.GroupID != h.groupID("Billing") || st.Type != "Incident" || st.Priority != 3 {
+		t.Errorf("ticket after write: group %d type %q priority %d", st.GroupID, st.Type, st.Priority)
+	}
+	if want := []string{"vip", "invoice", "autotriage"}; !slices.Equal(st.Tags, want) {
+		t.Errorf("tags %v, want %v (merged with the existing ones, plus the autotriage tag)", st.Tags, want)
+	}
+	if n := calls(h.sim, "tickets.update", 0); n != 1 {
+		t.Errorf("%d PUTs, want exactly 1 for all fields", n)
+	}
+	if n := len(h.sim.Notes(id)); n != 1 {
+		t.Errorf("%d notes, want 1", n)
+	}
+	g := wantAction(t, o, FieldGroup, v1.Action_ACTION_APPLIED, ReasonApplied)
+	if g.PreviousValue != "" || g.NewValue != "Billing" {
+		t.Errorf("group previous %q new %q", g.PreviousValue, g.NewValue)
+	}
+	p := wantAction(t, o, FieldPriority, v1.Action_ACTION_APPLIED, ReasonApplied)
+	if p.PreviousValue != "Low" || p.NewValue != "High" {
+		t.Errorf("priority previous %q new %q", p.PreviousValue, p.NewValue)
+	}
+	wantAction(t, o, FieldType, v1.Action_ACTION_APPLIED, ReasonApplied)
+	wantAction(t, o, FieldTags, v1.Action_ACTION_APPLIED, ReasonApplied)
+	if !o.NoteWritten || o.Error != "" || o.Kind != v1.OutcomeKind_OUTCOME_KIND_DECISION {
+		t.Errorf("outcome note_written %v error %q kind %v", o.NoteWritten, o.Error, o.Kind)
+	}
+	// ticket_fields + groups + view + note + PUT, one credit each.
+	if o.ApiCredits != 5 {
+		t.Errorf("api_credits %d, want 5", o.ApiCredits)
+	}
+	if o.LatencySeconds < 0 || o.Prediction.GetTicketId() != id {
+		t.Errorf("latency %v, prediction %v", o.LatencySeconds, o.Prediction)
+	}
+	// The ledger names the version the PUT produced, which the fetcher skips.
+	rec, err := h.ledger.GetApplied(context.Background(), testSystem, testAccount, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rec.IsOwnVersion(st.UpdatedAt) || !rec.SourceUpdatedAt.Equal(pred.TicketUpdatedAt.AsTime()) {
+		t.Errorf("ledger %+v; ticket updated_at %v", rec, st.UpdatedAt)
+	}
+	if rec.Fields.GroupID != h.groupID("Billing") || rec.Fields.Type != "Incident" || rec.Fields.Priority != 3 ||
+		!slices.Equal(rec.Fields.Tags, []string{"invoice", "vip"}) {
+		t.Errorf("ledger fields %+v", rec.Fields)
+	}
+	if v := testutil.ToFloat64(h.stage.metrics.actions.WithLabelValues(FieldGroup, "applied")); v != 1 {
+		t.Errorf("actions{group,applied} = %v", v)
+	}
+	if v := testutil.ToFloat64(h.stage.metrics.decisions.WithLabelValues(FieldGroup, "apply")); v != 1 {
+		t.Errorf("decisions{group,apply} = %v", v)
+	}
+	if n := testutil.CollectAndCount(h.stage.metrics.endToEnd); n != 1 {
+		t.Errorf("end-to-end histogram has %d series", n)
+	}
+}
+
+func TestShadowAndAbstainWriteNothing(t *testing.T) {
+	h := newHarness(t, options{})
+	h.run()
+	a := h.ticket(freshdesksim.NewTicket{})
+	b := h.ticket(freshdesksim.NewTicket{})
+	h.sim.ResetStats()
+	h.publish(h.prediction(a, field(FieldGroup, v1.Decision_DECISION_SHADOW, "Billing", 0.99),
+		field(FieldType, v1.Decision_DECISION_ABSTAIN, "", 0)), "a")
+	// A backfill version is shadow-only whatever the policy decided.
+	pb := h.prediction(b, apply(FieldGroup, "Billing"))
+	pb.Ticket.ShadowOnly = true
+	h.publish(pb, "b")
+	outs := h.settle(2)
+
+	if st := h.sim.Stats(); st.Total.Calls != 0 {
+		t.Errorf("shadow mode made %d API calls: %v", st.Total.Calls, st.Endpoints)
+	}
+	oa := only(t, outs, a)
+	wantAction(t, oa, FieldGroup, v1.Action_ACTION_SHADOWED, ReasonShadow)
+	wantAction(t, oa, FieldType, v1.Action_ACTION_ABSTAINED, "")
+	wantAction(t, only(t, outs, b), FieldGroup, v1.Action_ACTION_SHADOWED, ReasonShadowOnly)
+	if oa.NoteWritten || oa.ApiCredits != 0 {
+		t.Errorf("shadow outcome note %v credits %d", oa.NoteWritten, oa.ApiCredits)
+	}
+	if _, err := h.ledger.GetApplied(context.Background(), testSystem, testAccount, a); !errors.Is(err, ledger.ErrNotFound) {
+		t.Errorf("shadow prediction left a ledger record: %v", err)
+	}
+}
+
+func TestSuggestWritesExactlyOneNote(t *testing.T) {
+	h := newHarness(t, options{})
+	h.run()
+	id := h.ticket(freshdesksim.NewTicket{})
+	// This one already carries the tag: the note is the only write, and the
+	// version it produced is learnt by reading the ticket again.
+	tagged := h.ticket(freshdesksim.NewTicket{Tags: []string{"autotriage"}})
+	h.publish(h.prediction(id, suggest(FieldGroup, "Billing"), suggest(FieldType, "Refund")), "s1")
+	h.publish(h.prediction(tagged, suggest(FieldGroup, "Shipping")), "s2")
+	outs := h.settle(2)
+
+	notes := h.sim.Notes(id)
+	if len(notes) != 1 {
+		t.Fatalf("%d notes, want 1", len(notes))
+	}
+	n := notes[0]
+	for _, want := range []string{"Billing", "Refund", "70%", "suggested", "Runner Up", "2025-03-01 test", "autotriage decision "} {
+		if !strings.Contains(n.Body, want) {
+			t.Errorf("note lacks %q: %s", want, n.Body)
+		}
+	}
+	if !n.Private {
+		t.Error("note is public")
+	}
+	st := h.simTicket(id)
+	if st.GroupID != 0 || st.Type != "" {
+		t.Errorf("suggest changed the ticket: group %d type %q", st.GroupID, st.Type)
+	}
+	if !slices.Contains(st.Tags, "autotriage") {
+		t.Errorf("tags %v lack the autotriage tag", st.Tags)
+	}
+	o := only(t, outs, id)
+	wantAction(t, o, FieldGroup, v1.Action_ACTION_SUGGESTED, ReasonSuggested)
+	wantAction(t, o, FieldType, v1.Action_ACTION_SUGGESTED, ReasonSuggested)
+	if !o.NoteWritten {
+		t.Error("note_written false")
+	}
+	for _, tid := range []int64{id, tagged} {
+		rec, err := h.ledger.GetApplied(context.Background(), testSystem, testAccount, tid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := h.simTicket(tid); !rec.IsOwnVersion(st.UpdatedAt) {
+			t.Errorf("ticket %d: ledger written version %v, ticket at %v", tid, rec.WrittenUpdatedAt, st.UpdatedAt)
+		}
+		if f := rec.Fields; f.GroupID != 0 || f.Type != "" || f.Priority != 0 || len(f.Tags) != 0 {
+			t.Errorf("suggestions recorded as set fields: %+v", rec.Fields)
+		}
+	}
+	if len(h.sim.Notes(tagged)) != 1 || calls(h.sim, "tickets.update", 0) != 1 {
+		t.Errorf("tagged ticket: %d notes; %d PUTs in all, want 1", len(h.sim.Notes(tagged)), calls(h.sim, "tickets.update", 0))
+	}
+}
+
+func TestNotesDisabledSuggestionIsNotDelivered(t *testing.T) {
+	h := newHarness(t, options{writer: func(c *Config) { c.Notes = false }})
+	h.run()
+	id := h.ticket(freshdesksim.NewTicket{})
+	h.publish(h.prediction(id, suggest(FieldGroup, "Billing"), apply(FieldType, "Question")), "n1")
+	o := only(t, h.settle(1), id)
+	wantAction(t, o, FieldGroup, v1.Action_ACTION_SKIPPED, ReasonNotesDisabled)
+	wantAction(t, o, FieldType, v1.Action_ACTION_APPLIED, ReasonApplied)
+	if len(h.sim.Notes(id)) != 0 || o.NoteWritten {
+		t.Error("a note was written with notes disabled")
+	}
+}
+
+func TestLabelNotInCatalogIsNeverWritten(t *testing.T) {
+	h := newHarness(t, options{writer: func(c *Config) { c.LabelMap = "group:Billing Dept=Billing" }})
+	h.run()
+	id := h.ticket(freshdesksim.NewTicket{})
+	renamed := h.ticket(freshdesksim.NewTicket{})
+	h.publish(h.prediction(id, apply(FieldGroup, "Space Travel"), apply(FieldType, "Teleport"), apply(FieldPriority, "Low-ish"),
+		apply(FieldTags, "orbit")), "c1")
+	h.publish(h.prediction(renamed, apply(FieldGroup, "Billing Dept"), apply(FieldPriority, "4")), "c2")
+	outs := h.settle(2)
+
+	o := only(t, outs, id)
+	wantAction(t, o, FieldGroup, v1.Action_ACTION_SKIPPED, `label "Space Travel" not in catalog`)
+	wantAction(t, o, FieldType, v1.Action_ACTION_SKIPPED, `label "Teleport" not in catalog`)
+	wantAction(t, o, FieldPriority, v1.Action_ACTION_SKIPPED, `label "Low-ish" not in catalog`)
+	wantAction(t, o, FieldTags, v1.Action_ACTION_APPLIED, ReasonApplied) // tags are free-form
+	st := h.simTicket(id)
+	if st.GroupID != 0 || st.Type != "" || st.Priority != 1 {
+		t.Errorf("unknown labels reached the ticket: %+v", st)
+	}
+	if !slices.Equal(st.Tags, []string{"orbit", "autotriage"}) {
+		t.Errorf("tags %v", st.Tags)
+	}
+	o2 := only(t, outs, renamed)
+	wantAction(t, o2, FieldGroup, v1.Action_ACTION_APPLIED, ReasonApplied)
+	wantAction(t, o2, FieldPriority, v1.Action_ACTION_APPLIED, ReasonApplied)
+	if st := h.simTicket(renamed); st.GroupID != h.groupID("Billing") || st.Priority != 4 {
+		t.Errorf("mapped label / numeric priority not applied: group %d priority %d", st.GroupID, st.Priority)
+	}
+}
+
+func TestRedeliveryWritesNoteOnceAndDoesNotRepeatThePUT(t *testing.T) {
+	h := newHarness(t, options{})
+	h.run()
+	id := h.ticket(freshdesksim.NewTicket{})
+	pred := h.prediction(id, apply(FieldGroup, "Billing"), suggest(FieldType, "Question"))
+	h.publish(pred, "first")
+	h.settle(1)
+	// The same prediction again (a replayed or re-published message).
+	h.publish(pred, "second")
+	waitFor(t, "the second delivery to be handled", func() bool {
+		st, err := h.conn.ConsumerStats(context.Background(), pipeline.StreamPredictions, pipeline.ConsumerWriter)
+		return err == nil && st.AckFloor == 2 && st.AckPending == 0
+	})
+	// And once more straight through the handler.
+	if err := h.handle(pred, 1); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(h.sim.Notes(id)); n != 1 {
+		t.Errorf("%d notes after redeliveries, want 1", n)
+	}
+	if n := calls(h.sim, "tickets.update", 0); n != 1 {
+		t.Errorf("%d PUTs after redeliveries, want 1", n)
+	}
+	o := only(t, h.outcomes(), id)
+	wantAction(t, o, FieldGroup, v1.Action_ACTION_APPLIED, ReasonApplied)
+}
+
+func TestCrashBetweenNoteAndLedgerDoesNotWriteASecondNote(t *testing.T) {
+	h := newHarness(t, options{})
+	ctx := context.Background()
+	id := h.ticket(freshdesksim.NewTicket{})
+	pred := h.prediction(id, apply(FieldGroup, "Billing"))
+	hash := DecisionHash(pred)
+	// The crashed writer recorded the note as pending and posted it, then died
+	// before marking it written, before the PUT and before the ledger.
+	if _, err := h.ledger.PutNote(ctx, testSystem, testAccount, id, hash,
+		ledger.NoteRecord{State: ledger.NotePending, At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := freshdeskAdapter(h).AddNote(ctx, id, ticketsystem.Note{BodyHTML: "<div>earlier note</div><p>" + Marker(hash) + "</p>"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.handle(pred, 2); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(h.sim.Notes(id)); n != 1 {
+		t.Errorf("%d notes, want the crashed writer's one only", n)
+	}
+	if st := h.simTicket(id); st.GroupID != h.groupID("Billing") {
+		t.Errorf("group %d not applied after recovery", st.GroupID)
+	}
+	rec, err := h.ledger.GetNote(ctx, testSystem, testAccount, id, hash)
+	if err != nil || rec.State != ledger.NoteWritten || rec.ConversationID == 0 {
+		t.Errorf("note record %+v %v, want written with the conversation id", rec, err)
+	}
+	o := only(t, h.outcomes(), id)
+	if !o.NoteWritten {
+		t.Error("outcome note_written false")
+	}
+}
+
+func TestPendingNoteWithoutMarkerWaitsForTheLeaseThenPosts(t *testing.T) {
+	h := newHarness(t, options{writer: func(c *Config) { c.NoteLease = time.Hour }})
+	ctx := context.Background()
+	id := h.ticket(freshdesksim.NewTicket{})
+	pred := h.prediction(id, suggest(FieldGroup, "Billing"))
+	hash := DecisionHash(pred)
+	rec := ledger.NoteRecord{State: ledger.NotePending, At: time.Now()}
+	rev, err := h.ledger.PutNote(ctx, testSystem, testAccount, id, hash, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another writer may be posting it right now: wait, do not race it.
+	err = h.handle(pred, 1)
+	if d, ok := pipeline.RetryDelay(err); !ok || d <= 0 {
+		t.Fatalf("handle = %v, want a retry after the lease", err)
+	}
+	if n := len(h.sim.Notes(id)); n != 0 || h.count(pipeline.StreamOutcomes) != 0 {
+		t.Fatalf("%d notes / outcomes published while the lease holds", n)
+	}
+	// The lease has run out (the pending writer is gone) and no note arrived.
+	rec.At, rec.Revision = time.Now().Add(-2*time.Hour), rev
+	if _, err := h.ledger.PutNote(ctx, testSystem, testAccount, id, hash, rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.handle(pred, 2); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(h.sim.Notes(id)); n != 1 {
+		t.Errorf("%d notes, want 1", n)
+	}
+	wantAction(t, only(t, h.outcomes(), id), FieldGroup, v1.Action_ACTION_SUGGESTED, ReasonSuggested)
+}
+
+func TestPersonChangesGroupBetweenFetchAndWrite(t *testing.T) {
+	h := newHarness(t, options{})
+	h.run()
+	id := h.ticket(freshdesksim.NewTicket{})
+	pred := h.prediction(id, apply(FieldGroup, "Billing"), apply(FieldPriority, "High"))
+	shipping := h.groupID("Shipping")
+	if err := h.sim.AgentUpdate(id, map[string]any{"group_id": shipping}); err != nil {
+		t.Fatal(err)
+	}
+	// A second ticket whose group a person had already set before the prediction.
+	set := h.ticket(freshdesksim.NewTicket{})
+	if err := h.sim.AgentUpdate(set, map[string]any{"group_id": shipping, "priority": 2}); err != nil {
+		t.Fatal(err)
+	}
+	h.publish(pred, "p1")
+	h.publish(h.prediction(set, apply(FieldGroup, "Billing"), apply(FieldPriority, "Urgent")), "p2")
+	outs := h.settle(2)
+
+	o := only(t, outs, id)
+	g := wantAction(t, o, FieldGroup, v1.Action_ACTION_SKIPPED, ReasonPersonChanged)
+	if g.PreviousValue != "Shipping" {
+		t.Errorf("previous value %q", g.PreviousValue)
+	}
+	wantAction(t, o, FieldPriority, v1.Action_ACTION_APPLIED, ReasonApplied)
+	if st := h.simTicket(id); st.GroupID != shipping || st.Priority != 3 {
+		t.Errorf("group %d priority %d: the person's group must stay, the priority be set", st.GroupID, st.Priority)
+	}
+	o2 := only(t, outs, set)
+	wantAction(t, o2, FieldGroup, v1.Action_ACTION_SKIPPED, ReasonPersonSet)
+	wantAction(t, o2, FieldPriority, v1.Action_ACTION_SKIPPED, ReasonPersonSet)
+	if st := h.simTicket(set); st.GroupID != shipping || st.Priority != 2 || slices.Contains(st.Tags, "autotriage") {
+		t.Errorf("a person's values were overwritten: %+v", st)
+	}
+}
+
+func TestOlderPredictionNeverOverwritesANewerOne(t *testing.T) {
+	h := newHarness(t, options{})
+	h.run()
+	id := h.ticket(freshdesksim.NewTicket{})
+	older := h.prediction(id, apply(FieldGroup, "Sales"))
+	newer := h.prediction(id, apply(FieldGroup, "Billing"))
+	newer.TicketUpdatedAt = timeAfter(older, time.Minute) // a later version of the ticket
+	newer.Ticket.UpdatedAt = newer.TicketUpdatedAt
+	h.publish(newer, "newer")
+	h.settle(1)
+	h.publish(older, "older")
+	outs := h.settle(2)
+	if len(outs[id]) != 2 {
+		t.Fatalf("%d outcomes, want one per prediction", len(outs[id]))
+	}
+	for _, o := range outs[id] {
+		if o.TicketUpdatedAt.AsTime().Equal(older.TicketUpdatedAt.AsTime()) {
+			wantAction(t, o, FieldGroup, v1.Action_ACTION_SKIPPED, ReasonNewerApplied)
+		} else {
+			wantAction(t, o, FieldGroup, v1.Action_ACTION_APPLIED, ReasonApplied)
+		}
+	}
+	if st := h.simTicket(id); st.GroupID != h.groupID("Billing") {
+		t.Errorf("group %d, want the newer prediction's", st.GroupID)
+	}
+}
+
+func TestServerErrorsAndUnknownNoteOutcomesStillLandOnce(t *testing.T) {
+	h := newHarness(t, options{})
+	// Five PUT failures exhaust the client's retries once; the note's 5xx
+	// leaves its outcome unknown, which the writer resolves by the marker.
+	h.sim.SetFault("tickets.update", freshdesksim.Fault{Status: 503, Burst: 7})
+	h.sim.SetFault("tickets.notes", freshdesksim.Fault{Status: 500, Burst: 1})
+	h.run()
+	var ids []int64
+	for i := range 3 {
+		id := h.ticket(freshdesksim.NewTicket{})
+		ids = append(ids, id)
+		h.publish(h.prediction(id, apply(FieldGroup, "Billing"), apply(FieldType, "Problem")), "e"+string(rune('a'+i)))
+	}
+	outs := h.settle(3)
+	for _, id := range ids {
+		o := only(t, outs, id)
+		wantAction(t, o, FieldGroup, v1.Action_ACTION_APPLIED, ReasonApplied)
+		if st := h.simTicket(id); st.GroupID != h.groupID("Billing") || st.Type != "Problem" {
+			t.Errorf("ticket %d not updated: %+v", id, st)
+		}
+		if n := len(h.sim.Notes(id)); n != 1 {
+			t.Errorf("ticket %d has %d notes, want 1", id, n)
+		}
+	}
+	// Every failed PUT was answered once; each ticket then took exactly one
+	// successful PUT (nothing repeated after success).
+	if ok, bad := calls(h.sim, "tickets.update", 200), calls(h.sim, "tickets.update", 503); ok != 3 || bad != 7 {
+		t.Errorf("PUTs: %d ok, %d failed; want 3 and 7", ok, bad)
+	}
+	if h.count(pipeline.StreamDLQ) != 0 {
+		t.Error("a transient failure reached the DLQ")
+	}
+}
+
+func TestRateLimitedWritesRetryAfterAndLand(t *testing.T) {
+	h := newHarness(t, options{})
+	// More 429s than the client retries: the prediction is parked with
+	// RetryAfter and redelivered.
+	h.sim.SetFault("tickets.update", freshdesksim.Fault{Status: 429, Burst: 6})
+	h.run()
+	id := h.ticket(freshdesksim.NewTicket{})
+	h.publish(h.prediction(id, apply(FieldGroup, "Accounts")), "r1")
+	o := only(t, h.settle(1), id)
+	wantAction(t, o, FieldGroup, v1.Action_ACTION_APPLIED, ReasonApplied)
+	if ok, limited := calls(h.sim, "tickets.update", 200), calls(h.sim, "tickets.update", 429); ok != 1 || limited != 6 {
+		t.Errorf("PUTs: %d ok, %d rate limited; want 1 and 6", ok, limited)
+	}
+	if v := testutil.ToFloat64(h.stage.metrics.rateLimited); v != 6 {
+		t.Errorf("rate-limited metric %v, want 6", v)
+	}
+	if n := len(h.sim.Notes(id)); n != 1 {
+		t.Errorf("%d notes", n)
+	}
+}
+
+func TestGrowthPlanRateLimitsArePacedAndEverythingLands(t *testing.T) {
+	if testing.Short() {
+		t.Skip("paces through several simulated minutes")
+	}
+	// Growth: 200 credits and 80 updates per minute, and a simulated minute
+	// lasts a second here. 160 tickets need 320+ credits and 160 PUTs:
+	// at least two windows, and more PUTs per full window than the update
+	// sub-limit allows, which the client's pacer does not know about.
+	h := newHarness(t, options{sim: freshdesksim.Config{Plan: "growth", TimeScale: 60}, sleepCap: time.Second,
+		writer: func(c *Config) { c.Concurrency = 8; c.Notes = false }})
+	h.run()
+	const n = 160
+	var ids []int64
+	for i := range n {
+		id := h.ticket(freshdesksim.NewTicket{})
+		ids = append(ids, id)
+		h.publish(h.prediction(id, apply(FieldGroup, "Sales"), apply(FieldPriority, "Medium")), "g"+itoa(i))
+	}
+	outs := h.settle(n)
+	for _, id := range ids {
+		wantAction(t, only(t, outs, id), FieldGroup, v1.Action_ACTION_APPLIED, ReasonApplied)
+		if st := h.simTicket(id); st.GroupID != h.groupID("Sales") || st.Priority != 2 {
+			t.Fatalf("ticket %d not updated", id)
+		}
+	}
+	st := h.sim.Stats()
+	ok := calls(h.sim, "tickets.update", 200)
+	t.Logf("calls %d, 429s %d, PUTs ok %d", st.Total.Calls, st.RateLimited, ok)
+	if ok != n {
+		t.Errorf("%d successful PUTs for %d tickets", ok, n)
+	}
+	// Bounded: the pacer waits for the window instead of spending into 429s,
+	// and 429s are followed by Retry-After, not by a hammering retry loop.
+	if st.RateLimited > n/2 || st.Total.Calls > 3*n {
+		t.Errorf("%d calls with %d 429s for %d tickets: not backing off", st.Total.Calls, st.RateLimited, n)
+	}
+}
+
+func TestValidationErrorPublishesFailedOutcomeAndDeadLetters(t *testing.T) {
+	h := newHarness(t, options{})
+	h.run()
+	id := h.ticket(freshdesksim.NewTicket{})
+	long := strings.Repeat("x", 300) // Freshdesk tags hold at most 255 characters
+	h.publish(h.prediction(id, apply(FieldGroup, "Billing"), tags(v1.Decision_DECISION_APPLY, long)), "v1")
+	waitFor(t, "a dead letter", func() bool { return h.count(pipeline.StreamDLQ) == 1 })
+	o := only(t, h.settle(1), id)
+	wantAction(t, o, FieldTags, v1.Action_ACTION_FAILED, ReasonRejected)
+	wantAction(t, o, FieldGroup, v1.Action_ACTION_FAILED, ReasonRejected) // same PUT
+	if !strings.Contains(o.Error, "tags") {
+		t.Errorf("outcome error %q does not name the field", o.Error)
+	}
+	raw, err := h.conn.GetMsg(context.Background(), pipeline.StreamDLQ, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw.Subject != "dlq.writer.sim" || raw.Header[pipeline.HeaderStage][0] != "writer" {
+		t.Errorf("dead letter %q %v", raw.Subject, raw.Header)
+	}
+	if st := h.simTicket(id); st.GroupID != 0 {
+		t.Error("ticket changed despite the rejected PUT")
+	}
+}
+
+func TestDeletedOrUnknownTicketIsSkipped(t *testing.T) {
+	h := newHarness(t, options{})
+	h.run()
+	del := h.ticket(freshdesksim.NewTicket{})
+	spam := h.ticket(freshdesksim.NewTicket{})
+	pd := h.prediction(del, apply(FieldGroup, "Billing"))
+	ps := h.prediction(spam, suggest(FieldGroup, "Billing"))
+	if err := h.sim.SetSpam(del, false, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.sim.SetSpam(spam, true, false); err != nil {
+		t.Fatal(err)
+	}
+	unknown := h.prediction(del, apply(FieldGroup, "Billing"))
+	unknown.TicketId, unknown.Ticket.Id = 999999, 999999
+	h.publish(pd, "d")
+	h.publish(ps, "s")
+	h.publish(unknown, "u")
+	outs := h.settle(3)
+	for _, id := range []int64{del, spam, 999999} {
+		wantAction(t, only(t, outs, id), FieldGroup, v1.Action_ACTION_SKIPPED, ReasonGone)
+	}
+	// The simulator's view omits "deleted" (Freshdesk shows it only in some
+	// views), so the deleted ticket is recognised by the PUT's 405.
+	if h.count(pipeline.StreamDLQ) != 0 || len(h.sim.Notes(spam)) != 0 || calls(h.sim, "tickets.update", 200) != 0 {
+		t.Errorf("a deleted or spam ticket was written to or dead-lettered: DLQ %d, notes %d, PUTs %d",
+			h.count(pipeline.StreamDLQ), len(h.sim.Notes(spam)), calls(h.sim, "tickets.update", 200))
+	}
+}
+
+func TestUndecodablePredictionGoesToDLQ(t *testing.T) {
+	h := newHarness(t, options{})
+	h.run()
+	h.publishRaw(pipeline.PredictionSubject(testSystem, testAccount, 1), "junk", []byte("\xff\xffnot protobuf"))
+	waitFor(t, "a dead letter", func() bool { return h.count(pipeline.StreamDLQ) == 1 })
+	h.settle(0)
+	if h.count(pipeline.StreamOutcomes) != 0 {
+		t.Error("an undecodable message produced an outcome")
+	}
+	if v := testutil.ToFloat64(h.stage.metrics.invalid); v != 1 {
+		t.Errorf("invalid metric %v", v)
+	}
+}
+
+func TestLastDeliveryPublishesFailedOutcome(t *testing.T) {
+	h := newHarness(t, options{maxDeliver: 2, client: func(c *freshdesk.Config) { c.MaxRetries = -1 }})
+	h.sim.SetFault("tickets.view", freshdesksim.Fault{Status: 503, Burst: 100})
+	id := h.ticket(freshdesksim.NewTicket{})
+	pred := h.prediction(id, apply(FieldGroup, "Billing"))
+	if err := h.handle(pred, 1); err == nil || pipeline.IsPermanent(err) {
+		t.Fatalf("first delivery: %v, want a retryable error", err)
+	}
+	if h.count(pipeline.StreamOutcomes) != 0 {
+		t.Fatal("outcome published before the last delivery")
+	}
+	if err := h.handle(pred, 2); err == nil {
+		t.Fatal("last delivery succeeded against a failing ticket system")
+	}
+	o := only(t, h.outcomes(), id)
+	wantAction(t, o, FieldGroup, v1.Action_ACTION_FAILED, "")
+	if !strings.Contains(o.Error, "gave up after 2 deliveries") {
+		t.Errorf("error %q", o.Error)
+	}
+}
