@@ -10,8 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
-	"time"
 
 	"github.com/autotriage/autotriage/services/internal/fetcher"
 	"github.com/autotriage/autotriage/services/internal/freshdesk"
@@ -23,53 +21,24 @@ import (
 
 func main() { platform.Main(run) }
 
-// freshdeskConfig is how the fetcher reaches Freshdesk.
-type freshdeskConfig struct {
-	Domain  string          `env:"FRESHDESK_DOMAIN" help:"account subdomain: acme for acme.freshdesk.com (required unless FRESHDESK_BASE_URL is set)"`
-	APIKey  platform.Secret `env:"FRESHDESK_API_KEY,required" secret:"true" help:"API key of the agent autotriage acts as"`
-	BaseURL string          `env:"FRESHDESK_BASE_URL" help:"API origin override, e.g. the simulator's http://freshdesk-sim:8081"`
-	// The same variables as the writer's, so one .env serves both.
-	Reserve    float64       `env:"AUTOTRIAGE_FRESHDESK_RESERVE" envDefault:"0.2" help:"per-minute API budget left to other integrations: a fraction (<1) of X-RateLimit-Total or a number of credits"`
-	Timeout    time.Duration `env:"AUTOTRIAGE_FRESHDESK_TIMEOUT" envDefault:"30s" help:"timeout of one Freshdesk HTTP attempt"`
-	MaxRetries int           `env:"AUTOTRIAGE_FRESHDESK_MAX_RETRIES" envDefault:"4" help:"retries of a failed Freshdesk call (-1: none); a poll that still fails resumes from the cursor"`
-}
-
 type config struct {
 	platform.Common
 	NATS      pipeline.Config
 	Fetcher   fetcher.Config
-	Freshdesk freshdeskConfig
+	Freshdesk freshdesk.Settings
 }
 
 // Validate checks every part and names the variable at fault.
 func (c config) Validate() error {
-	if err := c.Common.Validate(); err != nil {
-		return err
-	}
-	if err := c.NATS.Topology.Validate(); err != nil {
-		return err
-	}
-	switch f := c.Freshdesk; {
-	case strings.TrimSpace(f.Domain) == "" && strings.TrimSpace(f.BaseURL) == "":
-		return &platform.ConfigError{Var: "FRESHDESK_DOMAIN", Msg: "required unless FRESHDESK_BASE_URL is set"}
-	case f.Reserve < 0:
-		return &platform.ConfigError{Var: "AUTOTRIAGE_FRESHDESK_RESERVE", Msg: "must not be negative"}
-	case f.Timeout <= 0:
-		return &platform.ConfigError{Var: "AUTOTRIAGE_FRESHDESK_TIMEOUT", Msg: "must be positive"}
-	}
-	return c.Fetcher.Validate()
+	return platform.FirstError(c.Common.Validate(), c.NATS.Topology.Validate(), c.Freshdesk.Validate(), c.Fetcher.Validate())
 }
 
-// account is the name of the Freshdesk account in subjects and keys:
-// AUTOTRIAGE_ACCOUNT, else the subdomain, else "default".
+// account is the name of the Freshdesk account in subjects and keys.
 func (c config) account() string {
 	if c.Fetcher.Account != "" {
 		return c.Fetcher.Account
 	}
-	if d := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(c.Freshdesk.Domain)), ".freshdesk.com"); d != "" {
-		return d
-	}
-	return "default"
+	return c.Freshdesk.AccountName()
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
@@ -83,18 +52,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	}
 	defer func() { err = errors.Join(err, rt.Stop()) }()
 
-	client, err := freshdesk.New(freshdesk.Config{
-		Domain:     cfg.Freshdesk.Domain,
-		APIKey:     freshdesk.Secret(cfg.Freshdesk.APIKey.Reveal()),
-		BaseURL:    cfg.Freshdesk.BaseURL,
-		Reserve:    cfg.Freshdesk.Reserve,
-		Timeout:    cfg.Freshdesk.Timeout,
-		MaxRetries: cfg.Freshdesk.MaxRetries,
-		Registerer: rt.Registry,
-		Logger:     rt.Log,
-	})
+	client, err := cfg.Freshdesk.NewClient(rt.Registry, rt.Log, nil)
 	if err != nil {
-		return &platform.ConfigError{Var: "FRESHDESK_DOMAIN/FRESHDESK_BASE_URL", Msg: err.Error()}
+		return err
 	}
 	adapter := freshdesk.NewAdapter(client)
 	state, err := rt.Conn.KV(ctx, pipeline.BucketFetcher)

@@ -113,8 +113,8 @@ func runBackfill(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if !ok {
 		return errors.New("backfill needs FRESHDESK_DOMAIN or FRESHDESK_BASE_URL, and FRESHDESK_API_KEY")
 	}
-	if env, _ := loadEnv(); env.Account != "" {
-		account = env.Account
+	if env, _ := loadEnv(); env.Helpdesk.Account != "" {
+		account = env.Helpdesk.Account
 	}
 	conn, err := co.connectReady(ctx)
 	if err != nil {

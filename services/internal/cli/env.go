@@ -24,32 +24,9 @@ const defaultConnectWait = 3 * time.Second
 // as the stages, so one env file serves both).
 type envConfig struct {
 	NATS     pipeline.Config
-	Helpdesk helpdeskConfig
-	// Account overrides the account name derived from FRESHDESK_DOMAIN, as
-	// in the fetcher.
-	Account string `env:"AUTOTRIAGE_ACCOUNT" help:"account name used in subjects and KV keys (default: the Freshdesk subdomain)"`
+	Helpdesk freshdesk.Settings
 	// Policy is the triage policy `classify` shows decisions under.
 	Policy string `env:"AUTOTRIAGE_POLICY" help:"triage policy (see the triage package); empty: shadow everywhere"`
-}
-
-// helpdeskConfig locates the Freshdesk account. The CLI uses it only when
-// set: commands that need it say so, others (status) skip that part.
-type helpdeskConfig struct {
-	Domain  string          `env:"FRESHDESK_DOMAIN" help:"Freshdesk subdomain (acme for acme.freshdesk.com)"`
-	APIKey  platform.Secret `env:"FRESHDESK_API_KEY" secret:"true" help:"Freshdesk API key"`
-	BaseURL string          `env:"FRESHDESK_BASE_URL" help:"Freshdesk base URL override (simulator, proxy)"`
-	Reserve float64         `env:"AUTOTRIAGE_FRESHDESK_RESERVE" envDefault:"0.2" help:"share (<1) or credits (>=1) of the per-minute API budget left to other integrations"`
-}
-
-// Configured reports whether a Freshdesk account is set.
-func (h helpdeskConfig) Configured() bool { return h.Domain != "" || h.BaseURL != "" }
-
-// Account is the account token used in subjects and KV keys.
-func (h helpdeskConfig) Account() string {
-	if h.Domain != "" {
-		return strings.TrimSuffix(strings.ToLower(h.Domain), ".freshdesk.com")
-	}
-	return "default"
 }
 
 // loadEnv parses the environment. It is read afresh on every call (it is
@@ -146,17 +123,12 @@ func helpdeskClient() (c *freshdesk.Client, account string, ok bool, err error) 
 	if !h.APIKey.IsSet() {
 		return nil, "", false, &platform.ConfigError{Var: "FRESHDESK_API_KEY", Msg: "required when FRESHDESK_DOMAIN or FRESHDESK_BASE_URL is set"}
 	}
-	c, err = freshdesk.New(freshdesk.Config{
-		Domain:  h.Domain,
-		APIKey:  freshdesk.Secret(h.APIKey.Reveal()),
-		BaseURL: h.BaseURL,
-		Reserve: h.Reserve,
-		Timeout: 20 * time.Second,
-	})
+	h.Timeout = min(h.Timeout, 20*time.Second)
+	c, err = h.NewClient(nil, nil, nil)
 	if err != nil {
-		return nil, "", false, &platform.ConfigError{Var: "FRESHDESK_DOMAIN/FRESHDESK_BASE_URL", Msg: err.Error()}
+		return nil, "", false, err
 	}
-	return c, h.Account(), true, nil
+	return c, h.AccountName(), true, nil
 }
 
 func signalContext() (context.Context, context.CancelFunc) {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"time"
 
@@ -16,17 +15,12 @@ import (
 	"github.com/autotriage/autotriage/services/internal/freshdesk"
 	"github.com/autotriage/autotriage/services/internal/modelstore"
 	"github.com/autotriage/autotriage/services/internal/ticketsystem"
+	"github.com/autotriage/autotriage/services/internal/training"
 )
 
 func init() {
 	Register("train", "train a model from a JSONL file or the helpdesk's resolved history", runTrain)
 }
-
-// Freshdesk statuses of finished tickets, whose fields people have settled.
-const (
-	statusResolved = 4
-	statusClosed   = 5
-)
 
 type trainOpts struct {
 	data, out, since string
@@ -292,72 +286,23 @@ func waitHelpdesk(ctx context.Context, c *freshdesk.Client, wait time.Duration, 
 
 func collectExamples(ctx context.Context, feed ticketsystem.ChangeFeed, cat *ticketsystem.Catalog, since time.Time, ignoreTag string,
 	rate func() freshdesk.RateLimit, stderr io.Writer) ([]classify.Example, error) {
-	groups := map[int64]string{}
-	for _, g := range cat.Groups {
-		groups[g.ID] = g.Name
-	}
-	prios := map[int]string{1: "Low", 2: "Medium", 3: "High", 4: "Urgent"}
-	for _, p := range cat.Priorities {
-		prios[int(p.ID)] = p.Name
-	}
 	prog := newProgress(stderr)
-	start, now := time.Now(), time.Now()
-	pages, seen := 0, 0
-	var out []classify.Example
-	err := feed.ChangedSince(ctx, since, func(page []ticketsystem.Ticket) error {
-		pages++
-		var through time.Time
-		for i := range page {
-			t := &page[i]
-			seen++
-			through = t.UpdatedAt
-			if ex, ok := exampleOf(t, groups, prios, ignoreTag); ok {
-				out = append(out, ex)
-			}
-		}
-		frac := 0.0
-		if span := now.Sub(since); span > 0 && !through.IsZero() {
-			frac = float64(through.Sub(since)) / float64(span)
-		}
+	start := time.Now()
+	var last training.Progress
+	out, err := training.FromHelpdesk(ctx, feed, cat, training.Options{Since: since, IgnoreTag: ignoreTag, Progress: func(p training.Progress) {
+		last = p
 		rl := rate()
 		budget := "rate limit unknown"
 		if rl.Known {
 			budget = fmt.Sprintf("API budget %d/%d left (reserve %d)", rl.Remaining, rl.Total, rl.Reserve)
 		}
 		prog.update("helpdesk: %d pages, %d tickets read, %d labelled, through %s, %s, ETA %s",
-			pages, seen, len(out), through.Format("2006-01-02"), budget, eta(time.Since(start), frac))
-		return nil
-	})
+			p.Pages, p.Seen, p.Labelled, p.Through.Format("2006-01-02"), budget, eta(time.Since(start), p.Fraction))
+	}})
 	if err != nil {
-		return nil, fmt.Errorf("read the helpdesk history: %w", err)
+		return nil, err
 	}
 	prog.done("helpdesk: %d pages, %d tickets read, %d resolved or closed with labels, in %s",
-		pages, seen, len(out), time.Since(start).Round(time.Millisecond))
+		last.Pages, last.Seen, len(out), time.Since(start).Round(time.Millisecond))
 	return out, nil
-}
-
-// exampleOf makes a training example of a finished ticket with at least one
-// field set by a person; ok is false otherwise.
-func exampleOf(t *ticketsystem.Ticket, groups map[int64]string, prios map[int]string, ignoreTag string) (classify.Example, bool) {
-	if (t.Status != statusResolved && t.Status != statusClosed) || t.Spam || t.Deleted {
-		return classify.Example{}, false
-	}
-	ex := classify.Example{ID: strconv.FormatInt(t.ID, 10), Subject: t.Subject, Body: t.Description, Type: t.Type}
-	if t.GroupID != 0 {
-		ex.Group = groups[t.GroupID]
-	}
-	ex.Priority = prios[t.Priority]
-	ex.Tags = []string{} // a finished ticket's tag set is settled, even when empty
-	for _, tag := range t.Tags {
-		if tag != ignoreTag && !slices.Contains(ex.Tags, tag) {
-			ex.Tags = append(ex.Tags, tag)
-		}
-	}
-	if ex.Group == "" && ex.Type == "" && len(ex.Tags) == 0 {
-		return classify.Example{}, false
-	}
-	if ex.Subject == "" && ex.Body == "" {
-		return classify.Example{}, false
-	}
-	return ex, true
 }
