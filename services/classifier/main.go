@@ -9,7 +9,6 @@ import (
 	"io"
 
 	"github.com/autotriage/autotriage/services/internal/classifier"
-	"github.com/autotriage/autotriage/services/internal/modelstore"
 	"github.com/autotriage/autotriage/services/internal/pipeline"
 	"github.com/autotriage/autotriage/services/internal/platform"
 	"github.com/autotriage/autotriage/services/internal/service"
@@ -42,15 +41,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer rt.Stop()
 
-	models, err := modelstore.Open(ctx, rt.Conn)
+	stage, err := classifier.Build(ctx, rt, cfg.Classifier, policy)
 	if err != nil {
 		return err
 	}
-	load := func(artifact []byte, info modelstore.Info) (classifier.Predictor, error) {
-		return triage.LoadPredictor(artifact, policy, info.Version)
-	}
-	stage := classifier.New(cfg.Classifier, rt.Log, rt.Registry, models, load, rt.Conn)
-	rt.Health.Check("model", stage.Ready)
 	rt.WatchConsumer(ctx, "classifier", pipeline.StreamTickets, pipeline.ConsumerClassifier)
 	rt.Log.Info("classifier running", "policy", policy.String(), "concurrency", cfg.Classifier.Concurrency)
 	return stage.Run(ctx, rt.Conn)

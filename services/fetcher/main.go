@@ -13,7 +13,6 @@ import (
 
 	"github.com/autotriage/autotriage/services/internal/fetcher"
 	"github.com/autotriage/autotriage/services/internal/freshdesk"
-	"github.com/autotriage/autotriage/services/internal/ledger"
 	"github.com/autotriage/autotriage/services/internal/pipeline"
 	"github.com/autotriage/autotriage/services/internal/platform"
 	"github.com/autotriage/autotriage/services/internal/service"
@@ -52,25 +51,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	}
 	defer func() { err = errors.Join(err, rt.Stop()) }()
 
-	client, err := cfg.Freshdesk.NewClient(rt.Registry, rt.Log, nil)
-	if err != nil {
-		return err
-	}
-	adapter := freshdesk.NewAdapter(client)
-	state, err := rt.Conn.KV(ctx, pipeline.BucketFetcher)
-	if err != nil {
-		return err
-	}
-	writerKV, err := rt.Conn.KV(ctx, pipeline.BucketWriter)
-	if err != nil {
-		return err
-	}
-	f, err := fetcher.New(cfg.Fetcher, fetcher.Deps{
-		System: "freshdesk", Account: cfg.account(),
-		Source: adapter, Catalog: adapter,
-		Bus: rt.Conn, State: state, Ledger: ledger.New(writerKV),
-		Log: rt.Log, Registerer: rt.Registry,
-	})
+	f, err := fetcher.Build(ctx, rt, cfg.Fetcher, cfg.Freshdesk)
 	if err != nil {
 		return err
 	}

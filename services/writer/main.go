@@ -36,33 +36,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	stage, err := build(ctx, cfg, rt)
+	stage, err := writer.Build(ctx, rt, cfg.Writer, cfg.Freshdesk)
 	if err != nil {
 		return errors.Join(err, rt.Stop())
 	}
 	rt.WatchConsumer(ctx, "writer", pipeline.StreamPredictions, pipeline.ConsumerWriter)
 	runErr := stage.Run(ctx, rt.Conn)
 	return errors.Join(runErr, rt.Stop())
-}
-
-func build(ctx context.Context, cfg config, rt *service.Runtime) (*writer.Stage, error) {
-	// The metering transport attributes credits to each prediction.
-	client, err := cfg.Freshdesk.NewClient(rt.Registry, rt.Log, writer.MeterCredits(nil))
-	if err != nil {
-		return nil, err
-	}
-	rt.Log.Info("writing predictions", "freshdesk", client.BaseURL(), "notes", cfg.Writer.Notes, "tag", cfg.Writer.Tag)
-	kv, err := rt.Conn.KV(ctx, pipeline.BucketWriter)
-	if err != nil {
-		return nil, err
-	}
-	return writer.New(cfg.Writer, writer.Deps{
-		Tickets:         freshdesk.NewAdapter(client),
-		KV:              kv,
-		Publisher:       rt.Conn,
-		Log:             rt.Log,
-		Registerer:      rt.Registry,
-		PipelineMetrics: rt.Metrics,
-		MaxDeliver:      rt.Conn.TopologyConfig().MaxDeliver,
-	})
 }

@@ -45,8 +45,18 @@ type Var struct {
 // `help:"..."`, and `secret:"true"` for values that may come from NAME_FILE
 // and must never be printed.
 func Vars(cfg any) []Var {
-	var out []Var
-	walkVars(reflect.TypeOf(cfg), "", &out)
+	var all []Var
+	walkVars(reflect.TypeOf(cfg), "", &all)
+	// Parts of a combined configuration (all stages in one process) may
+	// share a variable, such as AUTOTRIAGE_TAG; list it once.
+	seen := map[string]bool{}
+	out := all[:0]
+	for _, v := range all {
+		if !seen[v.Name] {
+			seen[v.Name] = true
+			out = append(out, v)
+		}
+	}
 	return out
 }
 

@@ -1,0 +1,33 @@
+package writer
+
+import (
+	"context"
+
+	"github.com/autotriage/autotriage/services/internal/freshdesk"
+	"github.com/autotriage/autotriage/services/internal/pipeline"
+	"github.com/autotriage/autotriage/services/internal/service"
+)
+
+// Build makes a writer on a process runtime, writing to Freshdesk with fd.
+// The writer binary and `autotriage up` both start the stage through it.
+func Build(ctx context.Context, rt *service.Runtime, cfg Config, fd freshdesk.Settings) (*Stage, error) {
+	// The metering transport attributes credits to each prediction.
+	client, err := fd.NewClient(rt.Registry, rt.Log, MeterCredits(nil))
+	if err != nil {
+		return nil, err
+	}
+	kv, err := rt.Conn.KV(ctx, pipeline.BucketWriter)
+	if err != nil {
+		return nil, err
+	}
+	rt.Log.Info("writing predictions", "freshdesk", client.BaseURL(), "notes", cfg.Notes, "tag", cfg.Tag)
+	return New(cfg, Deps{
+		Tickets:         freshdesk.NewAdapter(client),
+		KV:              kv,
+		Publisher:       rt.Conn,
+		Log:             rt.Log,
+		Registerer:      rt.Registry,
+		PipelineMetrics: rt.Metrics,
+		MaxDeliver:      rt.Conn.TopologyConfig().MaxDeliver,
+	})
+}
