@@ -19,7 +19,7 @@ func Build(ctx context.Context, rt *service.Runtime, cfg Config, policy triage.P
 	load := func(artifact []byte, info modelstore.Info) (Predictor, error) {
 		return triage.LoadPredictor(artifact, policy, info.Version)
 	}
-	st := New(cfg, rt.Log, rt.Registry, models, load, rt.Conn)
+	st := New(cfg, rt.Log, rt.Registerer, models, load, rt.Conn)
 	rt.Health.Check("model", st.Ready)
 	return st, nil
 }

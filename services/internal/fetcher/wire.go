@@ -12,7 +12,7 @@ import (
 // Build makes a fetcher on a process runtime, talking to Freshdesk with fd.
 // The fetcher binary and `autotriage up` both start the stage through it.
 func Build(ctx context.Context, rt *service.Runtime, cfg Config, fd freshdesk.Settings) (*Fetcher, error) {
-	client, err := fd.NewClient(rt.Registry, rt.Log, nil)
+	client, err := fd.NewClient(rt.Registerer, rt.Log, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -33,6 +33,6 @@ func Build(ctx context.Context, rt *service.Runtime, cfg Config, fd freshdesk.Se
 		System: "freshdesk", Account: account,
 		Source: adapter, Catalog: adapter,
 		Bus: rt.Conn, State: state, Ledger: ledger.New(writerKV),
-		Log: rt.Log, Registerer: rt.Registry,
+		Log: rt.Log, Registerer: rt.Registerer,
 	})
 }

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -147,6 +148,26 @@ type response struct {
 	status int
 	header http.Header
 	body   []byte
+	buf    *bytes.Buffer // backs body; returned to bodyPool by release
+}
+
+// bodyPool recycles response-body buffers. Decoding copies everything it
+// keeps (strings, raw JSON), so a body can be recycled once decoded.
+var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBody keeps unusually large bodies (big list pages) out of the
+// pool so it does not pin memory.
+const maxPooledBody = 1 << 20
+
+// release recycles the body buffer; r.body must not be used afterwards.
+func (r *response) release() {
+	if r == nil || r.buf == nil {
+		return
+	}
+	if r.buf.Cap() <= maxPooledBody {
+		bodyPool.Put(r.buf)
+	}
+	r.buf, r.body = nil, nil
 }
 
 // do performs r with pacing and retries and returns a 2xx response, or an
@@ -182,7 +203,7 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("%s: %w", op, ctx.Err())
 			}
-			c.metrics.requests.WithLabelValues(r.endpoint, "error").Inc()
+			c.metrics.request(r.endpoint, 0).Inc()
 			if !isTransientNetErr(err) {
 				return nil, fmt.Errorf("%s: %w", op, err)
 			}
@@ -193,11 +214,12 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 			}
 			retryErr, wait = te, c.backoff(attempt)
 		default:
-			c.metrics.requests.WithLabelValues(r.endpoint, strconv.Itoa(resp.status)).Inc()
+			c.metrics.request(r.endpoint, resp.status).Inc()
 			if resp.status >= 200 && resp.status < 300 {
 				return resp, nil
 			}
 			apiErr := c.statusError(op, resp)
+			resp.release()
 			switch {
 			case resp.status == http.StatusTooManyRequests:
 				c.metrics.rateLimited.Inc()
@@ -256,16 +278,24 @@ func (c *Client) once(ctx context.Context, method, target string, payload []byte
 	}
 	defer res.Body.Close()
 	c.observe(res.Header)
-	b, err := io.ReadAll(io.LimitReader(res.Body, c.maxBody+1))
-	if err != nil {
+	buf := bodyPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	if n := res.ContentLength; n > 0 && n <= c.maxBody {
+		buf.Grow(int(n) + bytes.MinRead) // one read to EOF, no regrowth
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(res.Body, c.maxBody+1)); err != nil {
+		bodyPool.Put(buf)
 		return nil, err
 	}
 	c.metrics.duration.Observe(c.now().Sub(start).Seconds())
-	if int64(len(b)) > c.maxBody {
+	if int64(buf.Len()) > c.maxBody {
+		if buf.Cap() <= maxPooledBody {
+			bodyPool.Put(buf)
+		}
 		return nil, &ticketsystem.Error{Kind: ticketsystem.ErrInvalidResponse, Status: res.StatusCode,
 			Message: fmt.Sprintf("response body exceeds the %d-byte limit", c.maxBody)}
 	}
-	return &response{status: res.StatusCode, header: res.Header, body: b}, nil
+	return &response{status: res.StatusCode, header: res.Header, body: buf.Bytes(), buf: buf}, nil
 }
 
 // observe records the rate-limit headers of any response, errors included.
@@ -417,9 +447,20 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// decode unmarshals a successful body into v.
+// decode unmarshals a successful body into v. Tickets and ticket pages take
+// the hand-written decoder directly (ticketdec.go), skipping encoding/json's
+// separate validation pass; it accepts and rejects the same documents.
 func decode(op string, r *response, v any) error {
-	if err := json.Unmarshal(r.body, v); err != nil {
+	var err error
+	switch v := v.(type) {
+	case *Ticket:
+		err = v.UnmarshalJSON(r.body)
+	case *[]Ticket:
+		err = decodeTickets(r.body, v)
+	default:
+		err = json.Unmarshal(r.body, v)
+	}
+	if err != nil {
 		return &ticketsystem.Error{Kind: ticketsystem.ErrInvalidResponse, Op: op, Status: r.status,
 			Message: "decoding response", Err: err}
 	}

@@ -3,6 +3,7 @@ package freshdesk
 import (
 	"context"
 	"math"
+	"strconv"
 	"sync"
 	"time"
 
@@ -159,6 +160,8 @@ func (p *pacer) snapshot() RateLimit {
 // even when no Registerer is configured.
 type metrics struct {
 	requests         *prometheus.CounterVec
+	requestsMu       sync.RWMutex
+	requestsByCode   map[requestKey]prometheus.Counter // children of requests
 	retries          *prometheus.CounterVec
 	credits          prometheus.Counter
 	rateLimited      prometheus.Counter
@@ -169,8 +172,37 @@ type metrics struct {
 	duration         prometheus.Histogram
 }
 
+// requestKey identifies a child of the requests counter; code 0 is a
+// transport error.
+type requestKey struct {
+	endpoint string
+	code     int
+}
+
+// request returns the requests counter for endpoint and status code,
+// caching the child so the hot path skips label hashing and formatting.
+func (m *metrics) request(endpoint string, code int) prometheus.Counter {
+	k := requestKey{endpoint, code}
+	m.requestsMu.RLock()
+	c, ok := m.requestsByCode[k]
+	m.requestsMu.RUnlock()
+	if ok {
+		return c
+	}
+	label := "error"
+	if code > 0 {
+		label = strconv.Itoa(code)
+	}
+	c = m.requests.WithLabelValues(endpoint, label)
+	m.requestsMu.Lock()
+	m.requestsByCode[k] = c
+	m.requestsMu.Unlock()
+	return c
+}
+
 func newMetrics() *metrics {
 	return &metrics{
+		requestsByCode: map[requestKey]prometheus.Counter{},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "freshdesk_api_requests_total",
 			Help: "HTTP attempts to the Freshdesk API by endpoint and status code (\"error\" for transport failures).",

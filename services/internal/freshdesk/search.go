@@ -226,6 +226,7 @@ func (c *Client) SearchTickets(ctx context.Context, e Expr, page int) (*SearchRe
 	if err != nil {
 		return nil, err
 	}
+	defer res.release()
 	var sr SearchResult
 	if err := decode(r.method+" "+r.path, res, &sr); err != nil {
 		return nil, err

@@ -40,6 +40,7 @@ func (c *Client) ViewTicket(ctx context.Context, id int64, include ...string) (*
 	if err != nil {
 		return nil, err
 	}
+	defer res.release()
 	var t Ticket
 	if err := decode(r.method+" "+r.path, res, &t); err != nil {
 		return nil, err
@@ -118,6 +119,7 @@ func (c *Client) UpdateTicket(ctx context.Context, id int64, u TicketUpdate) (*T
 	if err != nil {
 		return nil, err
 	}
+	defer res.release()
 	var t Ticket
 	if err := decode(r.method+" "+r.path, res, &t); err != nil {
 		return nil, err
@@ -157,6 +159,7 @@ func (c *Client) AddNote(ctx context.Context, ticketID int64, n NewNote) (*Conve
 	if err != nil {
 		return nil, err
 	}
+	defer res.release()
 	var conv Conversation
 	if err := decode(r.method+" "+r.path, res, &conv); err != nil {
 		return nil, err
@@ -192,6 +195,7 @@ func (c *Client) Me(ctx context.Context) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer res.release()
 	var a Agent
 	if err := decode(r.method+" "+r.path, res, &a); err != nil {
 		return nil, err
@@ -206,6 +210,7 @@ func (c *Client) TicketFields(ctx context.Context) ([]TicketField, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer res.release()
 	var fs []TicketField
 	if err := decode(r.method+" "+r.path, res, &fs); err != nil {
 		return nil, err
@@ -228,7 +233,9 @@ func listAll[T any](ctx context.Context, c *Client, path, endpoint string, fn fu
 			return err
 		}
 		var items []T
-		if err := decode(r.method+" "+path, res, &items); err != nil {
+		err = decode(r.method+" "+path, res, &items)
+		res.release()
+		if err != nil {
 			return err
 		}
 		if err := fn(items); err != nil {
@@ -401,6 +408,7 @@ func (c *Client) listPage(ctx context.Context, r request) (*TicketPage, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer res.release()
 	var p TicketPage
 	if err := decode(r.method+" "+r.path, res, &p.Tickets); err != nil {
 		return nil, err

@@ -60,24 +60,12 @@ type CustomFields map[string]any
 
 // UnmarshalJSON keeps integers exact (int64) instead of float64.
 func (c *CustomFields) UnmarshalJSON(b []byte) error {
-	if bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
-		*c = nil
-		return nil
-	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(b, &raw); err != nil {
+	d := jsonReader{b: b}
+	d.ws()
+	if err := d.setCustomFields(c); err != nil {
 		return err
 	}
-	out := make(CustomFields, len(raw))
-	for k, v := range raw {
-		val, err := decodeScalar(v)
-		if err != nil {
-			return fmt.Errorf("custom field %q: %w", k, err)
-		}
-		out[k] = val
-	}
-	*c = out
-	return nil
+	return d.end()
 }
 
 // decodeScalar decodes a JSON scalar; arrays and objects are kept as

@@ -65,6 +65,13 @@ func Start(opts Options) (*Server, error) {
 }
 
 func (s *Server) start() error {
+	// The server reports a busy port only in its log and then never becomes
+	// ready; check first so the caller hears why at once.
+	if l, err := net.Listen("tcp", net.JoinHostPort(s.opts.Host, strconv.Itoa(s.opts.Port))); err != nil {
+		return fmt.Errorf("natsserver: cannot listen on %s:%d: %w", s.opts.Host, s.opts.Port, err)
+	} else {
+		l.Close()
+	}
 	o := &server.Options{
 		ServerName:         "autotriage-embedded",
 		Host:               s.opts.Host,

@@ -22,10 +22,14 @@ type Runtime struct {
 	Name     string
 	Log      *slog.Logger
 	Registry *prometheus.Registry
-	Health   *platform.Health
-	Conn     *pipeline.Conn
-	Metrics  *pipeline.Metrics
-	Debug    *platform.Server
+	// Registerer is where the stage registers its metrics: the Registry
+	// itself, or a view of it labelled with the stage's name when several
+	// stages share one process (see Stage).
+	Registerer prometheus.Registerer
+	Health     *platform.Health
+	Conn       *pipeline.Conn
+	Metrics    *pipeline.Metrics
+	Debug      *platform.Server
 
 	shutdown time.Duration
 }
@@ -55,6 +59,7 @@ func Start(ctx context.Context, name string, common platform.Common, nats pipeli
 	if rt.Health == nil {
 		rt.Health = platform.NewHealth()
 	}
+	rt.Registerer = rt.Registry
 	if !o.NoDebugServer {
 		dbg, err := platform.Listen("debug", common.DebugAddr, platform.DebugHandler(rt.Registry, rt.Health), rt.Log)
 		if err != nil {
@@ -78,6 +83,17 @@ func Start(ctx context.Context, name string, common platform.Common, nats pipeli
 	}
 	rt.Log.Info("started", "nats", "connected", "topology", "ensured")
 	return rt, nil
+}
+
+// Stage returns a view of the runtime for one of several stages sharing the
+// process: same connection, registry and health, with metrics labelled
+// stage=<name> (so two Freshdesk clients can register the same series) and
+// logs tagged with the stage.
+func (rt *Runtime) Stage(name string) *Runtime {
+	v := *rt
+	v.Log = rt.Log.With("stage", name)
+	v.Registerer = prometheus.WrapRegistererWith(prometheus.Labels{"stage": name}, rt.Registry)
+	return &v
 }
 
 // WatchConsumer keeps the lag gauges of a durable consumer fresh and copies

@@ -12,7 +12,7 @@ import (
 // The writer binary and `autotriage up` both start the stage through it.
 func Build(ctx context.Context, rt *service.Runtime, cfg Config, fd freshdesk.Settings) (*Stage, error) {
 	// The metering transport attributes credits to each prediction.
-	client, err := fd.NewClient(rt.Registry, rt.Log, MeterCredits(nil))
+	client, err := fd.NewClient(rt.Registerer, rt.Log, MeterCredits(nil))
 	if err != nil {
 		return nil, err
 	}
@@ -26,7 +26,7 @@ func Build(ctx context.Context, rt *service.Runtime, cfg Config, fd freshdesk.Se
 		KV:              kv,
 		Publisher:       rt.Conn,
 		Log:             rt.Log,
-		Registerer:      rt.Registry,
+		Registerer:      rt.Registerer,
 		PipelineMetrics: rt.Metrics,
 		MaxDeliver:      rt.Conn.TopologyConfig().MaxDeliver,
 	})

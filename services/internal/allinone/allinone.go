@@ -1,0 +1,399 @@
+// Package allinone runs the whole pipeline in one process for a machine
+// without Docker (`autotriage up`, `make run`): an embedded JetStream server,
+// the Freshdesk simulator unless a real account is configured, a starter
+// model trained on the helpdesk's own history when none is promoted, and the
+// fetcher, classifier and writer built by the same constructors as the
+// separate services.
+package allinone
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/autotriage/autotriage/services/internal/classifier"
+	"github.com/autotriage/autotriage/services/internal/classify"
+	"github.com/autotriage/autotriage/services/internal/fetcher"
+	"github.com/autotriage/autotriage/services/internal/freshdesk"
+	"github.com/autotriage/autotriage/services/internal/freshdesksim"
+	"github.com/autotriage/autotriage/services/internal/modelstore"
+	"github.com/autotriage/autotriage/services/internal/natsserver"
+	"github.com/autotriage/autotriage/services/internal/pipeline"
+	"github.com/autotriage/autotriage/services/internal/platform"
+	"github.com/autotriage/autotriage/services/internal/service"
+	"github.com/autotriage/autotriage/services/internal/training"
+	"github.com/autotriage/autotriage/services/internal/triage"
+	"github.com/autotriage/autotriage/services/internal/writer"
+)
+
+// Config is everything `autotriage up` reads from the environment: the
+// settings of every stage, plus where the embedded server keeps its data
+// and how the simulator behaves when no Freshdesk account is configured.
+type Config struct {
+	platform.Common
+	DataDir    string        `env:"AUTOTRIAGE_DATA_DIR" envDefault:".autotriage" help:"directory of the embedded JetStream store and the log file"`
+	NATSAddr   string        `env:"AUTOTRIAGE_NATS_ADDR" envDefault:"127.0.0.1:4222" help:"where the embedded NATS server listens (port 0: any free port)"`
+	Summary    time.Duration `env:"AUTOTRIAGE_SUMMARY_EVERY" envDefault:"2s" help:"how often the live summary is printed"`
+	Topology   pipeline.Topology
+	Freshdesk  freshdesk.Settings
+	Sim        SimConfig
+	Fetcher    fetcher.Config
+	Classifier classifier.Config
+	Writer     writer.Config
+	Triage     triage.Config
+}
+
+// SimConfig shapes the simulated helpdesk used when FRESHDESK_DOMAIN and
+// FRESHDESK_BASE_URL are unset.
+type SimConfig struct {
+	Addr        string  `env:"AUTOTRIAGE_SIM_ADDR" envDefault:"127.0.0.1:8089" help:"listen address of the Freshdesk simulator (without a real account)"`
+	History     int     `env:"AUTOTRIAGE_SIM_HISTORY" envDefault:"2000" help:"resolved tickets the simulator starts with (the starter model learns from them)"`
+	New         int     `env:"AUTOTRIAGE_SIM_NEW" envDefault:"20" help:"untriaged tickets waiting when the simulator starts"`
+	ArrivalRate float64 `env:"AUTOTRIAGE_SIM_ARRIVAL_RATE" envDefault:"0.5" help:"new tickets per second arriving in the simulator"`
+	Seed        int64   `env:"AUTOTRIAGE_SIM_SEED" envDefault:"1" help:"seed of the simulated helpdesk"`
+}
+
+// demoPolicy is used with the simulator when AUTOTRIAGE_POLICY is unset, so
+// a first run shows fields being applied; a real account keeps the safe
+// default (shadow everywhere) until the operator opts in.
+const demoPolicy = "group=apply:p90,type=apply:p90,priority=suggest,tags=shadow"
+
+// Run is `autotriage up`.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg Config
+	if err := platform.LoadConfig(&cfg, args, "autotriage up", "the whole pipeline in one process (embedded JetStream; the Freshdesk simulator unless FRESHDESK_DOMAIN or FRESHDESK_BASE_URL is set)", stdout); err != nil {
+		return err
+	}
+	_, policySet := os.LookupEnv("AUTOTRIAGE_POLICY")
+	return Start(ctx, cfg, Options{Stdout: stdout, Stderr: stderr, PolicyExplicit: policySet})
+}
+
+// Options are what a caller of Start controls beyond the configuration.
+type Options struct {
+	Stdout, Stderr io.Writer
+	// PolicyExplicit says the operator chose AUTOTRIAGE_POLICY; otherwise
+	// the simulator demo applies demoPolicy.
+	PolicyExplicit bool
+	// Ready, when set, is called once every stage runs, with the addresses.
+	Ready func(Addrs)
+}
+
+// Addrs are where the parts of a running pipeline listen.
+type Addrs struct {
+	NATS, Debug, Webhook, Simulator string
+	Sim                             *freshdesksim.Sim
+}
+
+// Start runs the pipeline until ctx ends, then drains every stage and stops.
+func Start(ctx context.Context, cfg Config, o Options) (err error) {
+	if o.Stdout == nil {
+		o.Stdout = io.Discard
+	}
+	if o.Stderr == nil {
+		o.Stderr = io.Discard
+	}
+	simMode := !cfg.Freshdesk.Configured()
+	if simMode && !o.PolicyExplicit {
+		cfg.Triage.Policy = demoPolicy
+	}
+	if err := platform.FirstError(cfg.Common.Validate(), cfg.Topology.Validate(), cfg.Triage.Validate(), cfg.Writer.Validate()); err != nil {
+		return asConfigError(err)
+	}
+	policy, _ := triage.ParsePolicy(cfg.Triage.Policy)
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data directory %s: %w", cfg.DataDir, err)
+	}
+	logFile, err := os.OpenFile(filepath.Join(cfg.DataDir, "autotriage.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return fmt.Errorf("log file: %w", err)
+	}
+	defer logFile.Close()
+	log := platform.NewLogger(logFile, cfg.Level(), "autotriage")
+	say := func(format string, args ...any) { fmt.Fprintf(o.Stdout, format+"\n", args...) }
+
+	// The simulator's helpdesk lives in memory, so the pipeline state that
+	// refers to it (cursor, ledger, streams) starts afresh with it; a real
+	// account keeps its store across runs.
+	storeDir := filepath.Join(cfg.DataDir, "jetstream")
+	if simMode {
+		storeDir = filepath.Join(cfg.DataDir, "jetstream-sim")
+		if err := os.RemoveAll(storeDir); err != nil {
+			return fmt.Errorf("reset the simulator's store: %w", err)
+		}
+	}
+	host, port, err := splitHostPort(cfg.NATSAddr)
+	if err != nil {
+		return &platform.ConfigError{Var: "AUTOTRIAGE_NATS_ADDR", Msg: err.Error()}
+	}
+	srv, err := natsserver.Start(natsserver.Options{Host: host, Port: port, StoreDir: storeDir})
+	if err != nil {
+		return fmt.Errorf("embedded NATS on %s: %w", cfg.NATSAddr, err)
+	}
+	defer srv.Stop()
+	addrs := Addrs{NATS: srv.URL()}
+
+	var sim *freshdesksim.Sim
+	if simMode {
+		sim, addrs.Simulator, err = startSim(ctx, &cfg, log)
+		if err != nil {
+			return err
+		}
+		addrs.Sim = sim
+		defer sim.Close()
+	}
+
+	rt, err := service.Start(ctx, "autotriage", cfg.Common, pipeline.Config{URL: srv.URL(), ConnectWait: 10 * time.Second, Topology: cfg.Topology}, o.Stderr, service.Options{Log: log})
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, rt.Stop()) }()
+	if rt.Debug != nil {
+		addrs.Debug = rt.Debug.Addr()
+	}
+
+	say("autotriage %s: embedded NATS at %s (store %s)", platform.Build().Version, srv.URL(), storeDir)
+	if simMode {
+		say("no FRESHDESK_DOMAIN: simulated helpdesk at http://%s (%d resolved tickets, %.1f new/s; admin API under /_sim/)", addrs.Simulator, cfg.Sim.History, cfg.Sim.ArrivalRate)
+	} else {
+		say("helpdesk: %s", describeHelpdesk(cfg.Freshdesk))
+	}
+	if err := ensureModel(ctx, rt, cfg, say); err != nil {
+		return err
+	}
+	say("policy: %s", policy.String())
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	start := func(name string, run func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := run(runCtx); err != nil && runCtx.Err() == nil {
+				errs <- fmt.Errorf("%s: %w", name, err)
+				cancel()
+			}
+		}()
+	}
+
+	cls, err := classifier.Build(ctx, rt.Stage("classifier"), cfg.Classifier, policy)
+	if err != nil {
+		return err
+	}
+	wr, err := writer.Build(ctx, rt.Stage("writer"), cfg.Writer, cfg.Freshdesk)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Fetcher.Validate(); err != nil {
+		return asConfigError(err)
+	}
+	fe, err := fetcher.Build(ctx, rt.Stage("fetcher"), cfg.Fetcher, cfg.Freshdesk)
+	if err != nil {
+		return err
+	}
+	if !cfg.Fetcher.WebhooksOff {
+		web, err := platform.Listen("webhook", cfg.Fetcher.WebhookAddr, fe.WebhookHandler(), log)
+		if err != nil {
+			return err
+		}
+		addrs.Webhook = web.Addr()
+		defer func() {
+			sctx, c := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+			defer c()
+			_ = web.Shutdown(sctx)
+		}()
+	}
+	rt.WatchConsumer(runCtx, "classifier", pipeline.StreamTickets, pipeline.ConsumerClassifier)
+	rt.WatchConsumer(runCtx, "writer", pipeline.StreamPredictions, pipeline.ConsumerWriter)
+	start("classifier", func(c context.Context) error { return cls.Run(c, rt.Conn) })
+	start("writer", func(c context.Context) error { return wr.Run(c, rt.Conn) })
+	start("fetcher", fe.Run)
+
+	say("health http://%s/readyz  metrics http://%s/metrics  webhooks http://%s%s", addrs.Debug, addrs.Debug, addrs.Webhook, fetcher.WebhookPath)
+	say("log %s; Ctrl-C drains and stops", logFile.Name())
+	if o.Ready != nil {
+		o.Ready(addrs)
+	}
+	sum := newSummary(rt)
+	tick := time.NewTicker(cfg.Summary)
+	defer tick.Stop()
+loop:
+	for {
+		select {
+		case <-runCtx.Done():
+			break loop
+		case <-tick.C:
+			say("%s", sum.line(runCtx))
+		}
+	}
+	say("draining...")
+	cancel()
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+	}
+	say("%s", sum.line(context.Background()))
+	say("stopped")
+	return nil
+}
+
+// startSim starts the simulated helpdesk on its own listener and points the
+// Freshdesk settings and webhooks of cfg at it.
+func startSim(ctx context.Context, cfg *Config, log *slog.Logger) (*freshdesksim.Sim, string, error) {
+	secret := cfg.Fetcher.WebhookSecret.Reveal()
+	if secret == "" && !cfg.Fetcher.WebhooksOff && cfg.Fetcher.WebhookUser == "" {
+		b := make([]byte, 16)
+		_, _ = rand.Read(b)
+		secret = hex.EncodeToString(b)
+		cfg.Fetcher.WebhookSecret = platform.Secret(secret)
+	}
+	ln, err := net.Listen("tcp", cfg.Sim.Addr)
+	if err != nil {
+		return nil, "", &platform.ConfigError{Var: "AUTOTRIAGE_SIM_ADDR", Msg: err.Error()}
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	webhookURL := ""
+	if !cfg.Fetcher.WebhooksOff {
+		whost, wport, err := net.SplitHostPort(cfg.Fetcher.WebhookAddr)
+		if err != nil {
+			return nil, "", &platform.ConfigError{Var: "AUTOTRIAGE_WEBHOOK_ADDR", Msg: err.Error()}
+		}
+		if whost == "" || whost == "0.0.0.0" || whost == "::" {
+			whost = "127.0.0.1"
+		}
+		webhookURL = "http://" + net.JoinHostPort(whost, wport) + fetcher.WebhookPath
+	}
+	sim, err := freshdesksim.New(freshdesksim.Config{
+		Seed: cfg.Sim.Seed, Domain: "sim",
+		Webhook: freshdesksim.WebhookConfig{URL: webhookURL, Header: cfg.Fetcher.WebhookHeader, Secret: secret},
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("simulator: %w", err)
+	}
+	if err := sim.Generate(freshdesksim.GenerateOptions{History: cfg.Sim.History, New: cfg.Sim.New, ArrivalRate: cfg.Sim.ArrivalRate}); err != nil {
+		sim.Close()
+		return nil, "", fmt.Errorf("simulator: %w", err)
+	}
+	hs, err := platform.Listen("freshdesk-sim", addr, sim, log)
+	if err != nil {
+		sim.Close()
+		return nil, "", err
+	}
+	go func() {
+		<-ctx.Done()
+		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
+		defer c()
+		_ = hs.Shutdown(sctx)
+	}()
+	cfg.Freshdesk.BaseURL = "http://" + hs.Addr()
+	cfg.Freshdesk.APIKey = "sim-admin-key"
+	if cfg.Freshdesk.Account == "" {
+		cfg.Freshdesk.Account = "sim"
+	}
+	return sim, hs.Addr(), nil
+}
+
+// ensureModel trains and promotes a starter model from the helpdesk's
+// resolved history when no model is promoted yet.
+func ensureModel(ctx context.Context, rt *service.Runtime, cfg Config, say func(string, ...any)) error {
+	store, err := modelstore.Open(ctx, rt.Conn)
+	if err != nil {
+		return err
+	}
+	if p, err := store.Promoted(ctx); err == nil {
+		say("model: %s (version %s)", short(p.ID), p.Version)
+		return nil
+	} else if !errors.Is(err, modelstore.ErrNoModel) {
+		return err
+	}
+	say("no model promoted: training a starter model on the helpdesk's resolved tickets...")
+	client, err := cfg.Freshdesk.NewClient(nil, rt.Log, nil)
+	if err != nil {
+		return err
+	}
+	ad := freshdesk.NewAdapter(client)
+	cat, err := ad.Catalog(ctx)
+	if err != nil {
+		return fmt.Errorf("read the helpdesk catalog: %w", err)
+	}
+	since := time.Now().AddDate(-1, 0, 0)
+	examples, err := training.FromHelpdesk(ctx, ad, cat, training.Options{Since: since, IgnoreTag: cfg.Writer.Tag})
+	if err != nil {
+		return err
+	}
+	if len(examples) < 20 {
+		return fmt.Errorf("the helpdesk has %d resolved tickets with labels since %s; at least 20 are needed to train (or promote a model with `autotriage models push`)", len(examples), since.Format("2006-01-02"))
+	}
+	started := time.Now()
+	m, err := classify.Train(ctx, examples, classify.TrainOptions{Seed: 1})
+	if err != nil {
+		return fmt.Errorf("train the starter model: %w", err)
+	}
+	var buf bytes.Buffer
+	if err := m.Save(&buf); err != nil {
+		return fmt.Errorf("save the starter model: %w", err)
+	}
+	version := modelstore.VersionFromTime(time.Now())
+	if _, err := store.Put(ctx, m.ID(), version, buf.Bytes(), map[string]string{"source": "starter", "examples": strconv.Itoa(len(examples))}); err != nil {
+		return err
+	}
+	if _, err := store.Promote(ctx, m.ID(), "autotriage up"); err != nil {
+		return err
+	}
+	say("model: %s trained on %d tickets in %s (%d KB) and promoted", short(m.ID()), len(examples), time.Since(started).Round(time.Millisecond), buf.Len()/1024)
+	for _, f := range m.FieldNames() {
+		if r := m.HeldOut(f); r != nil {
+			say("  %-8s held-out accuracy %.3f, macro-F1 %.3f", f, r.Accuracy, r.MacroF1)
+		}
+	}
+	return nil
+}
+
+func describeHelpdesk(s freshdesk.Settings) string {
+	if s.BaseURL != "" {
+		return s.BaseURL
+	}
+	return "https://" + s.Domain + ".freshdesk.com"
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil || n < 0 || n > 65535 {
+		return "", 0, fmt.Errorf("bad port %q", p)
+	}
+	return h, n, nil
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+func asConfigError(err error) error {
+	var ce *platform.ConfigError
+	if errors.As(err, &ce) {
+		return ce
+	}
+	return &platform.ConfigError{Var: "config", Msg: err.Error()}
+}
