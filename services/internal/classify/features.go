@@ -162,7 +162,6 @@ func (t *termTable) grow() {
 type extractor struct {
 	opt   FeatureOptions
 	shift uint
-	word  []byte
 	pad   []byte
 	roff  []int
 }

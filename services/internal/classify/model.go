@@ -1,6 +1,7 @@
 package classify
 
 import (
+	"context"
 	"slices"
 	"sync"
 	"time"
@@ -19,7 +20,9 @@ type FieldInfo struct {
 	Name       string   `json:"name"`
 	Labels     []string `json:"labels"`
 	MultiLabel bool     `json:"multi_label,omitempty"`
-	// Cost is the SVM cost chosen by cross-validation (single-label).
+	// Loss and Cost are the loss and cost chosen by cross-validation
+	// (single-label).
+	Loss string  `json:"loss,omitempty"`
 	Cost float64 `json:"cost,omitempty"`
 	// Temperature scales the scores before the softmax (single-label).
 	Temperature float64 `json:"temperature,omitempty"`
@@ -43,6 +46,8 @@ type TrainingSummary struct {
 	Columns     int                       `json:"columns"`
 	Folds       int                       `json:"folds"`
 	Costs       []float64                 `json:"costs"`
+	LogCosts    []float64                 `json:"logistic_costs"`
+	Loss        string                    `json:"loss"`
 	ClassWeight string                    `json:"class_weight"`
 	Seed        uint64                    `json:"seed"`
 }
@@ -227,7 +232,7 @@ func (m *Model) PredictTopK(subject, body string, k int) Result {
 // up to workers goroutines (GOMAXPROCS when <= 0).
 func (m *Model) PredictBatch(tickets [][2]string, workers int) []Result {
 	out := make([]Result, len(tickets))
-	_ = parallel(nil, workers, len(tickets), func(i int) error {
+	_ = parallel(context.Background(), workers, len(tickets), func(i int) error {
 		out[i] = m.Predict(tickets[i][0], tickets[i][1])
 		return nil
 	})

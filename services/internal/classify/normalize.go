@@ -52,7 +52,9 @@ func normalizeAppend(dst []byte, s string) []byte {
 		s = norm.NFKC.String(s)
 	}
 	s = stripQuotesAndSignature(s)
-	if !isASCII(s) {
+	if isASCII(s) {
+		s = strings.ToLower(s)
+	} else {
 		s = cases.Fold().String(s)
 	}
 	return appendPlaceholdered(dst, s)
@@ -474,10 +476,10 @@ func appendChunk(dst []byte, chunk string) []byte {
 }
 
 // isWordByteBefore reports whether the rune ending just before byte k is a
-// letter (so the digits at k belong to a word like "win10").
+// letter or digit (so the digits at k belong to a word like "win10").
 func isWordByteBefore(s string, k int) bool {
 	r, _ := utf8.DecodeLastRuneInString(s[:k])
-	return unicode.IsLetter(r)
+	return unicode.IsLetter(r) || unicode.IsDigit(r)
 }
 
 func isWordByteAt(s string, k int) bool {

@@ -1,0 +1,876 @@
+package classify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ClassWeight values of TrainOptions.
+const (
+	ClassWeightBalanced = "balanced" // cost per example inversely proportional to its class frequency
+	ClassWeightNone     = "none"
+)
+
+// Loss values of TrainOptions.
+const (
+	LossAuto         = "auto"
+	LossSquaredHinge = "squared_hinge"
+	LossLogistic     = "logistic"
+)
+
+// Progress reports training progress; Done out of Total units of the stage.
+type Progress struct {
+	Stage string // "features", "cv", "fit"
+	Field string
+	Done  int
+	Total int
+}
+
+// TrainOptions configure Train. The zero value gives the defaults noted.
+type TrainOptions struct {
+	Features FeatureOptions
+	// Costs is the grid of SVM costs C tried by cross-validation (default
+	// 0.4, 0.8), LogisticCosts the grid for logistic regression
+	// (default 16, 32); the candidate with the best macro-F1 is kept.
+	Costs         []float64
+	LogisticCosts []float64
+	// Folds of the stratified cross-validation (default 3; 1 disables it:
+	// the first cost is used, no calibration and no held-out metrics).
+	Folds int
+	// Loss is LossAuto (default: both losses compete in cross-validation
+	// for single-label fields; tags use the SVM), LossSquaredHinge (linear
+	// SVM) or LossLogistic.
+	Loss string
+	// ClassWeight is ClassWeightBalanced (default) or ClassWeightNone.
+	ClassWeight string
+	// Seed makes training deterministic: same data, options and seed give a
+	// byte-identical model.
+	Seed uint64
+	// Workers is the number of goroutines (default GOMAXPROCS).
+	Workers int
+	// Tolerance and MaxIter stop the dual coordinate descent (defaults 0.1
+	// and 300 passes).
+	Tolerance float64
+	MaxIter   int
+	// Fields restricts training to these fields (default: every field with
+	// at least two labels in the data).
+	Fields []string
+	// MinTagCount drops tags seen on fewer tickets (default 3).
+	MinTagCount int
+	// Progress, when set, is called as work completes, serially.
+	Progress func(Progress)
+}
+
+func (o TrainOptions) withDefaults() TrainOptions {
+	o.Features = o.Features.withDefaults()
+	if len(o.Costs) == 0 {
+		o.Costs = []float64{0.4, 0.8}
+	}
+	o.Costs = slices.Clone(o.Costs)
+	slices.Sort(o.Costs)
+	if len(o.LogisticCosts) == 0 {
+		o.LogisticCosts = []float64{16, 32}
+	}
+	o.LogisticCosts = slices.Clone(o.LogisticCosts)
+	slices.Sort(o.LogisticCosts)
+	if o.Folds == 0 {
+		o.Folds = 3
+	}
+	if o.ClassWeight == "" {
+		o.ClassWeight = ClassWeightBalanced
+	}
+	if o.Loss == "" {
+		o.Loss = LossAuto
+	}
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	if o.Tolerance == 0 {
+		o.Tolerance = 0.1
+	}
+	if o.MaxIter == 0 {
+		o.MaxIter = 300
+	}
+	if o.MinTagCount == 0 {
+		o.MinTagCount = 3
+	}
+	return o
+}
+
+func (o TrainOptions) validate() error {
+	if err := o.Features.validate(); err != nil {
+		return err
+	}
+	for _, c := range append(slices.Clone(o.Costs), o.LogisticCosts...) {
+		if !(c > 0) || c > 1e6 {
+			return fmt.Errorf("cost %v outside (0, 1e6]", c)
+		}
+	}
+	if o.Folds < 1 || o.Folds > 20 {
+		return fmt.Errorf("folds %d outside 1..20", o.Folds)
+	}
+	if o.ClassWeight != ClassWeightBalanced && o.ClassWeight != ClassWeightNone {
+		return fmt.Errorf("class weight %q: want %q or %q", o.ClassWeight, ClassWeightBalanced, ClassWeightNone)
+	}
+	if o.Loss != LossAuto && o.Loss != LossSquaredHinge && o.Loss != LossLogistic {
+		return fmt.Errorf("loss %q: want %q, %q or %q", o.Loss, LossAuto, LossSquaredHinge, LossLogistic)
+	}
+	if !(o.Tolerance > 0) || o.MaxIter < 1 {
+		return errors.New("tolerance and max iterations must be positive")
+	}
+	for _, f := range o.Fields {
+		if !slices.Contains(Fields, f) {
+			return fmt.Errorf("unknown field %q", f)
+		}
+	}
+	return nil
+}
+
+// ErrNoData is returned when no field has enough labelled examples.
+var ErrNoData = errors.New("classify: no field has examples of at least two labels")
+
+// Train fits a model for every label field present in examples: TF-IDF
+// features, one-vs-rest linear SVMs with the cost chosen by stratified
+// cross-validation, temperature scaling (single-label) or Platt scaling
+// and F1-optimal thresholds (tags) fitted on the cross-validation scores,
+// held-out metrics from the same predictions, and a final refit on all
+// examples. It uses opts.Workers goroutines and honours ctx.
+func Train(ctx context.Context, examples []Example, opts TrainOptions) (*Model, error) {
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, fmt.Errorf("classify: train options: %w", err)
+	}
+	t := &trainer{ctx: ctx, opts: opts, ex: examples}
+	return t.run()
+}
+
+type trainer struct {
+	ctx    context.Context
+	opts   TrainOptions
+	ex     []Example
+	x      *csr
+	progMu sync.Mutex
+}
+
+func (t *trainer) progress(p Progress) {
+	if t.opts.Progress == nil {
+		return
+	}
+	t.progMu.Lock()
+	defer t.progMu.Unlock()
+	t.opts.Progress(p)
+}
+
+func (t *trainer) run() (*Model, error) {
+	fields := t.fieldsToTrain()
+	if len(fields) == 0 {
+		return nil, ErrNoData
+	}
+	m := &Model{}
+	m.meta.Features = t.opts.Features
+	if err := t.buildFeatures(m); err != nil {
+		return nil, err
+	}
+	m.meta.Training = t.summary(fields)
+	for _, f := range fields {
+		var fm fieldModel
+		var err error
+		if f == FieldTags {
+			fm, err = t.trainTags()
+		} else {
+			fm, err = t.trainSingle(f)
+		}
+		if err != nil {
+			return nil, err
+		}
+		m.meta.Fields = append(m.meta.Fields, *fm.info)
+		m.fields = append(m.fields, fm)
+	}
+	for i := range m.meta.Fields {
+		m.fields[i].info = &m.meta.Fields[i]
+	}
+	if err := m.seal(time.Now()); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// fieldsToTrain lists the requested fields with at least two labels.
+func (t *trainer) fieldsToTrain() []string {
+	want := t.opts.Fields
+	if len(want) == 0 {
+		want = Fields
+	}
+	var out []string
+	for _, f := range Fields {
+		if !slices.Contains(want, f) {
+			continue
+		}
+		seen := map[string]bool{}
+		for i := range t.ex {
+			if f == FieldTags {
+				for _, tag := range t.ex[i].Tags {
+					seen[tag] = true
+				}
+			} else if l := t.ex[i].label(f); l != "" {
+				seen[l] = true
+			}
+			if len(seen) >= 2 {
+				break
+			}
+		}
+		if f == FieldTags && len(seen) >= 1 || len(seen) >= 2 {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (t *trainer) summary(fields []string) TrainingSummary {
+	s := TrainingSummary{
+		Examples:    len(t.ex),
+		Languages:   map[string]int{},
+		LabelCounts: map[string]map[string]int{},
+		Columns:     t.x.ncol,
+		Folds:       t.opts.Folds,
+		Costs:       t.opts.Costs,
+		LogCosts:    t.opts.LogisticCosts,
+		Loss:        t.opts.Loss,
+		ClassWeight: t.opts.ClassWeight,
+		Seed:        t.opts.Seed,
+	}
+	for _, f := range fields {
+		s.LabelCounts[f] = map[string]int{}
+	}
+	for i := range t.ex {
+		e := &t.ex[i]
+		lang := e.Language
+		if lang == "" {
+			lang = "und"
+		}
+		s.Languages[lang]++
+		for _, f := range fields {
+			if f == FieldTags {
+				for _, tag := range e.Tags {
+					s.LabelCounts[f][tag]++
+				}
+			} else if l := e.label(f); l != "" {
+				s.LabelCounts[f][l]++
+			}
+		}
+	}
+	return s
+}
+
+// buildFeatures hashes all examples, keeps the buckets seen in at least
+// MinDF documents, learns their IDF and builds the training matrix.
+func (t *trainer) buildFeatures(m *Model) error {
+	fo := t.opts.Features
+	n := len(t.ex)
+	W := t.opts.Workers
+	type part struct {
+		lo, hi int
+		off    []int // per doc offset into keys/tfs, len hi-lo+1
+		keys   []uint32
+		tfs    []float32
+	}
+	parts := make([]part, W)
+	for w := range W {
+		parts[w].lo, parts[w].hi = n*w/W, n*(w+1)/W
+	}
+	var done atomic.Int64
+	err := parallel(t.ctx, W, W, func(w int) error {
+		p := &parts[w]
+		e := newExtractor(fo)
+		var tab termTable
+		var buf []byte
+		p.off = append(p.off, 0)
+		for i := p.lo; i < p.hi; i++ {
+			if (i-p.lo)%1024 == 0 {
+				if err := t.ctx.Err(); err != nil {
+					return err
+				}
+			}
+			tab.reset()
+			featurizeInto(e, &tab, &buf, t.ex[i].Subject, t.ex[i].Body)
+			p.keys, p.tfs = tab.entries(p.keys, p.tfs)
+			p.off = append(p.off, len(p.keys))
+			if d := done.Add(1); d%4096 == 0 {
+				t.progress(Progress{Stage: "features", Done: int(d), Total: n})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	size := 1 << fo.HashBits
+	df := make([]int32, size)
+	for w := range parts {
+		for _, k := range parts[w].keys {
+			df[k&^blockBit]++
+		}
+	}
+	m.vec.colOf = make([]int32, size)
+	for b := range m.vec.colOf {
+		if int(df[b]) >= fo.MinDF {
+			m.vec.colOf[b] = int32(len(m.buckets))
+			m.buckets = append(m.buckets, uint32(b))
+			// Smoothed IDF as scikit-learn computes it.
+			m.vec.idf = append(m.vec.idf, float32(math.Log(float64(1+n)/float64(1+df[b]))+1))
+		} else {
+			m.vec.colOf[b] = -1
+		}
+	}
+	m.vec.charWeight = float32(fo.CharWeight)
+	ncol := len(m.buckets)
+	// Vectorise each part, then concatenate in order.
+	vparts := make([]csr, W)
+	err = parallel(t.ctx, W, W, func(w int) error {
+		p := &parts[w]
+		var v sparse
+		out := &vparts[w]
+		out.ptr = append(out.ptr, 0)
+		for d := 0; d < p.hi-p.lo; d++ {
+			lo, hi := p.off[d], p.off[d+1]
+			m.vec.vectorize(p.keys[lo:hi], p.tfs[lo:hi], &v)
+			out.cols = append(out.cols, v.cols...)
+			out.vals = append(out.vals, v.vals...)
+			out.ptr = append(out.ptr, len(out.cols))
+		}
+		p.keys, p.tfs = nil, nil
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	nnz := 0
+	for w := range vparts {
+		nnz += len(vparts[w].cols)
+	}
+	x := &csr{ptr: make([]int, 1, n+1), cols: make([]int32, 0, nnz), vals: make([]float32, 0, nnz), ncol: ncol}
+	for w := range vparts {
+		base := len(x.cols)
+		for _, p := range vparts[w].ptr[1:] {
+			x.ptr = append(x.ptr, base+p)
+		}
+		x.cols = append(x.cols, vparts[w].cols...)
+		x.vals = append(x.vals, vparts[w].vals...)
+		vparts[w] = csr{}
+	}
+	t.x = x
+	return nil
+}
+
+// folds assigns each of the rows to a fold, stratified by class (cls may be
+// nil for unstratified), deterministically from the seed.
+func (t *trainer) folds(n int, cls []int, salt uint64) []int {
+	k := t.opts.Folds
+	rng := rand.New(rand.NewPCG(t.opts.Seed, salt))
+	fold := make([]int, n)
+	groups := map[int][]int{}
+	var keys []int
+	for i := range n {
+		c := 0
+		if cls != nil {
+			c = cls[i]
+		}
+		if _, ok := groups[c]; !ok {
+			keys = append(keys, c)
+		}
+		groups[c] = append(groups[c], i)
+	}
+	sort.Ints(keys)
+	next := 0
+	for _, c := range keys {
+		g := groups[c]
+		rng.Shuffle(len(g), func(a, b int) { g[a], g[b] = g[b], g[a] })
+		for _, i := range g {
+			fold[i] = next % k
+			next++
+		}
+	}
+	return fold
+}
+
+func fieldSalt(field string) uint64 {
+	h := seedWord
+	for i := 0; i < len(field); i++ {
+		h ^= uint64(field[i])
+		h *= fnvPrime
+	}
+	return h
+}
+
+// binaryJob trains one binary problem along the cost path and records the
+// decision values of the rows it did not train on.
+type binaryJob struct {
+	train []int32   // rows of x
+	y     []float64 // ±1 per train row
+	cw    []float64 // cost multiplier per train row
+	test  []int32   // rows to score (held out)
+	// out[ci][j] receives the score of test[j] under costs[ci].
+	out [][]float64
+	// final, when set, receives the weights at the last cost.
+	final []float64
+}
+
+func (t *trainer) runBinary(j *binaryJob, loss string, costs []float64, salt uint64) error {
+	s := newBinarySVM(t.x, j.train, j.y, j.cw, t.opts.Seed, salt)
+	for ci, c := range costs {
+		var err error
+		if loss == LossLogistic {
+			err = s.solveLR(t.ctx, c, t.opts.Tolerance, t.opts.MaxIter)
+		} else {
+			err = s.solve(t.ctx, c, t.opts.Tolerance, t.opts.MaxIter)
+		}
+		if err != nil {
+			return err
+		}
+		if j.out != nil {
+			for k, r := range j.test {
+				j.out[ci][k] = t.x.dot(int(r), s.w)
+			}
+		}
+	}
+	if j.final != nil {
+		copy(j.final, s.w)
+	}
+	return nil
+}
+
+// singleLosses lists the losses competing for single-label fields.
+func (t *trainer) singleLosses() []string {
+	if t.opts.Loss == LossAuto {
+		return []string{LossLogistic, LossSquaredHinge}
+	}
+	return []string{t.opts.Loss}
+}
+
+// tagLoss is the loss of the per-tag binary problems: Platt scaling and
+// thresholds fix the calibration, so the cheaper SVM serves unless the
+// logistic loss was asked for.
+func (t *trainer) tagLoss() string {
+	if t.opts.Loss == LossLogistic {
+		return LossLogistic
+	}
+	return LossSquaredHinge
+}
+
+// grid is the cost grid of a loss.
+func (t *trainer) grid(loss string) []float64 {
+	if loss == LossLogistic {
+		return t.opts.LogisticCosts
+	}
+	return t.opts.Costs
+}
+
+// trainSingle trains a single-label field.
+func (t *trainer) trainSingle(field string) (fieldModel, error) {
+	var rows []int32
+	var labelsOf []string
+	for i := range t.ex {
+		if l := t.ex[i].label(field); l != "" {
+			rows = append(rows, int32(i))
+			labelsOf = append(labelsOf, l)
+		}
+	}
+	labels := sortedUnique(labelsOf)
+	K := len(labels)
+	cls := make([]int, len(rows))
+	counts := make([]int, K)
+	for i, l := range labelsOf {
+		cls[i], _ = slices.BinarySearch(labels, l)
+		counts[cls[i]]++
+	}
+	n := len(rows)
+	weight := make([]float64, K)
+	for k := range K {
+		weight[k] = 1
+		if t.opts.ClassWeight == ClassWeightBalanced {
+			weight[k] = float64(n) / float64(K*counts[k])
+		}
+	}
+	losses := t.singleLosses()
+	info := &FieldInfo{Name: field, Labels: labels, Loss: losses[0], Cost: t.grid(losses[0])[0], Temperature: 1}
+	salt := fieldSalt(field)
+	folds := t.opts.Folds
+	if folds > 1 && n >= 2*folds {
+		fold := t.folds(n, cls, salt)
+		var testPos [][]int
+		// Jobs by loss, fold, class; the slower logistic ones first.
+		jobs := make([]binaryJob, len(losses)*folds*K)
+		for f := range folds {
+			var train, test []int32
+			var trainPos, tp []int
+			for i, r := range rows {
+				if fold[i] == f {
+					test = append(test, r)
+					tp = append(tp, i)
+				} else {
+					train = append(train, r)
+					trainPos = append(trainPos, i)
+				}
+			}
+			testPos = append(testPos, tp)
+			for li, loss := range losses {
+				for k := range K {
+					j := &jobs[(li*folds+f)*K+k]
+					j.train, j.test = train, test
+					j.y = make([]float64, len(train))
+					j.cw = make([]float64, len(train))
+					for a, p := range trainPos {
+						j.y[a] = -1
+						if cls[p] == k {
+							j.y[a] = 1
+						}
+						j.cw[a] = weight[cls[p]]
+					}
+					j.out = make([][]float64, len(t.grid(loss)))
+					for ci := range j.out {
+						j.out[ci] = make([]float64, len(test))
+					}
+				}
+			}
+		}
+		var done atomic.Int64
+		err := parallel(t.ctx, t.opts.Workers, len(jobs), func(ji int) error {
+			loss := losses[ji/(folds*K)]
+			if err := t.runBinary(&jobs[ji], loss, t.grid(loss), salt+uint64(ji)); err != nil {
+				return err
+			}
+			t.progress(Progress{Stage: "cv", Field: field, Done: int(done.Add(1)), Total: len(jobs)})
+			return nil
+		})
+		if err != nil {
+			return fieldModel{}, err
+		}
+		// Gather the cross-validation scores of every (loss, cost)
+		// candidate: n×K row-major over positions in rows.
+		type candidate struct {
+			loss   string
+			cost   float64
+			scores []float64
+		}
+		var cands []candidate
+		for li, loss := range losses {
+			for ci, c := range t.grid(loss) {
+				cv := make([]float64, n*K)
+				for f := range folds {
+					for k := range K {
+						j := &jobs[(li*folds+f)*K+k]
+						for a, p := range testPos[f] {
+							cv[p*K+k] = j.out[ci][a]
+						}
+					}
+				}
+				cands = append(cands, candidate{loss, c, cv})
+			}
+		}
+		clear(jobs)
+		best, bestF1 := 0, -1.0
+		for ci := range cands {
+			if f1 := argmaxMacroF1(cands[ci].scores, cls, K); f1 > bestF1 {
+				best, bestF1 = ci, f1
+			}
+		}
+		info.Loss, info.Cost = cands[best].loss, cands[best].cost
+		info.Temperature = fitTemperature(cands[best].scores, cls, K)
+		probs := make([]float64, n*K)
+		for i := range n {
+			softmaxInto(probs[i*K:(i+1)*K], cands[best].scores[i*K:(i+1)*K], 1/info.Temperature)
+		}
+		info.HeldOut = singleLabelReport(field, labels, cls, probs)
+	}
+	// Final fit on all rows at the chosen cost.
+	ncol := t.x.ncol
+	fm := fieldModel{info: info, W: make([]float32, ncol*K), B: make([]float32, K)}
+	var done atomic.Int64
+	err := parallel(t.ctx, t.opts.Workers, K, func(k int) error {
+		j := &binaryJob{train: rows, y: make([]float64, n), cw: make([]float64, n), final: make([]float64, ncol+1)}
+		for i := range n {
+			j.y[i] = -1
+			if cls[i] == k {
+				j.y[i] = 1
+			}
+			j.cw[i] = weight[cls[i]]
+		}
+		if err := t.runBinary(j, info.Loss, []float64{info.Cost}, salt^0xf1a1+uint64(k)); err != nil {
+			return err
+		}
+		for c := range ncol {
+			fm.W[c*K+k] = float32(j.final[c])
+		}
+		fm.B[k] = float32(j.final[ncol])
+		t.progress(Progress{Stage: "fit", Field: field, Done: int(done.Add(1)), Total: K})
+		return nil
+	})
+	if err != nil {
+		return fieldModel{}, err
+	}
+	return fm, nil
+}
+
+// trainTags trains the multi-label tags field: one binary SVM per tag with
+// its own cost, Platt-calibrated, thresholded for the best F1.
+func (t *trainer) trainTags() (fieldModel, error) {
+	var rows []int32
+	counts := map[string]int{}
+	for i := range t.ex {
+		if t.ex[i].Tags != nil {
+			rows = append(rows, int32(i))
+			for _, tag := range sortedUnique(t.ex[i].Tags) {
+				counts[tag]++
+			}
+		}
+	}
+	var labels []string
+	for tag, c := range counts {
+		if c >= t.opts.MinTagCount {
+			labels = append(labels, tag)
+		}
+	}
+	sort.Strings(labels)
+	K := len(labels)
+	n := len(rows)
+	if K == 0 {
+		return fieldModel{}, fmt.Errorf("classify: tags: no tag on at least %d tickets", t.opts.MinTagCount)
+	}
+	truth := make([][]bool, n)
+	for i, r := range rows {
+		truth[i] = make([]bool, K)
+		for _, tag := range t.ex[r].Tags {
+			if k, ok := slices.BinarySearch(labels, tag); ok {
+				truth[i][k] = true
+			}
+		}
+	}
+	info := &FieldInfo{Name: FieldTags, Labels: labels, MultiLabel: true,
+		TagCosts: make([]float64, K), PlattA: make([]float64, K), PlattB: make([]float64, K), TagThresholds: make([]float64, K)}
+	costs := t.grid(t.tagLoss())
+	folds := t.opts.Folds
+	salt := fieldSalt(FieldTags)
+	for k := range K {
+		info.TagCosts[k] = costs[0]
+		info.PlattA[k], info.PlattB[k] = -1, 0
+		info.TagThresholds[k] = 0.5
+	}
+	if folds > 1 && n >= 2*folds {
+		fold := t.folds(n, nil, salt)
+		jobs := make([]binaryJob, folds*K)
+		var testPos [][]int
+		for f := range folds {
+			var train, test []int32
+			var trainPos, tp []int
+			for i, r := range rows {
+				if fold[i] == f {
+					test, tp = append(test, r), append(tp, i)
+				} else {
+					train, trainPos = append(train, r), append(trainPos, i)
+				}
+			}
+			testPos = append(testPos, tp)
+			for k := range K {
+				j := &jobs[f*K+k]
+				j.train, j.test = train, test
+				j.y = make([]float64, len(train))
+				j.cw = make([]float64, len(train))
+				for a, p := range trainPos {
+					j.y[a], j.cw[a] = -1, 1
+					if truth[p][k] {
+						j.y[a] = 1
+					}
+				}
+				j.out = make([][]float64, len(costs))
+				for ci := range costs {
+					j.out[ci] = make([]float64, len(test))
+				}
+			}
+		}
+		var done atomic.Int64
+		err := parallel(t.ctx, t.opts.Workers, len(jobs), func(ji int) error {
+			if err := t.runBinary(&jobs[ji], t.tagLoss(), costs, salt+uint64(ji)); err != nil {
+				return err
+			}
+			t.progress(Progress{Stage: "cv", Field: FieldTags, Done: int(done.Add(1)), Total: len(jobs)})
+			return nil
+		})
+		if err != nil {
+			return fieldModel{}, err
+		}
+		probs := make([]float64, n*K)
+		scores := make([]float64, n)
+		pos := make([]bool, n)
+		for k := range K {
+			bestF1 := -1.0
+			var bestScores []float64
+			for ci := range costs {
+				s := make([]float64, n)
+				for f := range folds {
+					for a, p := range testPos[f] {
+						s[p] = jobs[f*K+k].out[ci][a]
+					}
+				}
+				for i := range n {
+					pos[i] = truth[i][k]
+				}
+				if f1, _ := bestThresholdF1(s, pos); f1 > bestF1 {
+					bestF1, bestScores = f1, s
+					info.TagCosts[k] = costs[ci]
+				}
+			}
+			copy(scores, bestScores)
+			A, B := fitPlatt(scores, pos)
+			info.PlattA[k], info.PlattB[k] = A, B
+			p := make([]float64, n)
+			for i := range n {
+				p[i] = plattProb(scores[i], A, B)
+				probs[i*K+k] = p[i]
+			}
+			_, th := bestThresholdF1(p, pos)
+			info.TagThresholds[k] = th
+		}
+		info.HeldOut = multiLabelReport(FieldTags, labels, truth, probs, info.TagThresholds)
+	}
+	ncol := t.x.ncol
+	fm := fieldModel{info: info, W: make([]float32, ncol*K), B: make([]float32, K)}
+	var done atomic.Int64
+	err := parallel(t.ctx, t.opts.Workers, K, func(k int) error {
+		j := &binaryJob{train: rows, y: make([]float64, n), cw: make([]float64, n), final: make([]float64, ncol+1)}
+		for i := range n {
+			j.y[i], j.cw[i] = -1, 1
+			if truth[i][k] {
+				j.y[i] = 1
+			}
+		}
+		if err := t.runBinary(j, t.tagLoss(), []float64{info.TagCosts[k]}, salt^0xf1a1+uint64(k)); err != nil {
+			return err
+		}
+		for c := range ncol {
+			fm.W[c*K+k] = float32(j.final[c])
+		}
+		fm.B[k] = float32(j.final[ncol])
+		t.progress(Progress{Stage: "fit", Field: FieldTags, Done: int(done.Add(1)), Total: K})
+		return nil
+	})
+	if err != nil {
+		return fieldModel{}, err
+	}
+	return fm, nil
+}
+
+// bestThresholdF1 returns the best F1 over thresholds on s and the
+// threshold reaching it (midway between neighbouring values).
+func bestThresholdF1(s []float64, pos []bool) (float64, float64) {
+	idx := make([]int, len(s))
+	total := 0
+	for i := range idx {
+		idx[i] = i
+		if pos[i] {
+			total++
+		}
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return s[idx[a]] > s[idx[b]] })
+	best, th := 0.0, math.Inf(1)
+	if len(s) > 0 {
+		th = s[idx[0]] + 1
+	}
+	tp := 0
+	for r, i := range idx {
+		if pos[i] {
+			tp++
+		}
+		if r+1 < len(idx) && s[idx[r+1]] == s[i] {
+			continue
+		}
+		if f1 := 2 * float64(tp) / float64(r+1+total); f1 > best {
+			best = f1
+			th = s[i]
+			if r+1 < len(idx) {
+				th = (s[i] + s[idx[r+1]]) / 2
+			}
+		}
+	}
+	return best, th
+}
+
+func argmaxMacroF1(scores []float64, cls []int, K int) float64 {
+	conf := make([][]int, K)
+	for k := range conf {
+		conf[k] = make([]int, K)
+	}
+	for i, c := range cls {
+		row := scores[i*K : (i+1)*K]
+		best := 0
+		for k := 1; k < K; k++ {
+			if row[k] > row[best] {
+				best = k
+			}
+		}
+		conf[c][best]++
+	}
+	_, f1 := classReports(make([]string, K), conf)
+	return f1
+}
+
+func sortedUnique(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// parallel runs fn(0..n-1) on up to workers goroutines, stopping at the
+// first error or when ctx is done. Every index runs in
+// its own call, so results written per index are deterministic.
+func parallel(ctx context.Context, workers, n int, fn func(int) error) error {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = min(workers, n)
+	var next atomic.Int64
+	var firstErr error
+	var mu sync.Mutex
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !failed.Load() {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				if ctx.Err() != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = ctx.Err()
+					}
+					mu.Unlock()
+					failed.Store(true)
+					return
+				}
+				if err := fn(i); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					failed.Store(true)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return firstErr
+}
