@@ -19,7 +19,7 @@ type Config struct {
 	Account string `env:"AUTOTRIAGE_ACCOUNT" help:"account name used in subjects, message ids and KV keys (default: the Freshdesk subdomain)"`
 
 	PollInterval time.Duration `env:"AUTOTRIAGE_FETCHER_POLL_INTERVAL" envDefault:"30s" help:"pause between two polls of updated_since (the safety net behind webhooks)"`
-	Overlap      time.Duration `env:"AUTOTRIAGE_FETCHER_OVERLAP" envDefault:"2m" help:"each poll starts this long before the cursor, so updates stamped in an already-read second are not missed (repeats are dropped by message id)"`
+	Overlap      time.Duration `env:"AUTOTRIAGE_FETCHER_OVERLAP" envDefault:"5s" help:"each poll starts this long before the cursor, so updates stamped in an already-read second are not missed (repeats are dropped by message id; every ticket in the window is listed again, at 3 credits per 100)"`
 	Start        string        `env:"AUTOTRIAGE_FETCHER_START" envDefault:"24h" help:"where the first poll starts when no cursor is stored: a duration back from now (\"24h\") or an RFC 3339 time"`
 	Concurrency  int           `env:"AUTOTRIAGE_FETCHER_CONCURRENCY" envDefault:"8" help:"ticket versions of one page processed (ledger read, publish) at once"`
 
@@ -47,7 +47,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		PollInterval:    30 * time.Second,
-		Overlap:         2 * time.Minute,
+		Overlap:         5 * time.Second,
 		Start:           "24h",
 		Concurrency:     8,
 		LeaseTTL:        30 * time.Second,

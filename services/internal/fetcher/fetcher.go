@@ -11,8 +11,11 @@
 // message id, so the stream keeps each version once however often it is
 // read. Versions produced by autotriage's own writes never re-enter
 // classification, and a person's change to a field autotriage set is
-// reported as an override outcome instead. Backfill sends a past range
-// through the pipeline in shadow mode.
+// reported as an override outcome instead. Every version read, whatever
+// becomes of it, is recorded as the ticket's newest observed version
+// (ledger.Seen), which the writer checks predictions against instead of
+// reading the ticket again. Backfill sends a past range through the
+// pipeline in shadow mode.
 package fetcher
 
 import (
@@ -61,11 +64,12 @@ type StateKV interface {
 	Update(ctx context.Context, key string, val []byte, rev uint64) (uint64, error)
 }
 
-// Ledger is the writer's record of what autotriage wrote (*ledger.Ledger
-// implements it).
+// Ledger is the writer's record of what autotriage wrote, and of the newest
+// version of each ticket the fetcher observed (*ledger.Ledger implements it).
 type Ledger interface {
 	GetApplied(ctx context.Context, system, account string, id int64) (ledger.Applied, error)
 	PutApplied(ctx context.Context, system, account string, id int64, a ledger.Applied) (uint64, error)
+	ObserveSeen(ctx context.Context, system, account string, id int64, s ledger.Seen) (bool, error)
 }
 
 // Deps are the collaborators of a Fetcher.
@@ -224,14 +228,27 @@ func arrivalLabel(a v1.Arrival) string {
 }
 
 // handle decides about one ticket version and publishes it if it needs
-// triage. An error means the version may not have been handled (a publish
-// or ledger read failed) and must be tried again; malformed versions are
-// dead-lettered and are not errors.
+// triage. An error means the version may not have been handled (a publish,
+// a ledger read or the seen record failed) and must be tried again;
+// malformed versions are dead-lettered and are not errors.
+//
+// Every valid version is first recorded as the ticket's newest observed
+// version (ledger.Seen), whatever becomes of it: the writer compares a
+// prediction's version with it to leave alone what a person changed since,
+// without reading the ticket again. A version whose observation could not
+// be recorded counts as not handled, like one whose publish failed, so the
+// poll does not move the cursor past it (the page is read again on the next
+// poll) and a webhook is answered 503 (Freshdesk retries): otherwise a
+// person's change could be invisible to the writer and overwritten by an
+// older prediction.
 func (f *Fetcher) handle(ctx context.Context, t *ticketsystem.Ticket, o publishOpts) (Result, error) {
 	src := arrivalLabel(o.arrival)
 	f.metrics.fetched.WithLabelValues(src).Inc()
 	if err := validateTicket(t); err != nil {
 		return f.deadLetterTicket(ctx, t, src, err)
+	}
+	if err := f.observe(ctx, t); err != nil {
+		return Result{}, err
 	}
 	if o.live {
 		res, done, err := f.checkLedger(ctx, t)
@@ -246,6 +263,21 @@ func (f *Fetcher) handle(ctx context.Context, t *ticketsystem.Ticket, o publishO
 		}
 	}
 	return f.publishTicket(ctx, t, o)
+}
+
+// observe records t as the ticket's newest observed version (a no-op when
+// a newer one is recorded). A failure is logged and counted and returned.
+func (f *Fetcher) observe(ctx context.Context, t *ticketsystem.Ticket) error {
+	stored, err := f.ledger.ObserveSeen(ctx, f.system, f.account, t.ID, ledger.SeenOf(t, f.now()))
+	if err != nil {
+		f.metrics.seenErrors.Inc()
+		f.log.Warn("cannot record the observed ticket version; the version will be read again", "ticket", t.ID, "updated_at", t.UpdatedAt, "err", err)
+		return fmt.Errorf("record observed version of ticket %d: %w", t.ID, err)
+	}
+	if stored {
+		f.metrics.seenStored.Inc()
+	}
+	return nil
 }
 
 func (f *Fetcher) publishTicket(ctx context.Context, t *ticketsystem.Ticket, o publishOpts) (Result, error) {

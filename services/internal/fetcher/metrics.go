@@ -14,6 +14,8 @@ type metrics struct {
 	invalid      *prometheus.CounterVec // by source
 	webhooks     *prometheus.CounterVec // by HTTP code
 	overrides    *prometheus.CounterVec // by field
+	seenStored   prometheus.Counter
+	seenErrors   prometheus.Counter
 	pollDuration prometheus.Histogram
 	pollErrors   prometheus.Counter
 	cursorLag    prometheus.Gauge
@@ -50,6 +52,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "autotriage_overrides_total",
 			Help: "Fields autotriage set that a person changed afterwards, by field.",
 		}, []string{"field"}),
+		seenStored: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "autotriage_fetcher_seen_versions_recorded_total",
+			Help: "Ticket versions recorded as the newest observed version of their ticket (the writer's no-clobber reference).",
+		}),
+		seenErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "autotriage_fetcher_seen_errors_total",
+			Help: "Observed ticket versions that could not be recorded; the version is read again (poll page retried, webhook answered 503).",
+		}),
 		pollDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "autotriage_fetcher_poll_duration_seconds",
 			Help:    "Time one poll of the change feed took, publishes included.",
@@ -70,7 +80,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.fetched, m.published, m.duplicates, m.filtered, m.invalid, m.webhooks,
-			m.overrides, m.pollDuration, m.pollErrors, m.cursorLag, m.leaseHeld)
+			m.overrides, m.seenStored, m.seenErrors, m.pollDuration, m.pollErrors, m.cursorLag, m.leaseHeld)
 	}
 	return m
 }

@@ -3,6 +3,7 @@ package ledger_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -91,5 +92,54 @@ func TestUpdateAppliedMergesConcurrentWriters(t *testing.T) {
 	wantErr := errors.New("stop")
 	if _, err := l.UpdateApplied(ctx, "freshdesk", "acme", 7, func(*ledger.Applied, bool) error { return wantErr }); !errors.Is(err, wantErr) {
 		t.Errorf("fn error not returned: %v", err)
+	}
+}
+
+func TestObserveSeenNeverGoesBackwards(t *testing.T) {
+	l := bucket(t)
+	ctx := context.Background()
+	base := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
+	at := func(i int) ledger.Seen {
+		return ledger.Seen{UpdatedAt: base.Add(time.Duration(i) * time.Second), GroupID: int64(i), Tags: []string{"t" + strconv.Itoa(i)}}
+	}
+	// Concurrent observers of versions 1..20, in any order: the newest wins.
+	var wg sync.WaitGroup
+	for i := 20; i >= 1; i-- {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := l.ObserveSeen(ctx, "freshdesk", "acme", 7, at(i)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	got, err := l.GetSeen(ctx, "freshdesk", "acme", 7)
+	if err != nil || !got.UpdatedAt.Equal(at(20).UpdatedAt) || got.GroupID != 20 {
+		t.Fatalf("seen %+v (%v), want version 20", got, err)
+	}
+	// Older and identical versions are not written.
+	for _, s := range []ledger.Seen{at(3), at(20)} {
+		if stored, err := l.ObserveSeen(ctx, "freshdesk", "acme", 7, s); err != nil || stored {
+			t.Errorf("ObserveSeen(%v) stored %v err %v, want neither", s.UpdatedAt, stored, err)
+		}
+	}
+	// Another change within the same second replaces it (later observation).
+	same := at(20)
+	same.Spam = true
+	if stored, err := l.ObserveSeen(ctx, "freshdesk", "acme", 7, same); err != nil || !stored {
+		t.Fatalf("same-second change: stored %v err %v", stored, err)
+	}
+	if got, _ := l.GetSeen(ctx, "freshdesk", "acme", 7); !got.Spam {
+		t.Error("same-second change not recorded")
+	}
+	if stored, err := l.ObserveSeen(ctx, "freshdesk", "acme", 7, at(21)); err != nil || !stored {
+		t.Fatalf("newer version: stored %v err %v", stored, err)
+	}
+	if _, err := l.ObserveSeen(ctx, "freshdesk", "acme", 7, ledger.Seen{}); err == nil {
+		t.Error("a version without updated_at was accepted")
+	}
+	if got := ledger.SeenKey("freshdesk", "acme.eu", 7); got != "seen.freshdesk.acme_eu.7" {
+		t.Errorf("key %q", got)
 	}
 }

@@ -103,12 +103,11 @@ func DebugHandler(reg prometheus.Gatherer, health *Health) http.Handler {
 
 // Server is an HTTP server with the timeouts every listener of ours needs.
 type Server struct {
-	Name    string
-	srv     *http.Server
-	ln      net.Listener
-	log     *slog.Logger
-	errc    chan error
-	started bool
+	Name string
+	srv  *http.Server
+	ln   net.Listener
+	log  *slog.Logger
+	errc chan error
 }
 
 // Listen binds addr (":0" picks a free port) and serves h in the background.

@@ -23,16 +23,16 @@ type testConfig struct {
 	Poll    time.Duration `env:"AUTOTRIAGE_POLL" envDefault:"30s" help:"poll interval"`
 }
 
-func load(t *testing.T, env map[string]string, args ...string) (testConfig, error, string) {
+func load(t *testing.T, env map[string]string, args ...string) (testConfig, string, error) {
 	t.Helper()
 	var cfg testConfig
 	var out bytes.Buffer
 	err := LoadConfigFrom(&cfg, args, "svc", "a test service", &out, env)
-	return cfg, err, out.String()
+	return cfg, out.String(), err
 }
 
 func TestConfigDefaultsAndValues(t *testing.T) {
-	cfg, err, _ := load(t, map[string]string{"FRESHDESK_DOMAIN": "acme", "AUTOTRIAGE_WORKERS": "8"})
+	cfg, _, err := load(t, map[string]string{"FRESHDESK_DOMAIN": "acme", "AUTOTRIAGE_WORKERS": "8"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{map[string]string{"FRESHDESK_DOMAIN": "a", "AUTOTRIAGE_LOG_LEVEL": "loud"}, "config: AUTOTRIAGE_LOG_LEVEL:"},
 	}
 	for _, c := range cases {
-		_, err, _ := load(t, c.env)
+		_, _, err := load(t, c.env)
 		var ce *ConfigError
 		if !errors.As(err, &ce) || !strings.HasPrefix(err.Error(), c.want) {
 			t.Errorf("env %v: got %v, want prefix %q", c.env, err, c.want)
@@ -68,7 +68,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 }
 
 func TestUnknownArgumentIsAConfigError(t *testing.T) {
-	_, err, _ := load(t, map[string]string{"FRESHDESK_DOMAIN": "a"}, "--bogus")
+	_, _, err := load(t, map[string]string{"FRESHDESK_DOMAIN": "a"}, "--bogus")
 	var ce *ConfigError
 	if !errors.As(err, &ce) {
 		t.Fatalf("got %v", err)
@@ -81,25 +81,25 @@ func TestSecretFromFile(t *testing.T) {
 	if err := os.WriteFile(p, []byte("s3cr3t-key\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err, _ := load(t, map[string]string{"FRESHDESK_DOMAIN": "a", "FRESHDESK_API_KEY_FILE": p})
+	cfg, _, err := load(t, map[string]string{"FRESHDESK_DOMAIN": "a", "FRESHDESK_API_KEY_FILE": p})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.APIKey.Reveal() != "s3cr3t-key" {
 		t.Fatalf("secret from file: %q", cfg.APIKey.Reveal())
 	}
-	_, err, _ = load(t, map[string]string{"FRESHDESK_DOMAIN": "a", "FRESHDESK_API_KEY_FILE": p, "FRESHDESK_API_KEY": "x"})
+	_, _, err = load(t, map[string]string{"FRESHDESK_DOMAIN": "a", "FRESHDESK_API_KEY_FILE": p, "FRESHDESK_API_KEY": "x"})
 	if err == nil || !strings.Contains(err.Error(), "FRESHDESK_API_KEY") {
 		t.Fatalf("both set: %v", err)
 	}
-	_, err, _ = load(t, map[string]string{"FRESHDESK_DOMAIN": "a", "FRESHDESK_API_KEY_FILE": filepath.Join(dir, "missing")})
+	_, _, err = load(t, map[string]string{"FRESHDESK_DOMAIN": "a", "FRESHDESK_API_KEY_FILE": filepath.Join(dir, "missing")})
 	if err == nil || !strings.Contains(err.Error(), "FRESHDESK_API_KEY_FILE") {
 		t.Fatalf("missing file: %v", err)
 	}
 }
 
 func TestHelpListsEveryVariable(t *testing.T) {
-	_, err, out := load(t, map[string]string{}, "--help")
+	_, out, err := load(t, map[string]string{}, "--help")
 	if !errors.Is(err, ErrHelp) {
 		t.Fatalf("help: %v", err)
 	}

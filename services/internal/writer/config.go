@@ -10,10 +10,13 @@ import (
 
 // Config is the writer stage's own configuration.
 type Config struct {
-	Concurrency int    `env:"AUTOTRIAGE_WRITER_CONCURRENCY" envDefault:"4" help:"predictions handled at once by this replica"`
-	Notes       bool   `env:"AUTOTRIAGE_WRITER_NOTES" envDefault:"true" help:"add a private note explaining each decision that suggests or applies something (suggest mode needs it)"`
-	Tag         string `env:"AUTOTRIAGE_TAG" envDefault:"autotriage" help:"tag added to every ticket autotriage writes to"`
-	LabelMap    string `env:"AUTOTRIAGE_LABEL_MAP" help:"model labels renamed in the helpdesk, e.g. 'group:Billing Dept=Billing,type:Bug=Incident'"`
+	Concurrency int  `env:"AUTOTRIAGE_WRITER_CONCURRENCY" envDefault:"4" help:"predictions handled at once by this replica"`
+	Notes       bool `env:"AUTOTRIAGE_WRITER_NOTES" envDefault:"true" help:"add a private note explaining each decision that suggests or applies something (suggest mode needs it)"`
+	// Reread makes the writer read the ticket (GET, 1 credit) before every
+	// write instead of relying on the newest version the fetcher observed.
+	Reread   bool   `env:"AUTOTRIAGE_WRITER_REREAD" envDefault:"false" help:"read the ticket (GET /tickets/{id}, +1 API credit per ticket) just before writing: the no-clobber window shrinks from (fetcher's latest observation -> PUT) to (read -> PUT); with webhooks on ticket updates the default window is already seconds. Freshdesk has no conditional update either way"`
+	Tag      string `env:"AUTOTRIAGE_TAG" envDefault:"autotriage" help:"tag added to every ticket autotriage writes to"`
+	LabelMap string `env:"AUTOTRIAGE_LABEL_MAP" help:"model labels renamed in the helpdesk, e.g. 'group:Billing Dept=Billing,type:Bug=Incident'"`
 	// CatalogTTL bounds how stale the cached catalog may be; a label the
 	// cache does not know triggers an earlier refresh (at most once per
 	// CatalogMinRefresh).

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	v1 "github.com/autotriage/autotriage/proto/autotriage/v1"
+	"github.com/autotriage/autotriage/services/internal/fetcher"
 	"github.com/autotriage/autotriage/services/internal/freshdesk"
 	"github.com/autotriage/autotriage/services/internal/freshdesksim"
 	"github.com/autotriage/autotriage/services/internal/ledger"
@@ -356,3 +358,104 @@ func timeAfter(p *v1.Prediction, d time.Duration) *timestamppb.Timestamp {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+const testWebhookSecret = "writer-test-webhook-secret-0123"
+
+// observer is the real fetcher stage over the same simulator (through the
+// harness's client) and JetStream: its polls and webhooks record every
+// ticket version they read as the ticket's newest observed version, which
+// is what the writer checks predictions against by default.
+type observer struct {
+	h    *harness
+	f    *fetcher.Fetcher
+	hook *httptest.Server
+}
+
+func (h *harness) observer() *observer {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	state, err := h.conn.KV(ctx, pipeline.BucketFetcher)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	cfg := fetcher.DefaultConfig()
+	cfg.WebhookSecret = testWebhookSecret
+	ad := freshdesk.NewAdapter(h.client)
+	f, err := fetcher.New(cfg, fetcher.Deps{System: testSystem, Account: testAccount, Source: ad, Catalog: ad,
+		Bus: h.conn, State: state, Ledger: h.ledger})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	hook := httptest.NewServer(f.WebhookHandler())
+	h.t.Cleanup(hook.Close)
+	return &observer{h: h, f: f, hook: hook}
+}
+
+// poll runs one poll of the change feed from the fetcher's cursor.
+func (o *observer) poll() {
+	o.h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := o.f.PollOnce(ctx); err != nil {
+		o.h.t.Fatal(err)
+	}
+}
+
+// webhook delivers an automation-rule webhook for a ticket, as Freshdesk
+// does on ticket updates; the fetcher reads the ticket by id.
+func (o *observer) webhook(id int64) {
+	o.h.t.Helper()
+	body := `{"freshdesk_webhook":{"ticket_id":"` + strconv.FormatInt(id, 10) + `","triggered_event":"{ticket_action:created}"}}`
+	req, err := http.NewRequest(http.MethodPost, o.hook.URL+fetcher.WebhookPath, strings.NewReader(body))
+	if err != nil {
+		o.h.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(fetcher.DefaultConfig().WebhookHeader, testWebhookSecret)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		o.h.t.Fatal(err)
+	}
+	_ = res.Body.Close()
+	if res.StatusCode != http.StatusAccepted {
+		o.h.t.Fatalf("webhook for ticket %d: HTTP %d", id, res.StatusCode)
+	}
+}
+
+// seen returns the newest observed version of a ticket.
+func (h *harness) seen(id int64) ledger.Seen {
+	h.t.Helper()
+	s, err := h.ledger.GetSeen(context.Background(), testSystem, testAccount, id)
+	if err != nil {
+		h.t.Fatalf("seen record of ticket %d: %v", id, err)
+	}
+	return s
+}
+
+// published returns the ticket versions the fetcher published to TICKETS,
+// by ticket, oldest first.
+func (h *harness) published() map[int64][]*v1.Ticket {
+	h.t.Helper()
+	out := map[int64][]*v1.Ticket{}
+	total := h.count(pipeline.StreamTickets)
+	for seq := uint64(1); seq <= total; seq++ {
+		raw, err := h.conn.GetMsg(context.Background(), pipeline.StreamTickets, seq)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		var tk v1.Ticket
+		if err := proto.Unmarshal(raw.Data, &tk); err != nil {
+			h.t.Fatal(err)
+		}
+		out[tk.Id] = append(out[tk.Id], &tk)
+	}
+	return out
+}
+
+// predictionFrom is the prediction the classifier would publish for a ticket
+// version from TICKETS.
+func predictionFrom(tk *v1.Ticket, fields ...*v1.FieldPrediction) *v1.Prediction {
+	return &v1.Prediction{System: tk.System, Account: tk.Account, TicketId: tk.Id, TicketUpdatedAt: tk.UpdatedAt,
+		Ticket: tk, ModelId: testModel, ModelVersion: "2025-03-01 test", Fields: fields, PredictedAt: timestamppb.Now()}
+}

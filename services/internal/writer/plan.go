@@ -148,9 +148,10 @@ func resolvePlans(plans []*fieldPlan, cat *ticketsystem.Catalog, lm LabelMap) (m
 	return missing
 }
 
-// decide settles every pending field against the ticket as it is now (cur),
-// the version the prediction was made from, and what autotriage recorded
-// for the ticket (rec, nil if nothing). It never lets the machine overwrite
+// decide settles every pending field against the newest known version of
+// the ticket (cur: the seen record, the predicted version or, with Reread,
+// the ticket read now), the version the prediction was made from, and what
+// autotriage recorded for the ticket (rec, nil if nothing). It never lets the machine overwrite
 // a person: a field whose value changed after the predicted version, or that
 // already held a value someone chose, is skipped.
 func decide(plans []*fieldPlan, pred *v1.Prediction, cur *ticketsystem.Ticket, rec *ledger.Applied, cat *ticketsystem.Catalog, notes bool) {
@@ -286,13 +287,15 @@ func notInCatalog(missing []*fieldPlan, lm LabelMap) {
 }
 
 // buildUpdate is the single PUT for the ticket: every field to write, and
-// the tags merged with the ticket's current ones plus the autotriage tag
-// whenever anything is written (a field or a note). It is zero when nothing
-// changes.
-func buildUpdate(plans []*fieldPlan, cur *ticketsystem.Ticket, tag string, noting bool) ticketsystem.Update {
+// the tags merged with the ticket's newest known ones plus the autotriage
+// tag whenever anything is written (a field or a note). It is zero when
+// nothing changes, unless mustPut: a note was just posted, and the PUT that
+// follows it (carrying at least the tags) is what tells autotriage the
+// version its writes produced.
+func buildUpdate(plans []*fieldPlan, cur *ticketsystem.Ticket, tag string, noting, mustPut bool) ticketsystem.Update {
 	var u ticketsystem.Update
 	var add []string
-	wrote := noting
+	wrote := noting || mustPut
 	for _, p := range plans {
 		if !p.write {
 			continue
@@ -312,9 +315,9 @@ func buildUpdate(plans []*fieldPlan, cur *ticketsystem.Ticket, tag string, notin
 	if wrote && tag != "" {
 		add = append(add, tag)
 	}
-	if merged := mergeTags(cur.Tags, add); len(merged) != len(mergeTags(cur.Tags)) {
-		// Freshdesk replaces the whole set: send the union with what the
-		// ticket has now (read just before).
+	if merged := mergeTags(cur.Tags, add); mustPut || len(merged) != len(mergeTags(cur.Tags)) {
+		// Freshdesk replaces the whole set: send the union with the newest
+		// tags known (see Stage.current).
 		u.SetTags = merged
 	}
 	return u

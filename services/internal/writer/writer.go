@@ -9,11 +9,13 @@
 //     ticket version was already applied;
 //  3. maps labels to the helpdesk's ids through the cached catalog (and the
 //     optional label map), refusing labels the catalog does not have;
-//  4. re-reads the ticket and leaves alone every field a person changed after
-//     the predicted version or had already set;
+//  4. compares the predicted version with the newest version autotriage
+//     observed (the ledger's seen record, no API call; with
+//     AUTOTRIAGE_WRITER_REREAD, the ticket read again) and leaves alone every
+//     field a person changed after the predicted version or had already set;
 //  5. posts the optional private note (at most once per decision, see
 //     ensureNote), then sends one PUT with every field to change, the tags
-//     merged with the ticket's own and the autotriage tag;
+//     merged with the newest known ones and the autotriage tag;
 //  6. records what it wrote in the ledger, with the ticket's updated_at after
 //     the write, so the fetcher can skip autotriage's own version;
 //  7. publishes the Outcome, whose message id is derived from the
@@ -21,8 +23,10 @@
 //
 // The note goes before the PUT because adding a note changes the ticket's
 // updated_at: this way the PUT's answer carries the last version autotriage
-// produced. When a note is posted and no PUT follows (the tag was already
-// there), the ticket is read once more to learn that version.
+// produced. A posted note is always followed by a PUT (the tags, at least),
+// so no read is needed to learn that version. A prediction therefore costs
+// one PUT, plus one note when notes are on, and nothing for shadow or
+// abstain decisions.
 package writer
 
 import (
@@ -277,13 +281,13 @@ func (s *Stage) apply(ctx context.Context, a *attempt) error {
 		return nil
 	}
 
-	cur, err := s.tickets.GetTicket(ctx, pred.TicketId)
-	if isGone(err) || (err == nil && (cur.Spam || cur.Deleted)) {
+	cur, gone, err := s.current(ctx, pred, rec)
+	if err != nil {
+		return err
+	}
+	if gone {
 		skipPending(a.plans, v1.Action_ACTION_SKIPPED, ReasonGone)
 		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("read ticket %d: %w", pred.TicketId, err)
 	}
 	if !cur.CreatedAt.IsZero() {
 		a.createdAt = cur.CreatedAt
@@ -319,7 +323,9 @@ func (s *Stage) apply(ctx context.Context, a *attempt) error {
 		}
 	}
 
-	upd := buildUpdate(a.plans, cur, s.cfg.Tag, a.noteWritten)
+	// A note posted now is always followed by the PUT (with at least the
+	// tag), whose answer names the version autotriage's writes produced.
+	upd := buildUpdate(a.plans, cur, s.cfg.Tag, a.noteWritten, note.posted)
 	var writtenAt time.Time
 	if !upd.IsZero() {
 		after, err := s.tickets.UpdateTicket(ctx, pred.TicketId, upd)
@@ -328,6 +334,7 @@ func (s *Stage) apply(ctx context.Context, a *attempt) error {
 			s.metrics.writes.WithLabelValues("ok").Inc()
 			a.putApplied = true
 			writtenAt = after.UpdatedAt
+			s.observe(ctx, pred, after)
 		case isGone(err):
 			s.metrics.writes.WithLabelValues("gone").Inc()
 			a.gone()
@@ -347,8 +354,6 @@ func (s *Stage) apply(ctx context.Context, a *attempt) error {
 			s.metrics.writes.WithLabelValues("error").Inc()
 			return fmt.Errorf("update ticket %d: %w", pred.TicketId, err)
 		}
-	} else if note.posted {
-		writtenAt = s.versionAfterNote(ctx, cur)
 	}
 
 	applied := slices.ContainsFunc(a.plans, func(p *fieldPlan) bool { return p.out.Action == v1.Action_ACTION_APPLIED })
@@ -360,22 +365,75 @@ func (s *Stage) apply(ctx context.Context, a *attempt) error {
 	return permanent
 }
 
-// versionAfterNote reads the ticket after a note-only write to learn the
-// version the note produced. If anything a person could have changed differs
-// from the read before the note, the new version may be theirs, and it is
-// not claimed (zero time).
-func (s *Stage) versionAfterNote(ctx context.Context, before *ticketsystem.Ticket) time.Time {
-	t, err := s.tickets.GetTicket(ctx, before.ID)
-	if err != nil {
-		s.log.Warn("cannot read the ticket after its note; its version is not recorded as autotriage's", "ticket", before.ID, "err", err)
-		return time.Time{}
+// current returns the ticket as the prediction is checked against.
+//
+// By default it costs no API call: it is the newest version autotriage has
+// observed, that is the seen record (written by the fetcher for every
+// version it reads, and by the writer after its own PUT) when it is at
+// least as new as the predicted version, else the predicted version itself.
+// A field then counts as changed by a person when that newer version holds
+// another value than the predicted one (decide). When autotriage's own
+// last write is newer than both, the tags it added are merged in, so a PUT
+// built on an older version does not drop them.
+//
+// With Reread, or for a prediction that carries no ticket snapshot, the
+// ticket is read (GET, 1 credit) and that version is recorded as seen.
+//
+// gone reports a ticket known to be deleted or spam.
+func (s *Stage) current(ctx context.Context, pred *v1.Prediction, rec *ledger.Applied) (cur *ticketsystem.Ticket, gone bool, err error) {
+	was := pred.GetTicket()
+	if s.cfg.Reread || was == nil {
+		cur, err := s.tickets.GetTicket(ctx, pred.TicketId)
+		if isGone(err) || (err == nil && (cur.Spam || cur.Deleted)) {
+			return nil, true, nil
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("read ticket %d: %w", pred.TicketId, err)
+		}
+		s.observe(ctx, pred, cur)
+		return cur, false, nil
 	}
-	same := t.GroupID == before.GroupID && t.Type == before.Type && t.Priority == before.Priority &&
-		t.Status == before.Status && t.ResponderID == before.ResponderID && slices.Equal(t.Tags, before.Tags)
-	if !same {
-		return time.Time{}
+	cur = &ticketsystem.Ticket{
+		ID: pred.TicketId, Tags: slices.Clone(was.Tags), Type: was.Type, GroupID: was.GroupId,
+		ResponderID: was.ResponderId, RequesterID: was.RequesterId, Priority: int(was.Priority),
+		Status: int(was.Status), Source: int(was.Source), UpdatedAt: pred.TicketUpdatedAt.AsTime(),
 	}
-	return t.UpdatedAt
+	if was.CreatedAt != nil {
+		cur.CreatedAt = was.CreatedAt.AsTime()
+	}
+	seen, err := s.ledger.GetSeen(ctx, pred.System, pred.Account, pred.TicketId)
+	switch {
+	case err == nil:
+		if !seen.UpdatedAt.Before(cur.UpdatedAt) {
+			cur.UpdatedAt, cur.GroupID, cur.Type = seen.UpdatedAt, seen.GroupID, seen.Type
+			cur.Priority, cur.Status, cur.Tags = int(seen.Priority), int(seen.Status), slices.Clone(seen.Tags)
+			cur.Spam, cur.Deleted = seen.Spam, seen.Deleted
+		}
+	case errors.Is(err, ledger.ErrNotFound):
+	case errors.Is(err, ledger.ErrUnreadable):
+		s.log.Warn("unreadable seen record; checking against the predicted version", "ticket", pred.TicketId, "err", err)
+	default:
+		return nil, false, fmt.Errorf("read the newest observed version: %w", err)
+	}
+	if cur.Spam || cur.Deleted {
+		return nil, true, nil
+	}
+	if rec != nil && rec.WrittenUpdatedAt.After(cur.UpdatedAt) {
+		cur.Tags = mergeTags(cur.Tags, rec.Fields.Tags, []string{s.cfg.Tag})
+	}
+	return cur, false, nil
+}
+
+// observe records a version of the ticket the writer received (its GET or
+// its PUT's answer) as seen. It is free (no API call); a failure is logged,
+// the fetcher's next observation makes up for it.
+func (s *Stage) observe(ctx context.Context, pred *v1.Prediction, t *ticketsystem.Ticket) {
+	if t == nil || t.UpdatedAt.IsZero() {
+		return
+	}
+	if _, err := s.ledger.ObserveSeen(ctx, pred.System, pred.Account, pred.TicketId, ledger.SeenOf(t, s.now())); err != nil {
+		s.log.Warn("cannot record the ticket version autotriage wrote as seen", "ticket", pred.TicketId, "err", err)
+	}
 }
 
 // record merges this write into the ticket's ledger record (compare-and-set).

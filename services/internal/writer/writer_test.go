@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -53,9 +54,13 @@ func TestApplySetsEveryFieldWithOnePUT(t *testing.T) {
 	if !o.NoteWritten || o.Error != "" || o.Kind != v1.OutcomeKind_OUTCOME_KIND_DECISION {
 		t.Errorf("outcome note_written %v error %q kind %v", o.NoteWritten, o.Error, o.Kind)
 	}
-	// ticket_fields + groups + view + note + PUT, one credit each.
-	if o.ApiCredits != 5 {
-		t.Errorf("api_credits %d, want 5", o.ApiCredits)
+	// ticket_fields + groups (the catalog, cached afterwards) + note + PUT,
+	// one credit each: the ticket is not read again by default.
+	if o.ApiCredits != 4 {
+		t.Errorf("api_credits %d, want 4", o.ApiCredits)
+	}
+	if n := calls(h.sim, "tickets.view", 0); n != 0 {
+		t.Errorf("%d GET /tickets/{id}, want none without AUTOTRIAGE_WRITER_REREAD", n)
 	}
 	if o.LatencySeconds < 0 || o.Prediction.GetTicketId() != id {
 		t.Errorf("latency %v, prediction %v", o.LatencySeconds, o.Prediction)
@@ -116,8 +121,9 @@ func TestSuggestWritesExactlyOneNote(t *testing.T) {
 	h := newHarness(t, options{})
 	h.run()
 	id := h.ticket(freshdesksim.NewTicket{})
-	// This one already carries the tag: the note is the only write, and the
-	// version it produced is learnt by reading the ticket again.
+	// This one already carries the tag: the note is still followed by a PUT
+	// (of the unchanged tags), whose answer names the version autotriage
+	// produced; nothing reads the ticket.
 	tagged := h.ticket(freshdesksim.NewTicket{Tags: []string{"autotriage"}})
 	h.publish(h.prediction(id, suggest(FieldGroup, "Billing"), suggest(FieldType, "Refund")), "s1")
 	h.publish(h.prediction(tagged, suggest(FieldGroup, "Shipping")), "s2")
@@ -161,8 +167,18 @@ func TestSuggestWritesExactlyOneNote(t *testing.T) {
 			t.Errorf("suggestions recorded as set fields: %+v", rec.Fields)
 		}
 	}
-	if len(h.sim.Notes(tagged)) != 1 || calls(h.sim, "tickets.update", 0) != 1 {
-		t.Errorf("tagged ticket: %d notes; %d PUTs in all, want 1", len(h.sim.Notes(tagged)), calls(h.sim, "tickets.update", 0))
+	if st := h.simTicket(tagged); !slices.Equal(st.Tags, []string{"autotriage"}) {
+		t.Errorf("tagged ticket's tags %v, want [autotriage]", st.Tags)
+	}
+	// Exactly note + PUT per ticket, and no read.
+	if n, p, v := calls(h.sim, "tickets.notes", 0), calls(h.sim, "tickets.update", 0), calls(h.sim, "tickets.view", 0); n != 2 || p != 2 || v != 0 {
+		t.Errorf("%d notes, %d PUTs, %d reads for two suggestions; want 2, 2, 0", n, p, v)
+	}
+	for _, tid := range []int64{id, tagged} {
+		// catalog (2, only for the first) + note + PUT
+		if c := only(t, outs, tid).ApiCredits; c != 2 && c != 4 {
+			t.Errorf("ticket %d: api_credits %d", tid, c)
+		}
 	}
 }
 
@@ -176,6 +192,10 @@ func TestNotesDisabledSuggestionIsNotDelivered(t *testing.T) {
 	wantAction(t, o, FieldType, v1.Action_ACTION_APPLIED, ReasonApplied)
 	if len(h.sim.Notes(id)) != 0 || o.NoteWritten {
 		t.Error("a note was written with notes disabled")
+	}
+	// An apply without notes is one PUT (after the catalog, cached later).
+	if p, v, total := calls(h.sim, "tickets.update", 0), calls(h.sim, "tickets.view", 0), h.sim.Stats().Total.Calls; p != 1 || v != 0 || total != 3 {
+		t.Errorf("%d PUTs, %d reads, %d calls in all; want 1, 0, 3 (ticket_fields, groups, PUT)", p, v, total)
 	}
 }
 
@@ -303,38 +323,159 @@ func TestPendingNoteWithoutMarkerWaitsForTheLeaseThenPosts(t *testing.T) {
 	wantAction(t, only(t, h.outcomes(), id), FieldGroup, v1.Action_ACTION_SUGGESTED, ReasonSuggested)
 }
 
+// TestPersonChangesGroupBetweenFetchAndWrite: the fetcher publishes a new
+// ticket, then a person sets its group before the writer handles the
+// prediction made from the published version. By default the writer knows
+// of the change only through the fetcher's observation of the newer version
+// (its next poll, or a webhook on the update); with AUTOTRIAGE_WRITER_REREAD
+// its own GET finds it even when the fetcher saw nothing.
 func TestPersonChangesGroupBetweenFetchAndWrite(t *testing.T) {
-	h := newHarness(t, options{})
-	h.run()
-	id := h.ticket(freshdesksim.NewTicket{})
-	pred := h.prediction(id, apply(FieldGroup, "Billing"), apply(FieldPriority, "High"))
-	shipping := h.groupID("Shipping")
-	if err := h.sim.AgentUpdate(id, map[string]any{"group_id": shipping}); err != nil {
-		t.Fatal(err)
-	}
-	// A second ticket whose group a person had already set before the prediction.
-	set := h.ticket(freshdesksim.NewTicket{})
-	if err := h.sim.AgentUpdate(set, map[string]any{"group_id": shipping, "priority": 2}); err != nil {
-		t.Fatal(err)
-	}
-	h.publish(pred, "p1")
-	h.publish(h.prediction(set, apply(FieldGroup, "Billing"), apply(FieldPriority, "Urgent")), "p2")
-	outs := h.settle(2)
+	for _, c := range []struct {
+		name             string
+		reread, observed bool
+		reads            int64
+	}{
+		{"fetcher observed the change", false, true, 0},
+		{"reread finds an unobserved change", true, false, 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, options{writer: func(cfg *Config) { cfg.Reread = c.reread }})
+			obs := h.observer()
+			id := h.ticket(freshdesksim.NewTicket{})
+			// A second ticket whose group and priority a person had set before
+			// the fetcher read it.
+			set := h.ticket(freshdesksim.NewTicket{})
+			shipping := h.groupID("Shipping")
+			if err := h.sim.AgentUpdate(set, map[string]any{"group_id": shipping, "priority": 2}); err != nil {
+				t.Fatal(err)
+			}
+			obs.poll()
+			pub := h.published()
+			pred := predictionFrom(pub[id][0], apply(FieldGroup, "Billing"), apply(FieldPriority, "High"))
+			predSet := predictionFrom(pub[set][0], apply(FieldGroup, "Billing"), apply(FieldPriority, "Urgent"))
 
-	o := only(t, outs, id)
-	g := wantAction(t, o, FieldGroup, v1.Action_ACTION_SKIPPED, ReasonPersonChanged)
-	if g.PreviousValue != "Shipping" {
-		t.Errorf("previous value %q", g.PreviousValue)
+			if err := h.sim.AgentUpdate(id, map[string]any{"group_id": shipping}); err != nil {
+				t.Fatal(err)
+			}
+			if c.observed {
+				obs.poll()
+				if sv := h.seen(id); sv.GroupID != shipping || !sv.UpdatedAt.After(pred.TicketUpdatedAt.AsTime()) {
+					t.Fatalf("the fetcher did not record the person's version: %+v", sv)
+				}
+			} else if sv := h.seen(id); sv.GroupID != 0 {
+				t.Fatalf("seen record %+v: the change must be unobserved here", sv)
+			}
+			h.sim.ResetStats()
+			h.run()
+			h.publish(pred, "p1")
+			h.publish(predSet, "p2")
+			outs := h.settle(2)
+
+			o := only(t, outs, id)
+			g := wantAction(t, o, FieldGroup, v1.Action_ACTION_SKIPPED, ReasonPersonChanged)
+			if g.PreviousValue != "Shipping" {
+				t.Errorf("previous value %q", g.PreviousValue)
+			}
+			wantAction(t, o, FieldPriority, v1.Action_ACTION_APPLIED, ReasonApplied)
+			if st := h.simTicket(id); st.GroupID != shipping || st.Priority != 3 {
+				t.Errorf("group %d priority %d: the person's group must stay, the priority be set", st.GroupID, st.Priority)
+			}
+			o2 := only(t, outs, set)
+			wantAction(t, o2, FieldGroup, v1.Action_ACTION_SKIPPED, ReasonPersonSet)
+			wantAction(t, o2, FieldPriority, v1.Action_ACTION_SKIPPED, ReasonPersonSet)
+			if st := h.simTicket(set); st.GroupID != shipping || st.Priority != 2 || slices.Contains(st.Tags, "autotriage") {
+				t.Errorf("a person's values were overwritten: %+v", st)
+			}
+			if n := calls(h.sim, "tickets.view", 0); n != c.reads {
+				t.Errorf("%d ticket reads by the writer, want %d", n, c.reads)
+			}
+			// The writer recorded the version its PUT produced as seen.
+			if sv, st := h.seen(id), h.simTicket(id); !sv.UpdatedAt.Equal(st.UpdatedAt) || sv.Priority != 3 {
+				t.Errorf("seen %+v after the write, ticket at %v", sv, st.UpdatedAt)
+			}
+		})
 	}
-	wantAction(t, o, FieldPriority, v1.Action_ACTION_APPLIED, ReasonApplied)
-	if st := h.simTicket(id); st.GroupID != shipping || st.Priority != 3 {
-		t.Errorf("group %d priority %d: the person's group must stay, the priority be set", st.GroupID, st.Priority)
+}
+
+// TestUnobservedChangeIsTheDocumentedWindow pins down the trade the default
+// makes: a change no observation reached before the PUT (no webhook, no poll
+// in between) is not known to the writer, which writes over it. This is
+// the window AUTOTRIAGE_WRITER_REREAD narrows (README, "No-clobber model").
+func TestUnobservedChangeIsTheDocumentedWindow(t *testing.T) {
+	h := newHarness(t, options{})
+	obs := h.observer()
+	id := h.ticket(freshdesksim.NewTicket{})
+	obs.poll()
+	pred := predictionFrom(h.published()[id][0], apply(FieldGroup, "Billing"))
+	if err := h.sim.AgentUpdate(id, map[string]any{"group_id": h.groupID("Shipping")}); err != nil {
+		t.Fatal(err)
 	}
-	o2 := only(t, outs, set)
-	wantAction(t, o2, FieldGroup, v1.Action_ACTION_SKIPPED, ReasonPersonSet)
-	wantAction(t, o2, FieldPriority, v1.Action_ACTION_SKIPPED, ReasonPersonSet)
-	if st := h.simTicket(set); st.GroupID != shipping || st.Priority != 2 || slices.Contains(st.Tags, "autotriage") {
-		t.Errorf("a person's values were overwritten: %+v", st)
+	if err := h.handle(pred, 1); err != nil {
+		t.Fatal(err)
+	}
+	wantAction(t, only(t, h.outcomes(), id), FieldGroup, v1.Action_ACTION_APPLIED, ReasonApplied)
+	if calls(h.sim, "tickets.view", 0) != 0 {
+		t.Error("the writer read the ticket without AUTOTRIAGE_WRITER_REREAD")
+	}
+	// A webhook on the update closes the window: the same scenario, observed.
+	id2 := h.ticket(freshdesksim.NewTicket{})
+	obs.poll()
+	pred2 := predictionFrom(h.published()[id2][0], apply(FieldGroup, "Billing"))
+	if err := h.sim.AgentUpdate(id2, map[string]any{"group_id": h.groupID("Shipping")}); err != nil {
+		t.Fatal(err)
+	}
+	obs.webhook(id2)
+	if err := h.handle(pred2, 1); err != nil {
+		t.Fatal(err)
+	}
+	wantAction(t, only(t, h.outcomes(), id2), FieldGroup, v1.Action_ACTION_SKIPPED, ReasonPersonChanged)
+	if st := h.simTicket(id2); st.GroupID != h.groupID("Shipping") {
+		t.Errorf("group %d: the observed change was overwritten", st.GroupID)
+	}
+}
+
+// TestTagsMergeWithTheNewestKnownVersion: Freshdesk replaces the whole tag
+// set on a PUT, so the writer sends the union with the newest tags it knows
+// of: a person's tag observed after the predicted version stays, and so do
+// the tags of autotriage's own earlier write when a later prediction was
+// made from a version older than that write.
+func TestTagsMergeWithTheNewestKnownVersion(t *testing.T) {
+	h := newHarness(t, options{writer: func(c *Config) { c.Notes = false }})
+	obs := h.observer()
+	id := h.ticket(freshdesksim.NewTicket{Tags: []string{"vip"}})
+	obs.poll()
+	pred := predictionFrom(h.published()[id][0], tags(v1.Decision_DECISION_APPLY, "invoice"))
+	if err := h.sim.AgentUpdate(id, map[string]any{"tags": []any{"vip", "escalated"}}); err != nil {
+		t.Fatal(err)
+	}
+	obs.poll()
+	if err := h.handle(pred, 1); err != nil {
+		t.Fatal(err)
+	}
+	if st := h.simTicket(id); !slices.Equal(st.Tags, []string{"vip", "escalated", "invoice", "autotriage"}) {
+		t.Errorf("tags %v: the person's observed tag must stay", st.Tags)
+	}
+
+	// Two versions, two predictions; the later one (made from V2, before
+	// autotriage's write of the first) must not drop the first one's tags.
+	id2 := h.ticket(freshdesksim.NewTicket{})
+	p1 := h.prediction(id2, tags(v1.Decision_DECISION_APPLY, "billing"))
+	if err := h.sim.AgentUpdate(id2, map[string]any{"status": 3}); err != nil {
+		t.Fatal(err)
+	}
+	p2 := h.prediction(id2, tags(v1.Decision_DECISION_APPLY, "refund"), apply(FieldPriority, "High"))
+	if err := h.handle(p1, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.handle(p2, 1); err != nil {
+		t.Fatal(err)
+	}
+	st := h.simTicket(id2)
+	if !slices.Equal(st.Tags, []string{"billing", "autotriage", "refund"}) || st.Priority != 3 {
+		t.Errorf("tags %v priority %d: the first write's tags were dropped", st.Tags, st.Priority)
+	}
+	if n := calls(h.sim, "tickets.view", 0); n != 0 {
+		t.Errorf("%d ticket reads", n)
 	}
 }
 
@@ -484,32 +625,46 @@ func TestValidationErrorPublishesFailedOutcomeAndDeadLetters(t *testing.T) {
 }
 
 func TestDeletedOrUnknownTicketIsSkipped(t *testing.T) {
-	h := newHarness(t, options{})
-	h.run()
-	del := h.ticket(freshdesksim.NewTicket{})
-	spam := h.ticket(freshdesksim.NewTicket{})
-	pd := h.prediction(del, apply(FieldGroup, "Billing"))
-	ps := h.prediction(spam, suggest(FieldGroup, "Billing"))
-	if err := h.sim.SetSpam(del, false, true); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.sim.SetSpam(spam, true, false); err != nil {
-		t.Fatal(err)
-	}
-	unknown := h.prediction(del, apply(FieldGroup, "Billing"))
-	unknown.TicketId, unknown.Ticket.Id = 999999, 999999
-	h.publish(pd, "d")
-	h.publish(ps, "s")
-	h.publish(unknown, "u")
-	outs := h.settle(3)
-	for _, id := range []int64{del, spam, 999999} {
-		wantAction(t, only(t, outs, id), FieldGroup, v1.Action_ACTION_SKIPPED, ReasonGone)
-	}
-	// The simulator's view omits "deleted" (Freshdesk shows it only in some
-	// views), so the deleted ticket is recognised by the PUT's 405.
-	if h.count(pipeline.StreamDLQ) != 0 || len(h.sim.Notes(spam)) != 0 || calls(h.sim, "tickets.update", 200) != 0 {
-		t.Errorf("a deleted or spam ticket was written to or dead-lettered: DLQ %d, notes %d, PUTs %d",
-			h.count(pipeline.StreamDLQ), len(h.sim.Notes(spam)), calls(h.sim, "tickets.update", 200))
+	for _, reread := range []bool{false, true} {
+		t.Run("reread="+strconv.FormatBool(reread), func(t *testing.T) {
+			h := newHarness(t, options{writer: func(c *Config) { c.Reread = reread }})
+			obs := h.observer()
+			h.run()
+			del := h.ticket(freshdesksim.NewTicket{})
+			spam := h.ticket(freshdesksim.NewTicket{})
+			pd := h.prediction(del, apply(FieldGroup, "Billing"))
+			ps := h.prediction(spam, suggest(FieldGroup, "Billing"))
+			if err := h.sim.SetSpam(del, false, true); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.sim.SetSpam(spam, true, false); err != nil {
+				t.Fatal(err)
+			}
+			if !reread {
+				// Without the re-read the writer knows a ticket is spam from
+				// the fetcher: here a webhook on the update (the change feed
+				// leaves spam and deleted tickets out).
+				obs.webhook(spam)
+				if !h.seen(spam).Spam {
+					t.Fatal("the fetcher did not record the spam version")
+				}
+			}
+			unknown := h.prediction(del, apply(FieldGroup, "Billing"))
+			unknown.TicketId, unknown.Ticket.Id = 999999, 999999
+			h.publish(pd, "d")
+			h.publish(ps, "s")
+			h.publish(unknown, "u")
+			outs := h.settle(3)
+			for _, id := range []int64{del, spam, 999999} {
+				wantAction(t, only(t, outs, id), FieldGroup, v1.Action_ACTION_SKIPPED, ReasonGone)
+			}
+			// The simulator's view omits "deleted" (Freshdesk shows it only in
+			// some views), so the deleted ticket is recognised by the PUT's 405.
+			if h.count(pipeline.StreamDLQ) != 0 || len(h.sim.Notes(spam)) != 0 || calls(h.sim, "tickets.update", 200) != 0 {
+				t.Errorf("a deleted or spam ticket was written to or dead-lettered: DLQ %d, notes %d, PUTs %d",
+					h.count(pipeline.StreamDLQ), len(h.sim.Notes(spam)), calls(h.sim, "tickets.update", 200))
+			}
+		})
 	}
 }
 
@@ -529,7 +684,7 @@ func TestUndecodablePredictionGoesToDLQ(t *testing.T) {
 
 func TestLastDeliveryPublishesFailedOutcome(t *testing.T) {
 	h := newHarness(t, options{maxDeliver: 2, client: func(c *freshdesk.Config) { c.MaxRetries = -1 }})
-	h.sim.SetFault("tickets.view", freshdesksim.Fault{Status: 503, Burst: 100})
+	h.sim.SetFault("tickets.update", freshdesksim.Fault{Status: 503, Burst: 100})
 	id := h.ticket(freshdesksim.NewTicket{})
 	pred := h.prediction(id, apply(FieldGroup, "Billing"))
 	if err := h.handle(pred, 1); err == nil || pipeline.IsPermanent(err) {
