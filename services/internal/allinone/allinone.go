@@ -16,10 +16,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/autotriage/autotriage/services/internal/classifier"
@@ -143,9 +145,26 @@ func Start(ctx context.Context, cfg Config, o Options) (err error) {
 	defer srv.Stop()
 	addrs := Addrs{NATS: srv.URL()}
 
+	// The webhook listener comes first so the simulator can be told its
+	// real address (port 0 picks one); it answers 503 until the fetcher is
+	// built, and the simulator retries.
+	hooks := &lateHandler{}
+	if !cfg.Fetcher.WebhooksOff {
+		web, err := platform.Listen("webhook", cfg.Fetcher.WebhookAddr, hooks, log)
+		if err != nil {
+			return &platform.ConfigError{Var: "AUTOTRIAGE_WEBHOOK_ADDR", Msg: err.Error()}
+		}
+		addrs.Webhook = web.Addr()
+		defer func() {
+			sctx, c := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+			defer c()
+			_ = web.Shutdown(sctx)
+		}()
+	}
+
 	var sim *freshdesksim.Sim
 	if simMode {
-		sim, addrs.Simulator, err = startSim(ctx, &cfg, log)
+		sim, addrs.Simulator, err = startSim(ctx, &cfg, addrs.Webhook, log)
 		if err != nil {
 			return err
 		}
@@ -203,18 +222,7 @@ func Start(ctx context.Context, cfg Config, o Options) (err error) {
 	if err != nil {
 		return err
 	}
-	if !cfg.Fetcher.WebhooksOff {
-		web, err := platform.Listen("webhook", cfg.Fetcher.WebhookAddr, fe.WebhookHandler(), log)
-		if err != nil {
-			return err
-		}
-		addrs.Webhook = web.Addr()
-		defer func() {
-			sctx, c := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-			defer c()
-			_ = web.Shutdown(sctx)
-		}()
-	}
+	hooks.set(fe.WebhookHandler())
 	rt.WatchConsumer(runCtx, "classifier", pipeline.StreamTickets, pipeline.ConsumerClassifier)
 	rt.WatchConsumer(runCtx, "writer", pipeline.StreamPredictions, pipeline.ConsumerWriter)
 	start("classifier", func(c context.Context) error { return cls.Run(c, rt.Conn) })
@@ -253,7 +261,7 @@ loop:
 
 // startSim starts the simulated helpdesk on its own listener and points the
 // Freshdesk settings and webhooks of cfg at it.
-func startSim(ctx context.Context, cfg *Config, log *slog.Logger) (*freshdesksim.Sim, string, error) {
+func startSim(ctx context.Context, cfg *Config, webhookAddr string, log *slog.Logger) (*freshdesksim.Sim, string, error) {
 	secret := cfg.Fetcher.WebhookSecret.Reveal()
 	if secret == "" && !cfg.Fetcher.WebhooksOff && cfg.Fetcher.WebhookUser == "" {
 		b := make([]byte, 16)
@@ -261,17 +269,11 @@ func startSim(ctx context.Context, cfg *Config, log *slog.Logger) (*freshdesksim
 		secret = hex.EncodeToString(b)
 		cfg.Fetcher.WebhookSecret = platform.Secret(secret)
 	}
-	ln, err := net.Listen("tcp", cfg.Sim.Addr)
-	if err != nil {
-		return nil, "", &platform.ConfigError{Var: "AUTOTRIAGE_SIM_ADDR", Msg: err.Error()}
-	}
-	addr := ln.Addr().String()
-	ln.Close()
 	webhookURL := ""
-	if !cfg.Fetcher.WebhooksOff {
-		whost, wport, err := net.SplitHostPort(cfg.Fetcher.WebhookAddr)
+	if webhookAddr != "" {
+		whost, wport, err := net.SplitHostPort(webhookAddr)
 		if err != nil {
-			return nil, "", &platform.ConfigError{Var: "AUTOTRIAGE_WEBHOOK_ADDR", Msg: err.Error()}
+			return nil, "", fmt.Errorf("webhook address %s: %w", webhookAddr, err)
 		}
 		if whost == "" || whost == "0.0.0.0" || whost == "::" {
 			whost = "127.0.0.1"
@@ -289,10 +291,10 @@ func startSim(ctx context.Context, cfg *Config, log *slog.Logger) (*freshdesksim
 		sim.Close()
 		return nil, "", fmt.Errorf("simulator: %w", err)
 	}
-	hs, err := platform.Listen("freshdesk-sim", addr, sim, log)
+	hs, err := platform.Listen("freshdesk-sim", cfg.Sim.Addr, sim, log)
 	if err != nil {
 		sim.Close()
-		return nil, "", err
+		return nil, "", &platform.ConfigError{Var: "AUTOTRIAGE_SIM_ADDR", Msg: err.Error()}
 	}
 	go func() {
 		<-ctx.Done()
@@ -306,6 +308,19 @@ func startSim(ctx context.Context, cfg *Config, log *slog.Logger) (*freshdesksim
 		cfg.Freshdesk.Account = "sim"
 	}
 	return sim, hs.Addr(), nil
+}
+
+// lateHandler serves 503 until the real handler is set.
+type lateHandler struct{ h atomic.Pointer[http.Handler] }
+
+func (l *lateHandler) set(h http.Handler) { l.h.Store(&h) }
+
+func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h := l.h.Load(); h != nil {
+		(*h).ServeHTTP(w, r)
+		return
+	}
+	http.Error(w, "starting", http.StatusServiceUnavailable)
 }
 
 // ensureModel trains and promotes a starter model from the helpdesk's
