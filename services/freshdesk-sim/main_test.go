@@ -4,14 +4,22 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
-	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/autotriage/autotriage/services/internal/platform"
 )
 
+func load(env map[string]string) (config, error) {
+	var cfg config
+	err := platform.LoadConfigFrom(&cfg, nil, "freshdesk-sim", "", io.Discard, env)
+	return cfg, err
+}
+
 func TestLoadConfigDefaults(t *testing.T) {
-	cfg, err := loadConfig(map[string]string{})
+	cfg, err := load(map[string]string{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,9 +38,9 @@ func TestLoadConfigInvalidNamesVariable(t *testing.T) {
 		"FRESHDESK_SIM_LOG_LEVEL":        "loud",
 	}
 	for name, val := range tests {
-		_, err := loadConfig(map[string]string{name: val})
-		var ce *configError
-		if !errors.As(err, &ce) || ce.name != name || strings.Contains(ce.Error(), "\n") {
+		_, err := load(map[string]string{name: val})
+		var ce *platform.ConfigError
+		if !errors.As(err, &ce) || ce.Var != name || strings.Contains(ce.Error(), "\n") {
 			t.Errorf("%s=%s: %v", name, val, err)
 		}
 	}
@@ -40,23 +48,25 @@ func TestLoadConfigInvalidNamesVariable(t *testing.T) {
 
 func TestHelpListsEveryVariable(t *testing.T) {
 	var b bytes.Buffer
-	printHelp(&b)
-	typ := reflect.TypeFor[config]()
-	for i := range typ.NumField() {
-		f := typ.Field(i)
-		if !strings.Contains(b.String(), prefix+f.Tag.Get("env")) || f.Tag.Get("help") == "" {
-			t.Errorf("%s undocumented", f.Name)
+	if err := run(context.Background(), []string{"--help"}, &b, io.Discard); !errors.Is(err, platform.ErrHelp) {
+		t.Fatalf("help: %v", err)
+	}
+	for _, v := range platform.Vars(config{}) {
+		if !strings.Contains(b.String(), v.Name) || v.Help == "" {
+			t.Errorf("%s undocumented", v.Name)
 		}
 	}
 }
 
 func TestRunServesAndShutsDown(t *testing.T) {
+	cfg, err := load(map[string]string{"FRESHDESK_SIM_ADDR": "127.0.0.1:0", "FRESHDESK_SIM_HISTORY": "10", "FRESHDESK_SIM_LOG_LEVEL": "error"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() {
-		done <- runWith(ctx, map[string]string{"FRESHDESK_SIM_ADDR": "127.0.0.1:0", "FRESHDESK_SIM_HISTORY": "10", "FRESHDESK_SIM_LOG_LEVEL": "error"}, ready)
-	}()
+	go func() { done <- serve(ctx, cfg, io.Discard, ready) }()
 	addr := <-ready
 	resp, err := http.Get("http://" + addr + "/_sim/healthz")
 	if err != nil {
