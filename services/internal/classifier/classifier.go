@@ -215,7 +215,7 @@ func (s *Stage) Handle(ctx context.Context, m *pipeline.Msg) error {
 		return fmt.Errorf("publish prediction for ticket %d: %w", t.Id, err)
 	}
 	for _, f := range fields {
-		s.metrics.decisions.WithLabelValues(f.Field, decisionLabel(f.Decision)).Inc()
+		s.metrics.decisions.WithLabelValues(f.Field, f.Decision.Short()).Inc()
 	}
 	return nil
 }
@@ -245,20 +245,6 @@ func validate(t *v1.Ticket) error {
 		return fmt.Errorf("invalid ticket %d: updated_at is required", t.Id)
 	}
 	return nil
-}
-
-func decisionLabel(d v1.Decision) string {
-	switch d {
-	case v1.Decision_DECISION_SHADOW:
-		return "shadow"
-	case v1.Decision_DECISION_SUGGEST:
-		return "suggest"
-	case v1.Decision_DECISION_APPLY:
-		return "apply"
-	case v1.Decision_DECISION_ABSTAIN:
-		return "abstain"
-	}
-	return "unspecified"
 }
 
 type metrics struct {

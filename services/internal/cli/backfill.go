@@ -328,7 +328,7 @@ func (c *outcomeCollector) report(thresholds []float64) backfillReport {
 			if decisions[fp.Field] == nil {
 				decisions[fp.Field] = map[string]int{}
 			}
-			decisions[fp.Field][decisionName(fp.Decision)]++
+			decisions[fp.Field][fp.Decision.Short()]++
 			if len(fp.TopK) == 0 {
 				continue // no model for the field
 			}

@@ -116,7 +116,7 @@ func runClassify(ctx context.Context, args []string, stdout, _ io.Writer) error 
 	}
 	for _, p := range preds {
 		cf := classifyField{Field: p.Field, Label: p.Label, Labels: p.Labels, Confidence: p.Confidence,
-			Decision: decisionName(p.Decision), Reason: p.Reason, Threshold: p.Threshold}
+			Decision: p.Decision.Short(), Reason: p.Reason, Threshold: p.Threshold}
 		for _, s := range p.TopK {
 			cf.TopK = append(cf.TopK, labelScore{s.Label, s.Probability})
 		}
@@ -142,16 +142,3 @@ func runClassify(ctx context.Context, args []string, stdout, _ io.Writer) error 
 	return nil
 }
 
-func decisionName(d v1.Decision) string {
-	switch d {
-	case v1.Decision_DECISION_SHADOW:
-		return "shadow"
-	case v1.Decision_DECISION_SUGGEST:
-		return "suggest"
-	case v1.Decision_DECISION_APPLY:
-		return "apply"
-	case v1.Decision_DECISION_ABSTAIN:
-		return "abstain"
-	}
-	return "unspecified"
-}

@@ -2,8 +2,6 @@ package writer
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
-
-	v1 "github.com/autotriage/autotriage/proto/autotriage/v1"
 )
 
 type metrics struct {
@@ -62,36 +60,4 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		reg.MustRegister(m.decisions, m.actions, m.outcomes, m.writes, m.notes, m.credits, m.rateLimited, m.invalid, m.endToEnd)
 	}
 	return m
-}
-
-func modeLabel(d v1.Decision) string {
-	switch d {
-	case v1.Decision_DECISION_SHADOW:
-		return "shadow"
-	case v1.Decision_DECISION_SUGGEST:
-		return "suggest"
-	case v1.Decision_DECISION_APPLY:
-		return "apply"
-	case v1.Decision_DECISION_ABSTAIN:
-		return "abstain"
-	}
-	return "unspecified"
-}
-
-func actionLabel(a v1.Action) string {
-	switch a {
-	case v1.Action_ACTION_APPLIED:
-		return "applied"
-	case v1.Action_ACTION_SUGGESTED:
-		return "suggested"
-	case v1.Action_ACTION_SHADOWED:
-		return "shadowed"
-	case v1.Action_ACTION_SKIPPED:
-		return "skipped"
-	case v1.Action_ACTION_FAILED:
-		return "failed"
-	case v1.Action_ACTION_ABSTAINED:
-		return "abstained"
-	}
-	return "unspecified"
 }

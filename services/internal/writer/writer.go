@@ -181,8 +181,8 @@ func (s *Stage) Handle(ctx context.Context, m *pipeline.Msg) error {
 		a.failUnfinished(fmt.Sprintf("gave up after %d deliveries: %v", m.NumDelivered, err))
 	}
 	for _, p := range a.plans {
-		s.metrics.decisions.WithLabelValues(p.pred.Field, modeLabel(p.pred.Decision)).Inc()
-		s.metrics.actions.WithLabelValues(p.pred.Field, actionLabel(p.out.Action)).Inc()
+		s.metrics.decisions.WithLabelValues(p.pred.Field, p.pred.Decision.Short()).Inc()
+		s.metrics.actions.WithLabelValues(p.pred.Field, p.out.Action.Short()).Inc()
 	}
 	out := s.outcome(a, use)
 	data, merr := proto.Marshal(out)
