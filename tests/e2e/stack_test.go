@@ -1,0 +1,732 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/testcontainers/testcontainers-go"
+	"github.com/testcontainers/testcontainers-go/network"
+	"github.com/testcontainers/testcontainers-go/wait"
+)
+
+// The policy of the tests: group applied when the model is confident (else a
+// note), priority always suggested, so every ticket ends with a visible write.
+const testPolicy = "group=apply:p95,priority=suggest,type=shadow,tags=shadow"
+
+// historySize is the simulator's generated, labelled history the trainer
+// learns from: enough for a useful model, small enough to train in seconds.
+const historySize = 800
+
+// stack is one autotriage deployment under test.
+type stack struct {
+	t        *testing.T
+	net      *testcontainers.DockerNetwork
+	natsURL  string // as the stages see it
+	nats     map[string]*testcontainers.DockerContainer
+	sim      *testcontainers.DockerContainer
+	simURL   string // from the host
+	stages   map[string]*testcontainers.DockerContainer
+	secret   string
+	replicas int
+	nextID   int64 // first ticket id not yet seen (ids are sequential in the simulator)
+
+	mu   sync.Mutex
+	ctrs []*testcontainers.DockerContainer
+}
+
+// newStack starts NATS (one node, or the 3-node cluster), the simulator
+// with a labelled history, the one-shot trainer and the three stages.
+func newStack(t *testing.T, cluster bool) *stack {
+	t.Helper()
+	ctx := context.Background()
+	start := time.Now()
+	nw, err := network.New(ctx, network.WithLabels(map[string]string{e2eLabel: "1"}))
+	if err != nil {
+		t.Fatalf("create network: %v", err)
+	}
+	s := &stack{t: t, net: nw, nats: map[string]*testcontainers.DockerContainer{}, stages: map[string]*testcontainers.DockerContainer{},
+		secret: randomHex(16), replicas: 1, nextID: historySize + 1}
+	t.Cleanup(func() {
+		if t.Failed() {
+			s.dumpLogs()
+		}
+		s.mu.Lock()
+		ctrs := s.ctrs
+		s.mu.Unlock()
+		for _, c := range ctrs {
+			_ = testcontainers.TerminateContainer(c)
+		}
+		_ = nw.Remove(context.Background())
+	})
+
+	if cluster {
+		s.replicas = 3
+		var urls []string
+		var wg sync.WaitGroup
+		errs := make(chan error, 3)
+		for i := 1; i <= 3; i++ {
+			name := fmt.Sprintf("nats-%d", i)
+			urls = append(urls, "nats://"+name+":4222")
+			conf := filepath.Join(repoRoot, "deploy", "nats", "cluster", name+".conf")
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				// A node is healthy once the JetStream meta group has a
+				// leader, which needs the other nodes: start them together.
+				c, err := s.run(ctx, name, image(images["nats"]), nil, []string{"--config", "/etc/nats/cluster.conf"},
+					wait.ForHTTP("/healthz").WithPort("8222/tcp").WithStartupTimeout(90*time.Second),
+					[]string{"4222/tcp", "8222/tcp"}, false, conf+":/etc/nats/cluster.conf:ro")
+				if err != nil {
+					errs <- fmt.Errorf("%s: %w", name, err)
+					return
+				}
+				s.mu.Lock()
+				s.nats[name] = c
+				s.mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("start NATS cluster: %v", err)
+		}
+		s.natsURL = strings.Join(urls, ",")
+	} else {
+		c, err := s.run(ctx, "nats", image(images["nats"]), nil, []string{"--config", "/etc/nats/nats.conf", "-js", "-m", "8222"},
+			wait.ForHTTP("/healthz").WithPort("8222/tcp").WithStartupTimeout(60*time.Second),
+			[]string{"4222/tcp", "8222/tcp"}, true, "")
+		if err != nil {
+			t.Fatalf("start NATS: %v", err)
+		}
+		s.nats["nats"] = c
+		s.natsURL = "nats://nats:4222"
+	}
+
+	sim, err := s.run(ctx, "freshdesk-sim", image(images["freshdesk-sim"]), map[string]string{
+		"FRESHDESK_SIM_ADDR":           ":8089",
+		"FRESHDESK_SIM_HISTORY":        strconv.Itoa(historySize),
+		"FRESHDESK_SIM_NEW":            "0",
+		"FRESHDESK_SIM_SEED":           "7",
+		"FRESHDESK_SIM_WEBHOOK_URL":    "http://fetcher:8080/webhooks/freshdesk",
+		"FRESHDESK_SIM_WEBHOOK_HEADER": "X-Autotriage-Token",
+		"FRESHDESK_SIM_WEBHOOK_SECRET": s.secret,
+	}, nil, wait.ForHTTP("/_sim/healthz").WithPort("8089/tcp").WithStartupTimeout(60*time.Second), []string{"8089/tcp"}, true, "")
+	if err != nil {
+		t.Fatalf("start simulator: %v", err)
+	}
+	s.sim = sim
+	if s.simURL, err = sim.PortEndpoint(ctx, "8089/tcp", "http"); err != nil {
+		t.Fatalf("simulator endpoint: %v", err)
+	}
+
+	// The fetcher first: its readiness means the JetStream topology exists.
+	// Then the one-shot trainer, with the writer and the classifier beside
+	// it; the classifier is ready once the promoted model is loaded.
+	// (The CLI does not retry creating the topology: on a fresh 3-node
+	// cluster, where each replicated stream needs a leader election, its
+	// first attempt can time out. The compose cluster file orders it the
+	// same way.)
+	if err := s.startStage(ctx, "fetcher"); err != nil {
+		t.Fatalf("start fetcher: %v", err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var trainErr error
+	go func() {
+		defer wg.Done()
+		trainErr = s.train(ctx)
+	}()
+	if err := s.startStage(ctx, "writer"); err != nil {
+		t.Fatalf("start writer: %v", err)
+	}
+	wg.Wait()
+	if trainErr != nil {
+		t.Fatalf("train: %v", trainErr)
+	}
+	if err := s.startStage(ctx, "classifier"); err != nil {
+		t.Fatalf("start classifier: %v", err)
+	}
+	t.Logf("stack up in %s (%d NATS node(s), model trained and promoted)", time.Since(start).Round(time.Second), len(s.nats))
+	return s
+}
+
+// run starts one container on the stack's network, hardened like the
+// compose file (read-only root, no capabilities, no new privileges).
+func (s *stack) run(ctx context.Context, alias, img string, env map[string]string, cmd []string, ws wait.Strategy, ports []string, readOnly bool, bind string) (*testcontainers.DockerContainer, error) {
+	opts := []testcontainers.ContainerCustomizer{
+		network.WithNetwork([]string{alias}, s.net),
+		testcontainers.WithLabels(map[string]string{e2eLabel: "1"}),
+		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
+			hc.ReadonlyRootfs = readOnly
+			hc.CapDrop = []string{"ALL"}
+			hc.SecurityOpt = []string{"no-new-privileges:true"}
+			hc.Tmpfs = map[string]string{"/tmp": ""}
+			if bind != "" {
+				hc.Binds = append(hc.Binds, bind)
+			}
+		}),
+	}
+	if len(env) > 0 {
+		opts = append(opts, testcontainers.WithEnv(env))
+	}
+	if len(cmd) > 0 {
+		opts = append(opts, testcontainers.WithCmd(cmd...))
+	}
+	if len(ports) > 0 {
+		opts = append(opts, testcontainers.WithExposedPorts(ports...))
+	}
+	if ws != nil {
+		opts = append(opts, testcontainers.WithWaitStrategy(ws))
+	}
+	c, err := testcontainers.Run(ctx, img, opts...)
+	if c != nil {
+		s.mu.Lock()
+		s.ctrs = append(s.ctrs, c)
+		s.mu.Unlock()
+	}
+	return c, err
+}
+
+// stageEnv is the environment of a stage or of the CLI.
+func (s *stack) stageEnv() map[string]string {
+	return map[string]string{
+		"NATS_URL":                         s.natsURL,
+		"AUTOTRIAGE_STREAM_REPLICAS":       strconv.Itoa(s.replicas),
+		"AUTOTRIAGE_NATS_CONNECT_WAIT":     "90s",
+		"AUTOTRIAGE_LOG_LEVEL":             "info",
+		"AUTOTRIAGE_DEBUG_ADDR":            ":9090",
+		"FRESHDESK_BASE_URL":               "http://freshdesk-sim:8089",
+		"FRESHDESK_API_KEY":                "sim-admin-key",
+		"AUTOTRIAGE_WEBHOOK_ADDR":          ":8080",
+		"AUTOTRIAGE_WEBHOOK_SECRET":        s.secret,
+		"AUTOTRIAGE_FETCHER_POLL_INTERVAL": "2s",
+		// Workaround: the simulator stamps the newest generated history
+		// tickets as resolved up to 96 h in the FUTURE (freshdesksim
+		// storeHistory: resolved = created + 1..96 h, not capped at now), and
+		// the fetcher's updated_since cursor follows them there, so a poll
+		// would never again see a ticket created now. Tickets that arrive
+		// while NATS is down are only recovered by polling (their webhooks
+		// get 503 and the simulator retries them 5 minutes later), so the
+		// polls look back far enough to cover the future-dated history.
+		"AUTOTRIAGE_FETCHER_OVERLAP": "100h",
+		"AUTOTRIAGE_POLICY":          testPolicy,
+		// Short enough that a message held by a killed classifier comes
+		// back within a scenario.
+		"AUTOTRIAGE_ACK_WAIT": "15s",
+	}
+}
+
+func (s *stack) startStage(ctx context.Context, stage string) error {
+	c, err := s.run(ctx, stage, image(images[stage]), s.stageEnv(), nil,
+		wait.ForHTTP("/readyz").WithPort("9090/tcp").WithStartupTimeout(2*time.Minute), []string{"9090/tcp"}, true, "")
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.stages[stage] = c
+	s.mu.Unlock()
+	return nil
+}
+
+// train runs `autotriage train --from-helpdesk --promote` in the cli image,
+// one-shot, as the compose file's trainer does. It tries up to three times,
+// like the trainer's `restart: on-failure` in the cluster compose file: on a
+// 3-node cluster the promote step can read the just-stored model back from a
+// replica that has not applied it yet ("not found"); each failure is logged.
+func (s *stack) train(ctx context.Context) error {
+	start := time.Now()
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		if err = s.trainOnce(ctx); err == nil {
+			s.t.Logf("trainer: model promoted in %s (attempt %d)", time.Since(start).Round(time.Second), attempt)
+			return nil
+		}
+		s.t.Logf("trainer attempt %d failed: %v", attempt, err)
+	}
+	return err
+}
+
+func (s *stack) trainOnce(ctx context.Context) error {
+	c, err := s.run(ctx, "trainer", image(images["cli"]), s.stageEnv(),
+		[]string{"train", "--from-helpdesk", "--promote", "--wait", "2m"},
+		wait.ForExit().WithExitTimeout(4*time.Minute), nil, true, "")
+	if err != nil {
+		return err
+	}
+	st, err := c.State(ctx)
+	if err != nil {
+		return err
+	}
+	logs := logsOf(c)
+	if st.ExitCode != 0 {
+		return fmt.Errorf("trainer exited %d: %s", st.ExitCode, strings.TrimSpace(tail(logs, 1)))
+	}
+	s.t.Logf("trainer: %s", strings.TrimSpace(lastLineContaining(logs, "promoted")))
+	return nil
+}
+
+// kill sends SIGKILL, as a crash or the OOM killer would.
+func (s *stack) kill(c *testcontainers.DockerContainer) {
+	s.t.Helper()
+	if out, err := exec.Command("docker", "kill", "--signal", "KILL", c.GetContainerID()).CombinedOutput(); err != nil {
+		s.t.Fatalf("docker kill: %v: %s", err, out)
+	}
+}
+
+// stop is `docker stop` with a grace period.
+func (s *stack) stop(c *testcontainers.DockerContainer, grace time.Duration) {
+	s.t.Helper()
+	if err := c.Stop(context.Background(), &grace); err != nil {
+		s.t.Fatalf("stop: %v", err)
+	}
+}
+
+// start starts a stopped or killed container again and waits for its
+// readiness (the container's wait strategy).
+func (s *stack) start(c *testcontainers.DockerContainer) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		s.t.Fatalf("start: %v", err)
+	}
+}
+
+// --- the simulator's admin API ----------------------------------------------
+
+// arrive makes n generated, untriaged tickets arrive at rate per second and
+// returns their ids once they all exist.
+func (s *stack) arrive(n int, rate float64) []int64 {
+	s.t.Helper()
+	first := s.nextID
+	body := fmt.Sprintf(`{"arrival_rate":%g,"arrivals":%d}`, rate, n)
+	resp, err := http.Post(s.simURL+"/_sim/generate", "application/json", strings.NewReader(body))
+	if err != nil {
+		s.t.Fatalf("simulator generate: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		s.t.Fatalf("simulator generate: %s: %s", resp.Status, b)
+	}
+	s.nextID += int64(n)
+	ids := make([]int64, 0, n)
+	for id := first; id < s.nextID; id++ {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// waitArrived waits until the last of ids exists in the simulator.
+func (s *stack) waitArrived(ids []int64, within time.Duration) {
+	s.t.Helper()
+	last := ids[len(ids)-1]
+	deadline := time.Now().Add(within)
+	for {
+		if _, err := s.simTicket(last); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("ticket %d did not arrive in the simulator within %s", last, within)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+type simTicket struct {
+	Ticket struct {
+		ID      int64    `json:"id"`
+		GroupID *int64   `json:"group_id"`
+		Tags    []string `json:"tags"`
+		Status  int      `json:"status"`
+	} `json:"ticket"`
+	Notes []json.RawMessage `json:"notes"`
+}
+
+func (s *stack) simTicket(id int64) (*simTicket, error) {
+	resp, err := http.Get(fmt.Sprintf("%s/_sim/tickets/%d", s.simURL, id))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("ticket %d: %s", id, resp.Status)
+	}
+	var st simTicket
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// --- JetStream state --------------------------------------------------------
+
+type consumerState struct {
+	Pending, AckPending uint64
+	AckFloor            uint64
+	Delivered           uint64
+}
+
+type pipelineState struct {
+	outcomes    map[int64]uint64 // ticket id -> outcome messages
+	streamMsgs  map[string]uint64
+	consumers   map[string]consumerState // "classifier", "writer"
+	dlqMessages uint64
+}
+
+// state reads the streams and consumers through a running NATS node.
+func (s *stack) state(ctx context.Context) (*pipelineState, error) {
+	var lastErr error
+	for name, c := range s.nats {
+		if !c.IsRunning() {
+			continue
+		}
+		ep, err := c.PortEndpoint(ctx, "4222/tcp", "nats")
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		st, err := readState(ctx, ep)
+		if err != nil {
+			lastErr = fmt.Errorf("%s: %w", name, err)
+			continue
+		}
+		return st, nil
+	}
+	if lastErr == nil {
+		lastErr = fmt.Errorf("no NATS node running")
+	}
+	return nil, lastErr
+}
+
+func readState(ctx context.Context, url string) (*pipelineState, error) {
+	nc, err := nats.Connect(url, nats.IgnoreDiscoveredServers(), nats.Timeout(3*time.Second), nats.MaxReconnects(0))
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	st := &pipelineState{outcomes: map[int64]uint64{}, streamMsgs: map[string]uint64{}, consumers: map[string]consumerState{}}
+	for _, name := range []string{"TICKETS", "PREDICTIONS", "OUTCOMES", "DLQ"} {
+		str, err := js.Stream(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("stream %s: %w", name, err)
+		}
+		var opts []jetstream.StreamInfoOpt
+		if name == "OUTCOMES" {
+			opts = append(opts, jetstream.WithSubjectFilter("outcomes.>"))
+		}
+		info, err := str.Info(ctx, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("stream %s info: %w", name, err)
+		}
+		st.streamMsgs[name] = info.State.Msgs
+		if name == "OUTCOMES" {
+			for subj, n := range info.State.Subjects {
+				i := strings.LastIndexByte(subj, '.')
+				id, err := strconv.ParseInt(subj[i+1:], 10, 64)
+				if err == nil {
+					st.outcomes[id] += n
+				}
+			}
+		}
+		if name == "DLQ" {
+			st.dlqMessages = info.State.Msgs
+		}
+	}
+	for stream, durable := range map[string]string{"TICKETS": "classifier", "PREDICTIONS": "writer"} {
+		c, err := js.Consumer(ctx, stream, durable)
+		if err != nil {
+			return nil, fmt.Errorf("consumer %s: %w", durable, err)
+		}
+		ci, err := c.Info(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("consumer %s info: %w", durable, err)
+		}
+		st.consumers[durable] = consumerState{Pending: ci.NumPending, AckPending: uint64(ci.NumAckPending), AckFloor: ci.AckFloor.Stream, Delivered: ci.Delivered.Stream}
+	}
+	return st, nil
+}
+
+// waitOutcomes waits until every ticket of ids has an outcome and both
+// durable consumers are drained (nothing pending, nothing unacknowledged,
+// ack floor at the end of the stream), then checks that nothing was lost:
+// every ticket has an outcome and was written to in the simulator (its group
+// applied or a note), at most one note each, nothing dead-lettered. With
+// exactlyOnce, a ticket with more than one outcome fails the test too;
+// otherwise (a failover, where a publish whose ack was lost is retried) such
+// duplicates are reported with the Nats-Msg-Id of every copy.
+func (s *stack) waitOutcomes(ids []int64, within time.Duration, exactlyOnce bool) {
+	s.t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(within)
+	start := time.Now()
+	var st *pipelineState
+	var err error
+	for {
+		st, err = s.state(ctx)
+		if err == nil && s.done(st, ids) {
+			break
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				s.t.Fatalf("after %s: cannot read JetStream state: %v", within, err)
+			}
+			s.t.Fatalf("after %s: not every ticket reached an outcome: missing %v; consumers %+v; streams %v",
+				within, missing(st, ids), st.consumers, st.streamMsgs)
+		}
+		time.Sleep(time.Second)
+	}
+	s.t.Logf("%d tickets reached an outcome %s after the last arrival; streams %v; consumers %+v",
+		len(ids), time.Since(start).Round(100*time.Millisecond), st.streamMsgs, st.consumers)
+
+	var dup []string
+	for _, id := range ids {
+		if n := st.outcomes[id]; n != 1 {
+			dup = append(dup, fmt.Sprintf("%d:%d", id, n))
+		}
+	}
+	if len(dup) > 0 {
+		report := s.t.Logf
+		if exactlyOnce {
+			report = s.t.Errorf
+		}
+		report("want exactly one outcome per ticket; ticket:outcomes %v\n%s", dup, s.describeDuplicates(dup))
+	}
+	if st.dlqMessages != 0 {
+		s.t.Errorf("DLQ holds %d messages, want 0", st.dlqMessages)
+	}
+	// What Freshdesk (the simulator) shows: the group applied, or a note.
+	var untouched, twice []int64
+	applied, noted := 0, 0
+	for _, id := range ids {
+		tk, err := s.simTicket(id)
+		if err != nil {
+			s.t.Errorf("read ticket %d: %v", id, err)
+			continue
+		}
+		if tk.Ticket.GroupID != nil {
+			applied++
+		}
+		if len(tk.Notes) > 0 {
+			noted++
+		}
+		if tk.Ticket.GroupID == nil && len(tk.Notes) == 0 {
+			untouched = append(untouched, id)
+		}
+		if len(tk.Notes) > 1 {
+			twice = append(twice, id)
+		}
+	}
+	if len(twice) > 0 {
+		s.t.Errorf("tickets with more than one autotriage note (the writer must not write a note twice): %v", twice)
+	}
+	if len(untouched) > 0 {
+		s.t.Errorf("tickets with an outcome but neither a group nor a note in the helpdesk: %v", untouched)
+	}
+	s.t.Logf("helpdesk: %d/%d tickets got their group applied, %d/%d a private note", applied, len(ids), noted, len(ids))
+}
+
+// describeDuplicates lists, for "id:count" entries, the TICKETS,
+// PREDICTIONS and OUTCOMES messages of each ticket with their Nats-Msg-Id.
+func (s *stack) describeDuplicates(dup []string) string {
+	var b strings.Builder
+	for name, c := range s.nats {
+		if !c.IsRunning() {
+			continue
+		}
+		ep, err := c.PortEndpoint(context.Background(), "4222/tcp", "nats")
+		if err != nil {
+			continue
+		}
+		nc, err := nats.Connect(ep, nats.IgnoreDiscoveredServers(), nats.Timeout(3*time.Second), nats.MaxReconnects(0))
+		if err != nil {
+			continue
+		}
+		defer nc.Close()
+		js, _ := jetstream.New(nc)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		fmt.Fprintf(&b, "messages per ticket (read through %s):\n", name)
+		for _, d := range dup {
+			id, _, _ := strings.Cut(d, ":")
+			for _, stream := range []string{"TICKETS", "PREDICTIONS", "OUTCOMES"} {
+				prefix := strings.ToLower(stream)
+				oc, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{prefix + ".*.*." + id}})
+				if err != nil {
+					fmt.Fprintf(&b, "  %s %s: %v\n", stream, id, err)
+					continue
+				}
+				batch, err := oc.FetchNoWait(20)
+				if err != nil {
+					continue
+				}
+				for m := range batch.Messages() {
+					md, _ := m.Metadata()
+					var seq uint64
+					var ts time.Time
+					if md != nil {
+						seq, ts = md.Sequence.Stream, md.Timestamp
+					}
+					fmt.Fprintf(&b, "  %s seq %d at %s subject %s msg-id %q\n", stream, seq, ts.Format(time.RFC3339Nano), m.Subject(), m.Headers().Get("Nats-Msg-Id"))
+				}
+			}
+		}
+		break
+	}
+	return b.String()
+}
+
+func (s *stack) done(st *pipelineState, ids []int64) bool {
+	if len(missing(st, ids)) > 0 {
+		return false
+	}
+	for _, c := range st.consumers {
+		if c.Pending != 0 || c.AckPending != 0 {
+			return false
+		}
+	}
+	// Every message of TICKETS and PREDICTIONS acknowledged.
+	return st.consumers["classifier"].AckFloor >= st.consumers["classifier"].Delivered &&
+		st.consumers["writer"].AckFloor >= st.consumers["writer"].Delivered
+}
+
+func missing(st *pipelineState, ids []int64) []int64 {
+	var out []int64
+	for _, id := range ids {
+		if st.outcomes[id] == 0 {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// waitPending waits until the writer's consumer has at least n messages
+// waiting: the classifier went on while the writer was away.
+func (s *stack) waitPending(durable string, n uint64, within time.Duration) {
+	s.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		st, err := s.state(context.Background())
+		if err == nil && st.consumers[durable].Pending >= n {
+			s.t.Logf("%s backlog: %d messages pending", durable, st.consumers[durable].Pending)
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("%s backlog did not reach %d within %s (state %+v, err %v)", durable, n, within, st, err)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// streamLeader asks a running node's monitoring endpoint which node leads
+// a stream's RAFT group.
+func (s *stack) streamLeader(stream string) string {
+	s.t.Helper()
+	for _, c := range s.nats {
+		ep, err := c.PortEndpoint(context.Background(), "8222/tcp", "http")
+		if err != nil {
+			continue
+		}
+		resp, err := http.Get(ep + "/jsz?streams=true")
+		if err != nil {
+			continue
+		}
+		var jsz struct {
+			Accounts []struct {
+				Streams []struct {
+					Name    string `json:"name"`
+					Cluster struct {
+						Leader string `json:"leader"`
+					} `json:"cluster"`
+				} `json:"stream_detail"`
+			} `json:"account_details"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&jsz)
+		resp.Body.Close()
+		if err != nil {
+			continue
+		}
+		for _, a := range jsz.Accounts {
+			for _, st := range a.Streams {
+				if st.Name == stream && st.Cluster.Leader != "" {
+					return st.Cluster.Leader
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// --- logs -------------------------------------------------------------------
+
+func (s *stack) dumpLogs() {
+	s.mu.Lock()
+	ctrs := append([]*testcontainers.DockerContainer(nil), s.ctrs...)
+	s.mu.Unlock()
+	for _, c := range ctrs {
+		name := c.GetContainerID()
+		if info, err := c.Inspect(context.Background()); err == nil {
+			name = info.Name
+		}
+		s.t.Logf("--- logs of %s (last 40 lines) ---\n%s", name, tail(logsOf(c), 40))
+	}
+}
+
+func logsOf(c *testcontainers.DockerContainer) string {
+	rc, err := c.Logs(context.Background())
+	if err != nil {
+		return "(no logs: " + err.Error() + ")"
+	}
+	defer rc.Close()
+	var b bytes.Buffer
+	_, _ = io.Copy(&b, rc)
+	return b.String()
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func lastLineContaining(s, sub string) string {
+	lines := strings.Split(s, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.Contains(lines[i], sub) {
+			return lines[i]
+		}
+	}
+	return ""
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
