@@ -34,7 +34,12 @@ func openStore(ctx context.Context, conn *pipeline.Conn, create bool) (*modelsto
 		if !create {
 			return nil, errNoTopology
 		}
-		if err := conn.EnsureTopology(ctx); err != nil {
+		// A fresh cluster elects a leader per replicated stream first; keep
+		// trying for a while, as the stages do.
+		ectx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		err := conn.EnsureTopologyRetry(ectx)
+		cancel()
+		if err != nil {
 			return nil, fmt.Errorf("create the pipeline topology: %w", err)
 		}
 	}

@@ -297,6 +297,14 @@ func (s *Sim) untriagedUnlocked(g helpdeskgen.Ticket) NewTicket {
 func (s *Sim) storeHistory(g helpdeskgen.Ticket, created time.Time, rng *rand.Rand) {
 	gr := s.groupByName(g.Group)
 	resolved := created.Add(time.Duration(1+rng.IntN(96)) * time.Hour)
+	// History is in the past: a resolution time after now would drag a
+	// client's updated_since cursor into the future, past every new ticket.
+	if now := s.now().Truncate(time.Second); resolved.After(now) {
+		resolved = now
+		if resolved.Before(created) {
+			resolved = created
+		}
+	}
 	status := 5
 	if rng.IntN(10) < 3 {
 		status = 4

@@ -126,7 +126,21 @@ func (s *Store) List(ctx context.Context) ([]Info, error) {
 
 // Promote makes a stored model the one every classifier serves.
 func (s *Store) Promote(ctx context.Context, id, by string) (Promotion, error) {
-	_, info, err := s.objs.Get(ctx, objectName(id), MaxArtifactBytes)
+	// On a cluster the object just stored may not have reached the replica
+	// that answers yet; a missing object is retried briefly before it counts.
+	var info pipeline.ObjectInfo
+	var err error
+	for attempt := 0; ; attempt++ {
+		_, info, err = s.objs.Get(ctx, objectName(id), MaxArtifactBytes)
+		if err == nil || !errors.Is(err, pipeline.ErrNotFound) || attempt >= 8 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return Promotion{}, fmt.Errorf("modelstore: promote %s: %w", id, ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 	if err != nil {
 		return Promotion{}, fmt.Errorf("modelstore: promote %s: %w", id, err)
 	}
