@@ -218,15 +218,6 @@ func (s *stack) stageEnv() map[string]string {
 		"AUTOTRIAGE_WEBHOOK_ADDR":          ":8080",
 		"AUTOTRIAGE_WEBHOOK_SECRET":        s.secret,
 		"AUTOTRIAGE_FETCHER_POLL_INTERVAL": "2s",
-		// Workaround: the simulator stamps the newest generated history
-		// tickets as resolved up to 96 h in the FUTURE (freshdesksim
-		// storeHistory: resolved = created + 1..96 h, not capped at now), and
-		// the fetcher's updated_since cursor follows them there, so a poll
-		// would never again see a ticket created now. Tickets that arrive
-		// while NATS is down are only recovered by polling (their webhooks
-		// get 503 and the simulator retries them 5 minutes later), so the
-		// polls look back far enough to cover the future-dated history.
-		"AUTOTRIAGE_FETCHER_OVERLAP": "100h",
 		"AUTOTRIAGE_POLICY":          testPolicy,
 		// Short enough that a message held by a killed classifier comes
 		// back within a scenario.
