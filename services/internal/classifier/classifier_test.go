@@ -78,14 +78,7 @@ func setup(t *testing.T) *env {
 	ctx := context.Background()
 	top := pipeline.DefaultTopology()
 	top.AckWait = 2 * time.Second
-	conn, err := pipeline.Connect(ctx, pipeline.Config{URL: srv.URL(), ConnectWait: 5 * time.Second, Topology: top}, "test", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(conn.Close)
-	if err := conn.EnsureTopology(ctx); err != nil {
-		t.Fatal(err)
-	}
+	conn := natsserver.ConnectTest(t, srv, top)
 	ms, err := modelstore.Open(ctx, conn)
 	if err != nil {
 		t.Fatal(err)

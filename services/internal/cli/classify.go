@@ -141,4 +141,3 @@ func runClassify(ctx context.Context, args []string, stdout, _ io.Writer) error 
 	}
 	return nil
 }
-

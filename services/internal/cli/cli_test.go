@@ -61,17 +61,7 @@ func lastLine(s string) string {
 func pipelineEnv(t *testing.T) (*pipeline.Conn, string) {
 	t.Helper()
 	srv := natsserver.StartTest(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, err := pipeline.Connect(ctx, pipeline.Config{URL: srv.URL(), ConnectWait: 5 * time.Second, Topology: pipeline.DefaultTopology()}, t.Name(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	if err := c.EnsureTopology(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return c, srv.URL()
+	return natsserver.ConnectTest(t, srv, pipeline.Topology{}), srv.URL()
 }
 
 // writeDataset writes a small, well separated labelled dataset.

@@ -66,14 +66,7 @@ func startBus(t *testing.T) *bus {
 	srv := natsserver.StartTest(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := pipeline.Connect(ctx, pipeline.Config{URL: srv.URL(), ConnectWait: 5 * time.Second, Topology: pipeline.DefaultTopology()}, t.Name(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	if err := c.EnsureTopology(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c := natsserver.ConnectTest(t, srv, pipeline.Topology{})
 	st, err := c.KV(ctx, pipeline.BucketFetcher)
 	if err != nil {
 		t.Fatal(err)

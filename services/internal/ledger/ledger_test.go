@@ -16,17 +16,8 @@ import (
 func bucket(t *testing.T) *ledger.Ledger {
 	t.Helper()
 	srv := natsserver.StartTest(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, err := pipeline.Connect(ctx, pipeline.Config{URL: srv.URL(), ConnectWait: 5 * time.Second, Topology: pipeline.DefaultTopology()}, t.Name(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	if err := c.EnsureTopology(ctx); err != nil {
-		t.Fatal(err)
-	}
-	kv, err := c.KV(ctx, pipeline.BucketWriter)
+	c := natsserver.ConnectTest(t, srv, pipeline.Topology{})
+	kv, err := c.KV(context.Background(), pipeline.BucketWriter)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,16 +14,8 @@ import (
 func open(t *testing.T) *modelstore.Store {
 	t.Helper()
 	srv := natsserver.StartTest(t)
-	ctx := context.Background()
-	c, err := pipeline.Connect(ctx, pipeline.Config{URL: srv.URL(), ConnectWait: 5 * time.Second, Topology: pipeline.DefaultTopology()}, "test", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	if err := c.EnsureTopology(ctx); err != nil {
-		t.Fatal(err)
-	}
-	s, err := modelstore.Open(ctx, c)
+	c := natsserver.ConnectTest(t, srv, pipeline.Topology{})
+	s, err := modelstore.Open(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,17 +22,7 @@ func testTopology() pipeline.Topology {
 
 func connect(t *testing.T, srv *natsserver.Server, top pipeline.Topology) *pipeline.Conn {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, err := pipeline.Connect(ctx, pipeline.Config{URL: srv.URL(), ConnectWait: 5 * time.Second, Topology: top}, t.Name(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	if err := c.EnsureTopology(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return natsserver.ConnectTest(t, srv, top)
 }
 
 // consume runs a consume loop in the background and returns a stop function

@@ -107,14 +107,7 @@ func newHarness(t *testing.T, o options) *harness {
 	top.MaxDeliver = o.maxDeliver
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := pipeline.Connect(ctx, pipeline.Config{URL: ns.URL(), ConnectWait: 5 * time.Second, Topology: top}, t.Name(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(conn.Close)
-	if err := conn.EnsureTopology(ctx); err != nil {
-		t.Fatal(err)
-	}
+	conn := natsserver.ConnectTest(t, ns, top)
 	kv, err := conn.KV(ctx, pipeline.BucketWriter)
 	if err != nil {
 		t.Fatal(err)
