@@ -1,0 +1,211 @@
+package bench
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Markdown renders the report.
+func (r *Report) Markdown() string {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	m := r.Machine
+	p("# autotriage benchmark report\n\n")
+	p("- machine: %s, %d logical CPUs (GOMAXPROCS %d), %s RAM, %s\n", m.CPU, m.Cores, m.GOMAXPROCS, gib(m.MemoryBytes), m.OS)
+	p("- Go %s, revision %s\n", m.GoVersion, m.Revision)
+	p("- started %s, took %s; load average (1/5/15 min) %s at start, %s at end\n", r.Started.Format("2006-01-02 15:04 MST"), r.Duration, m.LoadStart, m.LoadEnd)
+	mode := "full"
+	if r.Options.Quick {
+		mode = "quick"
+	}
+	p("- mode %s; sections: %s\n", mode, strings.Join(r.Sections, ", "))
+	p("\nEvery figure is a median or ratio from this one run on this machine, which may be shared with other\n" +
+		"jobs (see the load average); compare figures within a report rather than across machines.\n")
+
+	if len(r.Quality) > 0 {
+		p("\n## 1. Classifier quality\n\n")
+		p("Trained on each dataset's train.jsonl, evaluated on its test.jsonl")
+		if r.Options.DatasetLimit > 0 {
+			p(" (evenly spaced slices: at most %d train rows, %d test rows; **not comparable** with the full-split scikit-learn figures)", r.Options.DatasetLimit, max(r.Options.DatasetLimit/3, 50))
+		}
+		p(". ECE: expected calibration error of the top-1 probability (15 bins). Coverage at P: share of test tickets whose confidence clears the lowest threshold at which precision on the test set reaches P. scikit-learn figures %s.\n\n", r.Sklearn)
+		p("| dataset | label | classes | train | test | model | accuracy | macro-F1 | ECE | coverage @90%% | coverage @95%% |\n")
+		p("|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|\n")
+		for _, q := range r.Quality {
+			p("| %s | %s | %d | %d | %d | **autotriage** | **%.4f** | **%.4f** | %.4f | %.3f | %.3f |\n", q.Dataset, q.Label, q.Classes, q.Train, q.Test, q.Accuracy, q.MacroF1, q.ECE, q.Cov90, q.Cov95)
+			for _, s := range q.Sklearn {
+				p("| | | | | | %s (%s) | %.4f | %.4f | | | |\n", s.Model, s.Source, s.Accuracy, s.MacroF1)
+			}
+		}
+	}
+
+	if len(r.Speed) > 0 {
+		p("\n## 2. Classifier speed and memory\n\n")
+		p("Training runs in a child process (peak resident memory = its VmHWM from /proc/self/status; %d goroutines). "+
+			"Predict: single-ticket `Model.Predict` over the test texts, cycled. Batch: `PredictBatch` over the test texts, median of 3 passes; per core = all-core rate / GOMAXPROCS. "+
+			"scikit-learn: the best README figure (batch mode, vectorising included; a single `predict()` costs 2.5–5 ms there).\n\n", r.Speed[0].Workers)
+		p("| dataset | train s | train µs/ticket | sklearn train µs/ticket | model size | training peak RSS | predict p50 µs | predict p99 µs | calls | batch 1 worker /s | batch all cores /s | per core /s | sklearn predict µs/ticket |\n")
+		p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, s := range r.Speed {
+			p("| %s | %.1f | %.0f | %s | %s | %s | %.0f | %.0f | %d | %.0f | %.0f | %.0f | %s |\n", s.Dataset, s.TrainSeconds, s.TrainUsPerTick, orDash(s.SklearnTrainUs, "%.0f"),
+				mib(s.ModelBytes), mib(s.TrainPeakRSS), s.PredictP50Us, s.PredictP99Us, s.PredictN, s.Batch1PerSec, s.BatchAllPerSec, s.BatchPerCoreSec, orDash(s.SklearnPredUs, "%.0f"))
+		}
+		if h := r.HoldMem; h != nil {
+			p("\nA process holding the largest model (%s, %s serialized), in a child process after loading, GC and 1,000 predictions: VmRSS %s (%s before loading; +%s), VmHWM %s.\n",
+				h.Dataset, mib(h.ModelBytes), mib(h.RSS), mib(h.BaselineRSS), mib(h.RSS-h.BaselineRSS), mib(h.HWM))
+		}
+	}
+
+	if pr := r.Pipeline; pr != nil {
+		p("\n## 3. Pipeline throughput and latency\n\n")
+		p("Fetcher, classifier replica(s) and writer run in this process, each on its own NATS connection and built by the same constructors as the binaries, "+
+			"against an embedded JetStream server (file storage) and the Freshdesk simulator on the unlimited plan (no 429s), with the demo policy `%s` and notes on. "+
+			"Latency: from `AddTicket` in the simulator to the writer's Outcome (the update is applied before the outcome is published). "+
+			"Throughput: tickets / (last outcome − first creation).\n\n", benchPolicy)
+		p("Raw JetStream ceiling on the same server, %d messages of %d bytes (the mean TICKETS message), publisher and pull consumer (explicit acks) concurrent, no processing, median of 3: "+
+			"**%.0f msg/s** with async publishes (256 in flight), %.0f msg/s with one publish in flight at a time.\n\n", pr.Raw.Messages, pr.PayloadBytes, pr.Raw.AsyncPerSec, pr.Raw.SyncPerSec)
+		p("| run | ingest | arrivals | classifiers | done | tickets/s | p50 ms | p99 ms | webhook→applied p50 / p99 ms | ratio to raw (async) | ratio to raw (1 in flight) | group accuracy | credits |\n")
+		p("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, run := range pr.Runs {
+			hook := "–"
+			if run.HookP50Ms > 0 {
+				hook = fmt.Sprintf("%.0f / %.0f", run.HookP50Ms, run.HookP99Ms)
+			}
+			done := fmt.Sprintf("%d/%d", run.Done, run.Tickets)
+			if run.TimedOut {
+				done += " (timed out)"
+			}
+			p("| %s | %s | %s | %d | %s | %.0f | %.0f | %.0f | %s | %.1f%% | %.1f%% | %.3f | %d |\n", run.Name, run.Ingest, run.Arrival, run.Replicas, done, run.PerSec, run.P50Ms, run.P99Ms, hook,
+				100*run.RatioAsync, 100*run.RatioSync, run.GroupAcc, run.Credits)
+		}
+		p("\n")
+		for _, run := range pr.Runs {
+			p("- %s: %s\n", run.Name, run.Description)
+		}
+	}
+
+	if cr := r.Credits; cr != nil {
+		p("\n## 4. Freshdesk API efficiency\n\n")
+		p("Polling path with the fetcher's defaults (poll every 30 s, 2 min overlap, list pages with descriptions at 3 credits), webhooks off, 1 classifier; "+
+			"simulated time runs ×%.0f (a rate-limit minute lasts a real second; the poll interval is scaled to match). "+
+			"Tickets arrive at %.0f per simulated minute. Credits are the simulator's own counters over the run (catalog reads, lists, PUTs, notes), divided by triaged tickets.\n\n", cr.TimeScale, arrivalPerSimMin)
+		p("| run | plan | done | notes written | credits | credits/ticket | target | simulated min | budget used | peak credits in a sampled minute | 429s | credits by endpoint |\n")
+		p("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+		for _, c := range cr.Runs {
+			share := "–"
+			if c.BudgetPerMin > 0 {
+				share = fmt.Sprintf("%.0f%% of %d/min", 100*c.BudgetShare, c.BudgetPerMin)
+			}
+			var eps []string
+			for _, k := range sortedKeys(c.Endpoints) {
+				eps = append(eps, fmt.Sprintf("%s %d", k, c.Endpoints[k]))
+			}
+			done := fmt.Sprintf("%d/%d", c.Done, c.Tickets)
+			if c.TimedOut {
+				done += " (timed out)"
+			}
+			p("| %s | %s | %s | %d | %d | **%.3f** | ≤ %.2f | %.1f | %s | %d | %d | %s |\n", c.Name, c.Plan, done, c.NotesWritten, c.Credits, c.PerTicket, c.Target, c.SimMinutes, share, c.PeakMinute, c.RateLimited, strings.Join(eps, ", "))
+		}
+	}
+
+	if len(r.Memory) > 0 {
+		p("\n## 5. Memory per service\n\n")
+		p("The service binaries (built here with CGO_ENABLED=0 -trimpath) as child processes against the embedded server and the simulator, polling every 250 ms; VmRSS from /proc/<pid>/status. "+
+			"Idle: 3 s after the first ticket went through (model loaded). Load: highest VmRSS sampled every 100 ms while %d tickets go through; VmHWM at the end.\n\n", r.Options.MemTickets)
+		p("| service | binary | idle RSS | RSS under load | peak (VmHWM) |\n|---|---:|---:|---:|---:|\n")
+		for _, s := range r.Memory {
+			p("| %s | %s | %s | %s | %s |\n", s.Service, mib(s.BinaryLen), mib(s.IdleRSS), mib(s.LoadRSS), mib(s.HWM))
+		}
+	}
+
+	if len(r.Targets) > 0 {
+		p("\n## Targets\n\n| target | this run | met |\n|---|---|---|\n")
+		for _, t := range r.Targets {
+			met := "no"
+			if t.Met {
+				met = "yes"
+			}
+			p("| %s | %s | %s |\n", t.Target, t.Value, met)
+		}
+	}
+	if len(r.Notes) > 0 {
+		p("\n## Notes\n\n")
+		for _, n := range r.Notes {
+			p("- %s\n", n)
+		}
+	}
+	return b.String()
+}
+
+// checkTargets compares the figures with the project's targets.
+func (r *Report) checkTargets() []TargetCheck {
+	var out []TargetCheck
+	for _, q := range r.Quality {
+		best := 0.0
+		for _, s := range q.Sklearn {
+			if s.Source == "datasets/README.md" && s.MacroF1 > best {
+				best = s.MacroF1
+			}
+		}
+		if best == 0 {
+			continue
+		}
+		val := fmt.Sprintf("%.4f vs %.4f", q.MacroF1, best)
+		if r.Options.DatasetLimit > 0 {
+			val += " (slice; not comparable)"
+		}
+		out = append(out, TargetCheck{Target: fmt.Sprintf("%s/%s macro-F1 ≥ best scikit-learn", q.Dataset, q.Label), Value: val, Met: q.MacroF1 >= best})
+	}
+	// datasets/README.md: "... in a fraction of the time" of scikit-learn.
+	for _, s := range r.Speed {
+		if s.SklearnTrainUs > 0 {
+			out = append(out, TargetCheck{Target: s.Dataset + ": training µs/ticket below the fastest scikit-learn row",
+				Value: fmt.Sprintf("%.0f vs %.0f µs/ticket (%.1f×)", s.TrainUsPerTick, s.SklearnTrainUs, s.TrainUsPerTick/s.SklearnTrainUs), Met: s.TrainUsPerTick < s.SklearnTrainUs})
+		}
+		if s.SklearnPredUs > 0 {
+			out = append(out, TargetCheck{Target: s.Dataset + ": single-ticket predict p50 below scikit-learn's batch µs/ticket",
+				Value: fmt.Sprintf("%.0f vs %.0f µs", s.PredictP50Us, s.SklearnPredUs), Met: s.PredictP50Us < s.SklearnPredUs})
+		}
+	}
+	if pr := r.Pipeline; pr != nil {
+		for _, run := range pr.Runs {
+			if run.Arrival != "burst" {
+				continue
+			}
+			out = append(out, TargetCheck{
+				Target: fmt.Sprintf("%s: ≥ 25%% of the raw JetStream ceiling", run.Name),
+				Value:  fmt.Sprintf("%.1f%% of async ceiling (%.0f of %.0f/s); %.1f%% of 1-in-flight ceiling", 100*run.RatioAsync, run.PerSec, pr.Raw.AsyncPerSec, 100*run.RatioSync),
+				Met:    run.RatioAsync >= 0.25,
+			})
+		}
+	}
+	if cr := r.Credits; cr != nil {
+		for _, c := range cr.Runs {
+			if c.Plan != "unlimited" {
+				out = append(out, TargetCheck{Target: c.Name + ": no 429s", Value: fmt.Sprintf("%d 429s, %.0f%% of budget", c.RateLimited, 100*c.BudgetShare), Met: c.RateLimited == 0})
+				continue
+			}
+			out = append(out, TargetCheck{Target: fmt.Sprintf("%s: ≤ %.2f credits/ticket", c.Name, c.Target), Value: fmt.Sprintf("%.3f", c.PerTicket), Met: c.PerTicket <= c.Target && c.Done > 0})
+		}
+	}
+	return out
+}
+
+func mib(b int64) string {
+	if b <= 0 {
+		return "–"
+	}
+	if b < 1<<20 {
+		return fmt.Sprintf("%.0f KiB", float64(b)/1024)
+	}
+	return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+}
+
+func gib(b int64) string { return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30)) }
+
+func orDash(v float64, f string) string {
+	if v == 0 {
+		return "–"
+	}
+	return fmt.Sprintf(f, v)
+}

@@ -1,0 +1,305 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/autotriage/autotriage/services/internal/freshdesksim/helpdeskgen"
+	"github.com/autotriage/autotriage/services/internal/pipeline"
+)
+
+// runThroughput is section 3: bursts of N tickets through the three stages
+// with one and with two classifier replicas (polling), the raw JetStream
+// ceiling on the same embedded server, and a paced webhook run for latency.
+func (h *harness) runThroughput(ctx context.Context, rep *Report) error {
+	n := h.o.Tickets
+	pr := &PipelineRep{Tickets: n}
+	rep.Pipeline = pr
+	poll := scenario{plan: "unlimited", notes: true, poll: 250 * time.Millisecond, overlap: 2 * time.Minute}
+
+	for _, replicas := range []int{1, 2} {
+		sc := poll
+		sc.name = fmt.Sprintf("poll-%d", replicas)
+		sc.replicas = replicas
+		h.logf("pipeline: %d tickets, polling, %d classifier replica(s)", n, replicas)
+		run, e, err := h.burst(ctx, sc, n)
+		if err != nil {
+			if e != nil {
+				e.stop()
+			}
+			return err
+		}
+		if replicas == 1 {
+			// The ceiling is measured right after, on the same server, with
+			// messages the size of the TICKETS messages just published.
+			pr.PayloadBytes = meanPayload(ctx, e)
+			h.logf("pipeline: raw JetStream ceiling, %d messages of %d bytes", n, pr.PayloadBytes)
+			raw, err := rawCeiling(ctx, e.srv.URL(), n, pr.PayloadBytes)
+			if err != nil {
+				e.stop()
+				return fmt.Errorf("raw ceiling: %w", err)
+			}
+			pr.Raw = raw
+		}
+		e.stop()
+		pr.Runs = append(pr.Runs, run)
+	}
+
+	// Webhooks, paced well below the burst throughput, for latency: the
+	// simulator posts a webhook per created ticket; polling stays on as the
+	// safety net (every 30 s, too slow to matter here).
+	sc := scenario{name: "webhook-1", plan: "unlimited", notes: true, replicas: 1, webhooks: true, poll: 30 * time.Second, overlap: 2 * time.Minute}
+	count := max(n/4, 20)
+	rate := 50.0
+	h.logf("pipeline: %d tickets by webhook at %.0f/s", count, rate)
+	e, err := h.start(ctx, sc)
+	if err != nil {
+		return err
+	}
+	gen := helpdeskgen.New(7)
+	e.sim.ResetStats()
+	t0 := time.Now()
+	ids, err := e.addTickets(ctx, gen, count, rate)
+	if err != nil {
+		e.stop()
+		return err
+	}
+	done, err := e.waitOutcomes(ctx, ids, waitBudget(count), nil)
+	if err != nil {
+		e.stop()
+		return err
+	}
+	run := e.summarize(sc, ids, done, t0, fmt.Sprintf("paced %.0f/s", rate))
+	run.Description = "webhooks (simulator → fetcher), 1 classifier, paced arrivals: latency without queueing"
+	e.stop()
+	pr.Runs = append(pr.Runs, run)
+
+	for i := range pr.Runs {
+		r := &pr.Runs[i]
+		if pr.Raw.AsyncPerSec > 0 {
+			r.RatioAsync = r.PerSec / pr.Raw.AsyncPerSec
+		}
+		if pr.Raw.SyncPerSec > 0 {
+			r.RatioSync = r.PerSec / pr.Raw.SyncPerSec
+		}
+	}
+	return nil
+}
+
+// burst creates n tickets at once and waits until each has an outcome.
+func (h *harness) burst(ctx context.Context, sc scenario, n int) (PipeRun, *env, error) {
+	e, err := h.start(ctx, sc)
+	if err != nil {
+		return PipeRun{}, nil, err
+	}
+	gen := helpdeskgen.New(int64(3 + sc.replicas))
+	e.sim.ResetStats()
+	t0 := time.Now()
+	ids, err := e.addTickets(ctx, gen, n, 0)
+	if err != nil {
+		return PipeRun{}, e, err
+	}
+	done, err := e.waitOutcomes(ctx, ids, waitBudget(n), nil)
+	if err != nil {
+		return PipeRun{}, e, err
+	}
+	run := e.summarize(sc, ids, done, t0, "burst")
+	run.Description = fmt.Sprintf("polling every %s (overlap %s), %d classifier replica(s), all tickets created at once: latency includes queueing", sc.poll, sc.overlap, sc.replicas)
+	return run, e, nil
+}
+
+// waitBudget is how long a run of n tickets may take before it is cut off.
+func waitBudget(n int) time.Duration { return 60*time.Second + time.Duration(n)*50*time.Millisecond }
+
+// summarize computes a run's figures from the recorded times.
+func (e *env) summarize(sc scenario, ids []int64, done int, t0 time.Time, arrival string) PipeRun {
+	ingest := "polling"
+	if sc.webhooks {
+		ingest = "webhooks"
+	}
+	r := PipeRun{Name: sc.name, Ingest: ingest, Arrival: arrival, Replicas: sc.replicas, Tickets: len(ids), Done: done, TimedOut: done < len(ids)}
+	e.mu.Lock()
+	var lat, hook []time.Duration
+	var last time.Time
+	correct, judged := 0, 0
+	for _, id := range ids {
+		o, ok := e.outcomes[id]
+		if !ok {
+			continue
+		}
+		if o.applied {
+			r.Applied++
+		}
+		if o.at.After(last) {
+			last = o.at
+		}
+		lat = append(lat, o.at.Sub(e.created[id]))
+		if w, ok := e.hooked[id]; ok {
+			hook = append(hook, o.at.Sub(w))
+		}
+		if truth, ok := e.sim.TrueLabels(id); ok && o.group != "" {
+			judged++
+			if truth.Group == o.group {
+				correct++
+			}
+		}
+	}
+	e.mu.Unlock()
+	if !last.IsZero() {
+		r.Seconds = last.Sub(t0).Seconds()
+		r.PerSec = float64(done) / r.Seconds
+	}
+	r.P50Ms, r.P99Ms = pctMs(lat)
+	if len(hook) > 0 {
+		r.HookP50Ms, r.HookP99Ms = pctMs(hook)
+	}
+	if judged > 0 {
+		r.GroupAcc = float64(correct) / float64(judged)
+	}
+	r.Credits = e.sim.Stats().Total.Credits
+	return r
+}
+
+func pctMs(d []time.Duration) (p50, p99 float64) {
+	if len(d) == 0 {
+		return 0, 0
+	}
+	slices.Sort(d)
+	ms := func(x time.Duration) float64 { return float64(x) / float64(time.Millisecond) }
+	return ms(d[len(d)/2]), ms(d[min(len(d)-1, len(d)*99/100)])
+}
+
+// meanPayload is the mean data size of the first TICKETS messages.
+func meanPayload(ctx context.Context, e *env) int {
+	conn := e.rts[0].Conn
+	total, n := 0, 0
+	for seq := uint64(1); seq <= 50; seq++ {
+		m, err := conn.GetMsg(ctx, pipeline.StreamTickets, seq)
+		if err != nil {
+			break
+		}
+		total += len(m.Data)
+		n++
+	}
+	if n == 0 {
+		return 1024
+	}
+	return total / n
+}
+
+// rawCeiling publishes n messages of size bytes to a file-backed stream on
+// the server at url and consumes them with a durable pull consumer and
+// explicit acks, publisher and consumer running at once on their own
+// connections, with no processing: the median of three passes, once with
+// asynchronous publishes (256 in flight) and once with one publish in
+// flight at a time (each waits for its ack, as a stage's Publish does).
+func rawCeiling(ctx context.Context, url string, n, size int) (RawCeiling, error) {
+	r := RawCeiling{Messages: n}
+	payload := make([]byte, size)
+	for i := range payload {
+		payload[i] = byte('a' + i%26)
+	}
+	for _, async := range []bool{true, false} {
+		var secs []float64
+		for pass := range 3 {
+			name := fmt.Sprintf("BENCHRAW_%v_%d", async, pass)
+			d, err := rawPass(ctx, url, name, n, payload, async)
+			if err != nil {
+				return r, err
+			}
+			secs = append(secs, d.Seconds())
+		}
+		slices.Sort(secs)
+		med := secs[1]
+		if async {
+			r.AsyncSeconds, r.AsyncPerSec = med, float64(n)/med
+		} else {
+			r.SyncSeconds, r.SyncPerSec = med, float64(n)/med
+		}
+	}
+	return r, nil
+}
+
+func rawPass(ctx context.Context, url, stream string, n int, payload []byte, async bool) (time.Duration, error) {
+	pubNC, err := nats.Connect(url, nats.Name("bench-raw-pub"))
+	if err != nil {
+		return 0, err
+	}
+	defer pubNC.Close()
+	subNC, err := nats.Connect(url, nats.Name("bench-raw-sub"))
+	if err != nil {
+		return 0, err
+	}
+	defer subNC.Close()
+	pjs, err := jetstream.New(pubNC, jetstream.WithPublishAsyncMaxPending(256))
+	if err != nil {
+		return 0, err
+	}
+	sjs, err := jetstream.New(subNC)
+	if err != nil {
+		return 0, err
+	}
+	subject := "benchraw." + stream
+	if _, err := pjs.CreateStream(ctx, jetstream.StreamConfig{
+		Name: stream, Subjects: []string{subject + ".>"}, Storage: jetstream.FileStorage, Retention: jetstream.LimitsPolicy,
+		Duplicates: 2 * time.Minute,
+	}); err != nil {
+		return 0, err
+	}
+	defer func() { _ = pjs.DeleteStream(context.WithoutCancel(ctx), stream) }()
+	cons, err := sjs.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
+		Durable: "raw", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 1000, AckWait: 30 * time.Second,
+	})
+	if err != nil {
+		return 0, err
+	}
+	got := make(chan struct{})
+	var count atomic.Int64
+	start := time.Now()
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		_ = m.Ack()
+		if count.Add(1) == int64(n) {
+			close(got)
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	defer cc.Stop()
+	for i := range n {
+		subj := subject + "." + strconv.Itoa(i)
+		id := stream + ":" + strconv.Itoa(i)
+		if async {
+			if _, err := pjs.PublishAsync(subj, payload, jetstream.WithMsgID(id)); err != nil {
+				return 0, err
+			}
+		} else if _, err := pjs.Publish(ctx, subj, payload, jetstream.WithMsgID(id)); err != nil {
+			return 0, err
+		}
+	}
+	if async {
+		select {
+		case <-pjs.PublishAsyncComplete():
+		case <-time.After(60 * time.Second):
+			return 0, fmt.Errorf("raw: async publishes not acknowledged within 60s")
+		}
+	}
+	select {
+	case <-got:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-time.After(60 * time.Second):
+		return 0, fmt.Errorf("raw: %d of %d messages consumed within 60s", count.Load(), n)
+	}
+	d := time.Since(start)
+	// Make sure the acks reached the server before the stream goes.
+	_ = subNC.Flush()
+	return d, nil
+}
