@@ -28,6 +28,9 @@ type listServer struct {
 	tickets  []freshdesk.Ticket
 	mu       sync.Mutex
 	queries  []url.Values
+	// afterServe, when set, runs after each response with the number of
+	// requests served: a test changes the ticket set while it is paged.
+	afterServe func(n int)
 }
 
 func (s *listServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -70,6 +73,12 @@ func (s *listServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("X-Ratelimit-Used-CurrentRequest", "3")
 	json.NewEncoder(w).Encode(match[lo:hi])
+	if s.afterServe != nil {
+		s.mu.Lock()
+		n := len(s.queries)
+		s.mu.Unlock()
+		s.afterServe(n)
+	}
 }
 
 func (s *listServer) maxPage() int {
@@ -119,10 +128,11 @@ func TestListTicketsSinceFollowsLinks(t *testing.T) {
 	}
 }
 
-func TestListTicketsSinceReanchorsBeforePageCap(t *testing.T) {
-	// One ticket per page and three tickets per timestamp: 700 tickets need
-	// two re-anchors, and the tickets sharing the anchor timestamp come back
-	// on the new first page and must be dropped.
+func TestListTicketsSincePagesByKey(t *testing.T) {
+	// One ticket per page and three tickets per timestamp: every page past
+	// a timestamp re-anchors on it; the tickets sharing the anchor come back
+	// on the new first page and must be dropped; the link is followed only
+	// within one timestamp.
 	ls := &listServer{t: t, pageSize: 1, tickets: ticketsEvery(700, 3)}
 	c, _, _ := newClient(t, ls)
 	seen := map[int64]int{}
@@ -148,15 +158,52 @@ func TestListTicketsSinceReanchorsBeforePageCap(t *testing.T) {
 			t.Fatalf("ticket %d delivered %d times", id, n)
 		}
 	}
-	if ls.maxPage() != freshdesk.MaxListPages {
-		t.Errorf("deepest page %d; want exactly %d (never beyond the cap)", ls.maxPage(), freshdesk.MaxListPages)
+	if ls.maxPage() > 4 {
+		t.Errorf("deepest page %d; want at most 4 (one timestamp of 3 tickets, then re-anchor)", ls.maxPage())
 	}
 	anchors := map[string]bool{}
 	for _, q := range ls.queries {
 		anchors[q.Get("updated_since")] = true
 	}
-	if len(anchors) != 3 {
-		t.Errorf("used %d distinct updated_since values; want 3 (start + 2 re-anchors)", len(anchors))
+	if len(anchors) < 700/3 {
+		t.Errorf("used %d distinct updated_since values; want one per timestamp", len(anchors))
+	}
+}
+
+func TestListTicketsSinceMissesNothingWhileTheListChanges(t *testing.T) {
+	// While the list is read, tickets not yet read are updated (as the
+	// writer does): each moves to the end. Offset pages would then skip the
+	// ticket that slides into its place; key pages see every ticket.
+	tickets := ticketsEvery(60, 1)
+	ls := &listServer{t: t, pageSize: 10}
+	var mu sync.Mutex
+	ls.tickets = tickets
+	bump := t0.Add(time.Hour)
+	ls.afterServe = func(n int) {
+		mu.Lock()
+		defer mu.Unlock()
+		// After each response, update the first ticket of what is unread.
+		i := n*10 + 1
+		if i < len(ls.tickets) {
+			ls.tickets[i].UpdatedAt = bump
+			bump = bump.Add(time.Second)
+		}
+	}
+	c, _, _ := newClient(t, ls)
+	seen := map[int64]bool{}
+	err := c.ListTicketsSince(context.Background(), t0, func(p []freshdesk.Ticket) error {
+		for _, tk := range p {
+			seen[tk.ID] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tk := range tickets {
+		if !seen[tk.ID] {
+			t.Errorf("ticket %d never listed", tk.ID)
+		}
 	}
 }
 

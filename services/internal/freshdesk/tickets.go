@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"slices"
 	"strconv"
@@ -421,10 +420,18 @@ func (c *Client) listPage(ctx context.Context, r request) (*TicketPage, error) {
 
 // ListTicketsSince streams every ticket updated at or after since, oldest
 // update first, with descriptions (include=description, 3 credits a page),
-// one page per fn call. It follows link headers and, before the 300-page
-// cap, restarts with updated_since set to the last updated_at seen; tickets
-// delivered before the restart with that same updated_at are dropped, so a
-// ticket version is delivered once. Pages left empty by that are skipped.
+// one page per fn call.
+//
+// It pages by key, not by offset: after each page it asks again with
+// updated_since set to the last updated_at seen. Offset pages (the link
+// header) shift under a listing that changes while it is read — a ticket
+// updated meanwhile (by autotriage's own writer, say) leaves its place, and
+// the ticket after it slides onto a page already read and is never seen. A
+// key-paged read cannot skip one: a ticket that moves reappears later with
+// its new version. The link header is followed only while a whole page
+// shares one updated_at second, up to the 300-page cap. Tickets delivered
+// with the anchor's updated_at are not delivered again, so a ticket version
+// is delivered once; pages left empty by that are skipped.
 func (c *Client) ListTicketsSince(ctx context.Context, since time.Time, fn func([]Ticket) error) error {
 	return c.listSince(ctx, since, MaxListPages, fn)
 }
@@ -465,8 +472,8 @@ func (c *Client) listSince(ctx context.Context, since time.Time, pageCap int, fn
 			if page.Next == "" {
 				return nil
 			}
-			if n >= pageCap {
-				break
+			if n >= pageCap || last.After(anchor) {
+				break // re-anchor on last: the next page by key
 			}
 			page, err = c.listPage(ctx, request{method: "GET", path: "/api/v2/tickets", rawURL: page.Next,
 				endpoint: "tickets.list", idempotent: true, cost: listCostWithDescription})
@@ -478,8 +485,6 @@ func (c *Client) listSince(ctx context.Context, since time.Time, pageCap int, fn
 			return fmt.Errorf("freshdesk: more than %d pages of tickets share updated_at %s; cannot re-anchor",
 				pageCap, anchor.Format(time.RFC3339))
 		}
-		c.log.LogAttrs(ctx, slog.LevelDebug, "freshdesk: re-anchoring ticket list",
-			slog.Time("updated_since", last))
 		anchor = last
 	}
 }
