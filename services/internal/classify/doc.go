@@ -21,9 +21,17 @@
 // or per-tag Platt sigmoids and F1-optimal thresholds (tags), and give the
 // held-out metrics stored in the artifact, including the
 // coverage-at-precision curve an operator uses to pick an apply threshold.
-// The model is then refit on all examples. Binary problems run in parallel;
-// each has its own seeded random stream, so the result does not depend on
-// scheduling: same data, options and seed give a byte-identical artifact.
+// The model is then refit on all examples, warm-started from the mean of
+// each example's dual variables in the folds that trained on it.
+//
+// Speed. The features are hashed and weighted once; the columns of the
+// training matrix are ordered by document frequency so the hot weights stay
+// in cache. The one-vs-rest problems of a field are solved in groups that
+// share each sweep over the rows (weights interleaved per feature, so one
+// read of a row serves every class of the group). Groups run in parallel.
+// Every problem's trajectory depends only on the seed and its own data —
+// not on the grouping or scheduling — so same data, options and seed give
+// a byte-identical artifact.
 //
 // The artifact format is documented in format.go; its SHA-256 (without the
 // creation time) is the model ID.

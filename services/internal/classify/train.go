@@ -57,8 +57,9 @@ type TrainOptions struct {
 	Seed uint64
 	// Workers is the number of goroutines (default GOMAXPROCS).
 	Workers int
-	// Tolerance and MaxIter stop the dual coordinate descent (defaults 0.1
-	// and 300 passes).
+	// Tolerance and MaxIter stop the dual coordinate descent (defaults 0.2
+	// and 300 passes; 0.2 measured as good as 0.1 on the shared datasets'
+	// macro-F1 and calibration at two thirds of the passes).
 	Tolerance float64
 	MaxIter   int
 	// Fields restricts training to these fields (default: every field with
@@ -95,7 +96,7 @@ func (o TrainOptions) withDefaults() TrainOptions {
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
 	if o.Tolerance == 0 {
-		o.Tolerance = 0.1
+		o.Tolerance = 0.2
 	}
 	if o.MaxIter == 0 {
 		o.MaxIter = 300
@@ -158,6 +159,7 @@ type trainer struct {
 	opts   TrainOptions
 	ex     []Example
 	x      *csr
+	colOf  []int32 // model column -> column of x
 	progMu sync.Mutex
 }
 
@@ -367,8 +369,46 @@ func (t *trainer) buildFeatures(m *Model) error {
 		x.vals = append(x.vals, vparts[w].vals...)
 		vparts[w] = csr{}
 	}
-	t.x = x
+	t.x, t.colOf = reorderColumns(x)
 	return nil
+}
+
+// reorderColumns renumbers the columns of x by decreasing document
+// frequency (ties by column) and sorts each row by column, so the weights
+// of the frequent features, which the solvers touch on every row, share a
+// small block of memory that stays in cache. It returns the training
+// column of every model column.
+func reorderColumns(x *csr) (*csr, []int32) {
+	df := make([]int32, x.ncol)
+	for _, c := range x.cols {
+		df[c]++
+	}
+	order := make([]int32, x.ncol)
+	for c := range order {
+		order[c] = int32(c)
+	}
+	slices.SortStableFunc(order, func(a, b int32) int { return int(df[b]) - int(df[a]) })
+	colOf := make([]int32, x.ncol)
+	for nc, c := range order {
+		colOf[c] = int32(nc)
+	}
+	type entry struct {
+		c int32
+		v float32
+	}
+	var buf []entry
+	for i := range len(x.ptr) - 1 {
+		lo, hi := x.ptr[i], x.ptr[i+1]
+		buf = buf[:0]
+		for k := lo; k < hi; k++ {
+			buf = append(buf, entry{colOf[x.cols[k]], x.vals[k]})
+		}
+		slices.SortFunc(buf, func(a, b entry) int { return int(a.c) - int(b.c) })
+		for k, e := range buf {
+			x.cols[lo+k], x.vals[lo+k] = e.c, e.v
+		}
+	}
+	return x, colOf
 }
 
 // folds assigns each of the rows to a fold, stratified by class (cls may be
@@ -411,41 +451,73 @@ func fieldSalt(field string) uint64 {
 	return h
 }
 
-// binaryJob trains one binary problem along the cost path and records the
-// decision values of the rows it did not train on.
-type binaryJob struct {
+// ovrJob trains a group of G one-vs-rest problems along the cost path and
+// records the decision values of the rows it did not train on.
+type ovrJob struct {
 	train []int32   // rows of x
-	y     []float64 // ±1 per train row
+	G     int       // problems
+	pos   []bool    // len(train)×G: positive for problem g
 	cw    []float64 // cost multiplier per train row
 	test  []int32   // rows to score (held out)
-	// out[ci][j] receives the score of test[j] under costs[ci].
+	// out[ci][j*G+g] receives the score of test[j] for problem g under
+	// costs[ci].
 	out [][]float64
-	// final, when set, receives the weights at the last cost.
-	final []float64
+	// final, when wanted, receives the (ncol+1)×G weights at the last cost.
+	wantFinal bool
+	final     []float64
+	// salt picks the random stream; it must not depend on the grouping.
+	salt uint64
+	// keepAlpha asks for the dual variables after each cost in alphas;
+	// init, when set, warm-starts the first cost from these duals.
+	keepAlpha bool
+	alphas    [][]float64
+	init      []float64
 }
 
-func (t *trainer) runBinary(j *binaryJob, loss string, costs []float64, salt uint64) error {
-	s := newBinarySVM(t.x, j.train, j.y, j.cw, t.opts.Seed, salt)
+func (t *trainer) runJob(j *ovrJob, loss string, costs []float64) error {
+	s := newOVR(t.x, j.train, j.G, j.pos, j.cw, t.opts.Seed, j.salt)
+	if j.init != nil {
+		s.warm(j.init, loss == LossLogistic, costs[0])
+	}
 	for ci, c := range costs {
 		var err error
 		if loss == LossLogistic {
-			err = s.solveLR(t.ctx, c, t.opts.Tolerance, t.opts.MaxIter)
+			err = s.solveLR(t.ctx, c, t.opts.Tolerance, t.opts.MaxIter, uint64(ci))
 		} else {
-			err = s.solve(t.ctx, c, t.opts.Tolerance, t.opts.MaxIter)
+			err = s.solve(t.ctx, c, t.opts.Tolerance, t.opts.MaxIter, uint64(ci))
 		}
 		if err != nil {
 			return err
 		}
+		if j.keepAlpha {
+			j.alphas = append(j.alphas, slices.Clone(s.alpha))
+		}
 		if j.out != nil {
 			for k, r := range j.test {
-				j.out[ci][k] = t.x.dot(int(r), s.w)
+				s.scores(int(r), j.out[ci][k*j.G:(k+1)*j.G], nil)
 			}
 		}
 	}
-	if j.final != nil {
-		copy(j.final, s.w)
+	if j.wantFinal {
+		j.final = s.w
 	}
 	return nil
+}
+
+// maxGroup bounds the problems solved together: beyond it the interleaved
+// weights of one feature span too many cache lines to gain more.
+const maxGroup = 32
+
+// groups splits K problems into at least minGroups contiguous groups of at
+// most maxGroup, as even as possible; it returns the group boundaries.
+func groups(K, minGroups int) []int {
+	ng := max((K+maxGroup-1)/maxGroup, minGroups)
+	ng = max(min(ng, K), 1)
+	b := make([]int, ng+1)
+	for g := range b {
+		b[g] = K * g / ng
+	}
+	return b
 }
 
 // singleLosses lists the losses competing for single-label fields.
@@ -502,13 +574,17 @@ func (t *trainer) trainSingle(field string) (fieldModel, error) {
 	}
 	losses := t.singleLosses()
 	info := &FieldInfo{Name: field, Labels: labels, Loss: losses[0], Cost: t.grid(losses[0])[0], Temperature: 1}
+	var init []float64 // n×K duals to start the final fit from
 	salt := fieldSalt(field)
 	folds := t.opts.Folds
 	if folds > 1 && n >= 2*folds {
 		fold := t.folds(n, cls, salt)
-		var testPos [][]int
-		// Jobs by loss, fold, class; the slower logistic ones first.
-		jobs := make([]binaryJob, len(losses)*folds*K)
+		var testPos, trainPosOf [][]int
+		// Jobs by loss, fold, group of classes; the slower logistic ones
+		// first.
+		bounds := groups(K, (t.opts.Workers+len(losses)*folds-1)/(len(losses)*folds))
+		ng := len(bounds) - 1
+		jobs := make([]ovrJob, len(losses)*folds*ng)
 		for f := range folds {
 			var train, test []int32
 			var trainPos, tp []int
@@ -522,30 +598,36 @@ func (t *trainer) trainSingle(field string) (fieldModel, error) {
 				}
 			}
 			testPos = append(testPos, tp)
+			trainPosOf = append(trainPosOf, trainPos)
+			cw := make([]float64, len(train))
+			for a, p := range trainPos {
+				cw[a] = weight[cls[p]]
+			}
 			for li, loss := range losses {
-				for k := range K {
-					j := &jobs[(li*folds+f)*K+k]
-					j.train, j.test = train, test
-					j.y = make([]float64, len(train))
-					j.cw = make([]float64, len(train))
+				for gi := range ng {
+					lo, hi := bounds[gi], bounds[gi+1]
+					G := hi - lo
+					j := &jobs[(li*folds+f)*ng+gi]
+					j.train, j.test, j.G, j.cw = train, test, G, cw
+					j.salt = salt + uint64(li*folds+f)
+					j.keepAlpha = true
+					j.pos = make([]bool, len(train)*G)
 					for a, p := range trainPos {
-						j.y[a] = -1
-						if cls[p] == k {
-							j.y[a] = 1
+						if c := cls[p]; c >= lo && c < hi {
+							j.pos[a*G+c-lo] = true
 						}
-						j.cw[a] = weight[cls[p]]
 					}
 					j.out = make([][]float64, len(t.grid(loss)))
 					for ci := range j.out {
-						j.out[ci] = make([]float64, len(test))
+						j.out[ci] = make([]float64, len(test)*G)
 					}
 				}
 			}
 		}
 		var done atomic.Int64
 		err := parallel(t.ctx, t.opts.Workers, len(jobs), func(ji int) error {
-			loss := losses[ji/(folds*K)]
-			if err := t.runBinary(&jobs[ji], loss, t.grid(loss), salt+uint64(ji)); err != nil {
+			loss := losses[ji/(folds*ng)]
+			if err := t.runJob(&jobs[ji], loss, t.grid(loss)); err != nil {
 				return err
 			}
 			t.progress(Progress{Stage: "cv", Field: field, Done: int(done.Add(1)), Total: len(jobs)})
@@ -566,17 +648,17 @@ func (t *trainer) trainSingle(field string) (fieldModel, error) {
 			for ci, c := range t.grid(loss) {
 				cv := make([]float64, n*K)
 				for f := range folds {
-					for k := range K {
-						j := &jobs[(li*folds+f)*K+k]
+					for gi := range ng {
+						j := &jobs[(li*folds+f)*ng+gi]
+						lo, G := bounds[gi], j.G
 						for a, p := range testPos[f] {
-							cv[p*K+k] = j.out[ci][a]
+							copy(cv[p*K+lo:p*K+lo+G], j.out[ci][a*G:(a+1)*G])
 						}
 					}
 				}
-				cands = append(cands, candidate{loss, c, cv})
+				cands = append(cands, candidate{loss: loss, cost: c, scores: cv})
 			}
 		}
-		clear(jobs)
 		best, bestF1 := 0, -1.0
 		for ci := range cands {
 			if f1 := argmaxMacroF1(cands[ci].scores, cls, K); f1 > bestF1 {
@@ -584,40 +666,109 @@ func (t *trainer) trainSingle(field string) (fieldModel, error) {
 			}
 		}
 		info.Loss, info.Cost = cands[best].loss, cands[best].cost
-		info.Temperature = fitTemperature(cands[best].scores, cls, K)
+		// The final fit starts from the mean of the duals each row had in
+		// the folds that trained on it: close to the full-data solution,
+		// feasible for the same cost, and far fewer passes than from zero.
+		li := slices.Index(losses, info.Loss)
+		ci := slices.Index(t.grid(info.Loss), info.Cost)
+		init = make([]float64, n*K)
+		for f := range folds {
+			for gi := range ng {
+				j := &jobs[(li*folds+f)*ng+gi]
+				lo, G := bounds[gi], j.G
+				al := j.alphas[ci]
+				for a, p := range trainPosOf[f] {
+					for g := range G {
+						init[p*K+lo+g] += al[a*G+g] / float64(folds-1)
+					}
+				}
+			}
+		}
+		clear(jobs)
+		scores := cands[best].scores
+		info.Temperature = fitTemperature(scores, cls, K)
 		probs := make([]float64, n*K)
 		for i := range n {
-			softmaxInto(probs[i*K:(i+1)*K], cands[best].scores[i*K:(i+1)*K], 1/info.Temperature)
+			softmaxInto(probs[i*K:(i+1)*K], scores[i*K:(i+1)*K], 1/info.Temperature)
 		}
 		info.HeldOut = singleLabelReport(field, labels, cls, probs)
 	}
 	// Final fit on all rows at the chosen cost.
-	ncol := t.x.ncol
-	fm := fieldModel{info: info, W: make([]float32, ncol*K), B: make([]float32, K)}
-	var done atomic.Int64
-	err := parallel(t.ctx, t.opts.Workers, K, func(k int) error {
-		j := &binaryJob{train: rows, y: make([]float64, n), cw: make([]float64, n), final: make([]float64, ncol+1)}
-		for i := range n {
-			j.y[i] = -1
-			if cls[i] == k {
-				j.y[i] = 1
-			}
-			j.cw[i] = weight[cls[i]]
-		}
-		if err := t.runBinary(j, info.Loss, []float64{info.Cost}, salt^0xf1a1+uint64(k)); err != nil {
-			return err
-		}
-		for c := range ncol {
-			fm.W[c*K+k] = float32(j.final[c])
-		}
-		fm.B[k] = float32(j.final[ncol])
-		t.progress(Progress{Stage: "fit", Field: field, Done: int(done.Add(1)), Total: K})
-		return nil
-	})
+	fm := fieldModel{info: info}
+	cw := make([]float64, n)
+	for i := range n {
+		cw[i] = weight[cls[i]]
+	}
+	err := t.fitFinal(&fm, field, rows, K, cw, func(i, k int) bool { return cls[i] == k },
+		func(int) (string, float64) { return info.Loss, info.Cost }, init, salt^0xf1a1)
 	if err != nil {
 		return fieldModel{}, err
 	}
 	return fm, nil
+}
+
+// fitFinal fits the K problems of a field on all its rows (pos tells
+// whether row i is positive for problem k, lossCost the loss and cost of
+// problem k) in groups of equal loss and cost, and stores the weights in fm.
+// init, when not nil, holds n×K duals to start from.
+func (t *trainer) fitFinal(fm *fieldModel, field string, rows []int32, K int, cw []float64,
+	pos func(i, k int) bool, lossCost func(k int) (string, float64), init []float64, salt uint64) error {
+	n, ncol := len(rows), t.x.ncol
+	fm.W, fm.B = make([]float32, ncol*K), make([]float32, K)
+	type key struct {
+		loss string
+		cost float64
+	}
+	var keys []key
+	members := map[key][]int{}
+	for k := range K {
+		l, c := lossCost(k)
+		kk := key{l, c}
+		if _, ok := members[kk]; !ok {
+			keys = append(keys, kk)
+		}
+		members[kk] = append(members[kk], k)
+	}
+	type group struct {
+		key key
+		ks  []int
+	}
+	var gs []group
+	for _, kk := range keys {
+		ks := members[kk]
+		b := groups(len(ks), (t.opts.Workers+len(keys)-1)/len(keys))
+		for gi := range len(b) - 1 {
+			gs = append(gs, group{kk, ks[b[gi]:b[gi+1]]})
+		}
+	}
+	var done atomic.Int64
+	return parallel(t.ctx, t.opts.Workers, len(gs), func(gi int) error {
+		g := &gs[gi]
+		G := len(g.ks)
+		j := &ovrJob{train: rows, G: G, pos: make([]bool, n*G), cw: cw, wantFinal: true, salt: salt}
+		if init != nil {
+			j.init = make([]float64, n*G)
+		}
+		for i := range n {
+			for a, k := range g.ks {
+				j.pos[i*G+a] = pos(i, k)
+				if init != nil {
+					j.init[i*G+a] = init[i*K+k]
+				}
+			}
+		}
+		if err := t.runJob(j, g.key.loss, []float64{g.key.cost}); err != nil {
+			return err
+		}
+		for a, k := range g.ks {
+			for c := range ncol {
+				fm.W[c*K+k] = float32(j.final[int(t.colOf[c])*G+a])
+			}
+			fm.B[k] = float32(j.final[ncol*G+a])
+		}
+		t.progress(Progress{Stage: "fit", Field: field, Done: int(done.Add(int64(G))), Total: K})
+		return nil
+	})
 }
 
 // trainTags trains the multi-label tags field: one binary SVM per tag with
@@ -666,7 +817,9 @@ func (t *trainer) trainTags() (fieldModel, error) {
 	}
 	if folds > 1 && n >= 2*folds {
 		fold := t.folds(n, nil, salt)
-		jobs := make([]binaryJob, folds*K)
+		bounds := groups(K, (t.opts.Workers+folds-1)/folds)
+		ng := len(bounds) - 1
+		jobs := make([]ovrJob, folds*ng)
 		var testPos [][]int
 		for f := range folds {
 			var train, test []int32
@@ -679,26 +832,29 @@ func (t *trainer) trainTags() (fieldModel, error) {
 				}
 			}
 			testPos = append(testPos, tp)
-			for k := range K {
-				j := &jobs[f*K+k]
-				j.train, j.test = train, test
-				j.y = make([]float64, len(train))
-				j.cw = make([]float64, len(train))
+			cw := make([]float64, len(train))
+			for a := range cw {
+				cw[a] = 1
+			}
+			for gi := range ng {
+				lo, hi := bounds[gi], bounds[gi+1]
+				G := hi - lo
+				j := &jobs[f*ng+gi]
+				j.train, j.test, j.G, j.cw = train, test, G, cw
+				j.salt = salt + uint64(f)
+				j.pos = make([]bool, len(train)*G)
 				for a, p := range trainPos {
-					j.y[a], j.cw[a] = -1, 1
-					if truth[p][k] {
-						j.y[a] = 1
-					}
+					copy(j.pos[a*G:(a+1)*G], truth[p][lo:hi])
 				}
 				j.out = make([][]float64, len(costs))
 				for ci := range costs {
-					j.out[ci] = make([]float64, len(test))
+					j.out[ci] = make([]float64, len(test)*G)
 				}
 			}
 		}
 		var done atomic.Int64
 		err := parallel(t.ctx, t.opts.Workers, len(jobs), func(ji int) error {
-			if err := t.runBinary(&jobs[ji], t.tagLoss(), costs, salt+uint64(ji)); err != nil {
+			if err := t.runJob(&jobs[ji], t.tagLoss(), costs); err != nil {
 				return err
 			}
 			t.progress(Progress{Stage: "cv", Field: FieldTags, Done: int(done.Add(1)), Total: len(jobs)})
@@ -715,9 +871,11 @@ func (t *trainer) trainTags() (fieldModel, error) {
 			var bestScores []float64
 			for ci := range costs {
 				s := make([]float64, n)
+				gi := sort.SearchInts(bounds, k+1) - 1
 				for f := range folds {
+					j := &jobs[f*ng+gi]
 					for a, p := range testPos[f] {
-						s[p] = jobs[f*K+k].out[ci][a]
+						s[p] = j.out[ci][a*j.G+k-bounds[gi]]
 					}
 				}
 				for i := range n {
@@ -741,27 +899,13 @@ func (t *trainer) trainTags() (fieldModel, error) {
 		}
 		info.HeldOut = multiLabelReport(FieldTags, labels, truth, probs, info.TagThresholds)
 	}
-	ncol := t.x.ncol
-	fm := fieldModel{info: info, W: make([]float32, ncol*K), B: make([]float32, K)}
-	var done atomic.Int64
-	err := parallel(t.ctx, t.opts.Workers, K, func(k int) error {
-		j := &binaryJob{train: rows, y: make([]float64, n), cw: make([]float64, n), final: make([]float64, ncol+1)}
-		for i := range n {
-			j.y[i], j.cw[i] = -1, 1
-			if truth[i][k] {
-				j.y[i] = 1
-			}
-		}
-		if err := t.runBinary(j, t.tagLoss(), []float64{info.TagCosts[k]}, salt^0xf1a1+uint64(k)); err != nil {
-			return err
-		}
-		for c := range ncol {
-			fm.W[c*K+k] = float32(j.final[c])
-		}
-		fm.B[k] = float32(j.final[ncol])
-		t.progress(Progress{Stage: "fit", Field: FieldTags, Done: int(done.Add(1)), Total: K})
-		return nil
-	})
+	fm := fieldModel{info: info}
+	cw := make([]float64, n)
+	for i := range cw {
+		cw[i] = 1
+	}
+	err := t.fitFinal(&fm, FieldTags, rows, K, cw, func(i, k int) bool { return truth[i][k] },
+		func(k int) (string, float64) { return t.tagLoss(), info.TagCosts[k] }, nil, salt^0xf1a1)
 	if err != nil {
 		return fieldModel{}, err
 	}
