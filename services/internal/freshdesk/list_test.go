@@ -262,3 +262,24 @@ func TestConversationsAndGroupsPaginate(t *testing.T) {
 		t.Fatalf("conversations %+v, %v", cs, err)
 	}
 }
+
+func TestListTicketsSinceReadsABurstInOneSecondOnce(t *testing.T) {
+	// 250 tickets stamped in one second (a bulk import): the re-anchored
+	// listing starts where the unseen ones begin, so each page is read once.
+	ls := &listServer{t: t, pageSize: 100, tickets: ticketsEvery(250, 1000)}
+	c, _, _ := newClient(t, ls)
+	n := 0
+	err := c.ListTicketsSince(context.Background(), t0.Add(-time.Minute), func(p []freshdesk.Ticket) error {
+		n += len(p)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 250 {
+		t.Fatalf("delivered %d tickets; want 250", n)
+	}
+	if len(ls.queries) != 3 {
+		t.Fatalf("%d list calls for 250 tickets; want 3", len(ls.queries))
+	}
+}

@@ -444,12 +444,19 @@ func (c *Client) listSince(ctx context.Context, since time.Time, pageCap int, fn
 	var last time.Time
 	seenAtLast := map[int64]struct{}{}
 	for {
+		// The tickets already delivered at the anchor second come first on
+		// the re-anchored listing; start on the page where the unseen ones
+		// begin, so a burst stamped in one second is not read twice.
+		first := 1 + len(seenAtLast)/MaxPerPage
+		if !last.Equal(anchor) {
+			first = 1
+		}
 		page, err := c.ListTickets(ctx, ListOptions{UpdatedSince: anchor, OrderBy: "updated_at",
-			OrderType: "asc", Include: []string{"description"}})
+			OrderType: "asc", Include: []string{"description"}, Page: first})
 		if err != nil {
 			return err
 		}
-		for n := 1; ; n++ {
+		for n := first; ; n++ {
 			kept := page.Tickets[:0:0]
 			for _, t := range page.Tickets {
 				u := t.UpdatedAt.UTC()
