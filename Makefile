@@ -83,6 +83,10 @@ run: ## run the whole pipeline in one process: embedded JetStream, simulator, st
 bench: ## run the benchmark report (writes bench-out/report.md and .json)
 	cd services && $(GO) run ./autotriage bench --out $(CURDIR)/bench-out
 
+.PHONY: docs
+docs: ## rewrite the configuration reference in README.md from every binary's --help
+	./scripts/config-reference.sh --update README.md
+
 .PHONY: clean
 clean: ## remove build outputs
 	rm -rf $(BIN) $(DIST) bench-out
