@@ -134,13 +134,19 @@ func (p *pacer) observe(total, remaining, used int, totalKnown bool) {
 	p.usedLast = used
 }
 
+// missingRetryAfter is the pause after a 429 that names none. Freshdesk
+// always sends Retry-After; a proxy in between may not, and stalling every
+// call of the process for a whole minute on its account would be worse than
+// asking again a little later (a further 429 extends the pause).
+const missingRetryAfter = 5 * time.Second
+
 // throttled records a 429: the budget is spent until Retry-After.
 func (p *pacer) throttled(retryAfter time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.now()
 	if retryAfter <= 0 {
-		retryAfter = rateWindow
+		retryAfter = missingRetryAfter
 	}
 	p.known = true
 	p.remaining = 0

@@ -520,14 +520,15 @@ func TestUpdateSemantics(t *testing.T) {
 	if !slices.Equal(second.Tags, []string{"c"}) {
 		t.Fatalf("tags %v, want [c]", second.Tags)
 	}
-	// Same simulated second: updated_at still strictly increases.
-	if !second.UpdatedAt.After(first.UpdatedAt) {
-		t.Fatalf("updated_at did not increase: %v then %v", first.UpdatedAt, second.UpdatedAt)
+	// Same simulated second: updated_at still strictly increases, and the
+	// clock moves with it rather than the ticket running ahead of it.
+	if !second.UpdatedAt.After(first.UpdatedAt) || second.UpdatedAt.After(e.sim.now()) {
+		t.Fatalf("updated_at %v then %v (now %v)", first.UpdatedAt, second.UpdatedAt, e.sim.now())
 	}
 	e.do("PUT", "/api/v2/tickets/1", adminKey, `{"priority":3}`)
 	third, _ := e.sim.Ticket(1)
-	if !third.UpdatedAt.After(second.UpdatedAt) {
-		t.Fatal("third update did not advance updated_at")
+	if !third.UpdatedAt.After(second.UpdatedAt) || third.UpdatedAt.After(e.sim.now()) {
+		t.Fatal("third update did not advance updated_at, or ran ahead of the clock")
 	}
 	// Clearing with null.
 	e.do("PUT", "/api/v2/tickets/1", adminKey, `{"group_id":null,"type":null}`)
@@ -538,6 +539,15 @@ func TestUpdateSemantics(t *testing.T) {
 	since := url.QueryEscape(third.UpdatedAt.Format(time.RFC3339))
 	if got := ids(t, e.get("/api/v2/tickets?updated_since="+since).body); !slices.Equal(got, []int64{1}) {
 		t.Fatalf("updated_since: %v", got)
+	}
+	// A ticket created now is stamped at or after every earlier change, so
+	// a client whose cursor reached third.UpdatedAt still sees it.
+	id, err := e.sim.AddTicket(NewTicket{Subject: "later", Description: "x", Email: "a@b.c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if later, _ := e.sim.Ticket(id); later.UpdatedAt.Before(third.UpdatedAt) {
+		t.Fatalf("new ticket stamped %v, before the last change %v", later.UpdatedAt, third.UpdatedAt)
 	}
 }
 

@@ -117,7 +117,7 @@ func (s *Sim) addNote(c Conversation) (Conversation, error) {
 	c.CreatedAt, c.UpdatedAt = now, now
 	s.notes[c.TicketID] = append(s.notes[c.TicketID], &c)
 	t := tk.t.clone()
-	t.UpdatedAt = bumpUpdated(t.UpdatedAt, now)
+	t.UpdatedAt = s.bumpUpdated(t.UpdatedAt, now)
 	s.store(t, now)
 	return c, nil
 }

@@ -190,7 +190,7 @@ func (s *Sim) SetSpam(id int64, spam, deleted bool) error {
 	}
 	t := tk.t.clone()
 	t.Spam, t.Deleted = spam, deleted
-	t.UpdatedAt = bumpUpdated(t.UpdatedAt, s.nowSec())
+	t.UpdatedAt = s.bumpUpdated(t.UpdatedAt, s.nowSec())
 	s.store(t, s.nowSec())
 	return nil
 }

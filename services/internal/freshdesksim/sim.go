@@ -64,6 +64,8 @@ type Sim struct {
 
 	start     time.Time // simulated time at New
 	realStart time.Time
+	// skew is how far same-second changes have moved the clock on (ns).
+	skew atomic.Int64
 
 	mu          sync.RWMutex
 	tickets     map[int64]*ticket
@@ -187,14 +189,15 @@ func (s *Sim) Close() error {
 // New multiplied by TimeScale. Timestamps stored on tickets are truncated to
 // whole seconds, as Freshdesk's are.
 func (s *Sim) now() time.Time {
+	skew := time.Duration(s.skew.Load())
 	if s.cfg.Now != nil {
-		return s.cfg.Now().UTC()
+		return s.cfg.Now().UTC().Add(skew)
 	}
 	el := time.Since(s.realStart)
 	if s.cfg.TimeScale != 1 {
 		el = time.Duration(float64(el) * s.cfg.TimeScale)
 	}
-	return s.start.Add(el).UTC()
+	return s.start.Add(el + skew).UTC()
 }
 
 func (s *Sim) nowSec() time.Time { return s.now().Truncate(time.Second) }

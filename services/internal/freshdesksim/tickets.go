@@ -421,14 +421,18 @@ func searchAfter(seq []*ticket, at time.Time, id int64, key func(*Ticket) time.T
 }
 
 // bumpUpdated returns the new updated_at of a ticket changed now. Contract:
-// updated_at is whole seconds and strictly increases on every change of one
-// ticket; when a ticket changes twice within one simulated second, the second
-// change is stamped one second after the first (that ticket's clock runs
-// ahead of the simulated clock by at most the number of extra changes).
-func bumpUpdated(prev, now time.Time) time.Time {
+// stamps are whole seconds, strictly increase on every change of one ticket,
+// and are never ahead of the simulated clock. A second change of one ticket
+// within a second moves the whole clock on by a second instead of stamping
+// the ticket ahead of it: a stamp in the future would drag a client's
+// updated_since cursor past tickets created meanwhile, while a clock that
+// runs a little fast is what a client sees of a server whose clock is ahead.
+func (s *Sim) bumpUpdated(prev, now time.Time) time.Time {
 	now = now.Truncate(time.Second)
-	if !now.After(prev) {
-		return prev.Add(time.Second)
+	if now.After(prev) {
+		return now
 	}
-	return now
+	next := prev.Add(time.Second)
+	s.skew.Add(int64(next.Sub(now)))
+	return next
 }

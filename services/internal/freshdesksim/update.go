@@ -494,7 +494,7 @@ func (s *Sim) updateTicket(id int64, m map[string]any, agent bool) ([]byte, []fi
 	if agent && prev.FirstRespondedAt.IsZero() {
 		ch.t.FirstRespondedAt = now
 	}
-	ch.t.UpdatedAt = bumpUpdated(prev.UpdatedAt, now)
+	ch.t.UpdatedAt = s.bumpUpdated(prev.UpdatedAt, now)
 	nt := s.store(ch.t, now)
 	view := nt.view
 	var ev *webhookEvent
