@@ -55,8 +55,35 @@ type Applied struct {
 	// OverridesSeen lists fields whose override was already reported, so a
 	// person's change is counted once.
 	OverridesSeen []string `json:"overrides_seen,omitempty"`
+	// Intent is the latest write autotriage set out to make, recorded before
+	// its note and its PUT. A delivery that follows a crash (after the PUT,
+	// before the rest of this record or the outcome) finds the values the
+	// earlier delivery of the same decision wrote, and tells them from a
+	// person's by this record.
+	Intent *Intent `json:"intent,omitempty"`
 
 	Revision uint64 `json:"-"`
+}
+
+// Intent is one decision autotriage is about to write to a ticket.
+type Intent struct {
+	// SourceUpdatedAt is the ticket version the prediction was made from.
+	SourceUpdatedAt time.Time `json:"source_updated_at"`
+	// Decision names the decision (the writer's decision hash: the fields,
+	// decisions and labels, not the version or the model).
+	Decision string `json:"decision"`
+	// Fields are the values the PUT sets (Tags: the tags it adds).
+	Fields Fields    `json:"fields"`
+	At     time.Time `json:"at"`
+}
+
+// IntentFor returns the recorded intent when it is the one of the decision
+// made from the ticket version source, else nil.
+func (a Applied) IntentFor(source time.Time, decision string) *Intent {
+	if a.Intent == nil || a.Intent.Decision != decision || !a.Intent.SourceUpdatedAt.Equal(source) {
+		return nil
+	}
+	return a.Intent
 }
 
 // Ledger reads and writes records.

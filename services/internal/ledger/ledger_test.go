@@ -134,3 +134,35 @@ func TestObserveSeenNeverGoesBackwards(t *testing.T) {
 		t.Errorf("key %q", got)
 	}
 }
+
+func TestIntentIsKeptAndMatchedByVersionAndDecision(t *testing.T) {
+	l := bucket(t)
+	ctx := context.Background()
+	src := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
+	in := &ledger.Intent{SourceUpdatedAt: src, Decision: "abc", Fields: ledger.Fields{GroupID: 5, Tags: []string{"x"}}, At: src}
+	if _, err := l.PutApplied(ctx, "freshdesk", "acme", 9, ledger.Applied{Intent: in}); err != nil {
+		t.Fatal(err)
+	}
+	// Another writer of the record (the fetcher's override bookkeeping, say)
+	// keeps the intent.
+	if _, err := l.UpdateApplied(ctx, "freshdesk", "acme", 9, func(a *ledger.Applied, _ bool) error {
+		a.OverridesSeen = append(a.OverridesSeen, "group")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := l.GetApplied(ctx, "freshdesk", "acme", 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := a.IntentFor(src.In(time.FixedZone("x", 3600)), "abc")
+	if got == nil || got.Fields.GroupID != 5 || len(got.Fields.Tags) != 1 {
+		t.Fatalf("intent %+v after a round trip, want the stored one", got)
+	}
+	if a.IntentFor(src.Add(time.Second), "abc") != nil || a.IntentFor(src, "other") != nil {
+		t.Error("an intent matched another version or another decision")
+	}
+	if (ledger.Applied{}).IntentFor(src, "abc") != nil {
+		t.Error("a record without intent matched")
+	}
+}

@@ -174,7 +174,7 @@ func verifyTickets(t *testing.T, e *env, ids []int64, d map[int64][]*v1.Outcome,
 			wantTags = append(wantTags, tag)
 		}
 		if !sameSet(cur.Tags, wantTags) {
-			fail("ticket %d: tags %v, want %v", id, cur.Tags, wantTags)
+			fail("ticket %d: tags %v, want %v; outcomes: %s", id, cur.Tags, wantTags, describeOutcomes(outs))
 		}
 		if cur.Status != int(orig.Status) || cur.Subject != orig.Subject || cur.RequesterID != orig.RequesterId {
 			fail("ticket %d: status/subject/requester changed: %d %q %d -> %d %q %d", id,
@@ -190,9 +190,9 @@ func verifyTickets(t *testing.T, e *env, ids []int64, d map[int64][]*v1.Outcome,
 		case n > 1:
 			fail("ticket %d: %d notes, want at most 1", id, n)
 		case wantNote && n != 1:
-			fail("ticket %d: a decision was suggested or applied with notes on, but it has %d notes", id, n)
+			fail("ticket %d: a decision was suggested or applied with notes on, but it has %d notes; outcomes: %s", id, n, describeOutcomes(outs))
 		case !wantNote && n != 0:
-			fail("ticket %d: %d notes, but nothing was suggested or applied", id, n)
+			fail("ticket %d: %d notes, but nothing was suggested or applied; outcomes: %s", id, n, describeOutcomes(outs))
 		}
 		if o.Notes && wantNote && !slices.ContainsFunc(outs, func(out *v1.Outcome) bool { return out.NoteWritten }) {
 			fail("ticket %d: the outcome does not say the note was written", id)
@@ -203,6 +203,27 @@ func verifyTickets(t *testing.T, e *env, ids []int64, d map[int64][]*v1.Outcome,
 	}
 	return fmt.Sprintf("%d tickets: %d fields applied, %d suggested, %d notes, %d tickets with more than one outcome",
 		len(ids), applied, suggested, notes, multi)
+}
+
+// describeOutcomes summarises outcomes for a failure message: per outcome,
+// the version, whether a note was written, and each field's action and
+// reason.
+func describeOutcomes(outs []*v1.Outcome) string {
+	var b strings.Builder
+	for i, out := range outs {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "[version %s note_written=%v", out.TicketUpdatedAt.AsTime().Format("15:04:05.000"), out.NoteWritten)
+		if out.Error != "" {
+			fmt.Fprintf(&b, " error=%q", out.Error)
+		}
+		for _, f := range out.Fields {
+			fmt.Fprintf(&b, " %s=%s(%s) %s %q", f.Field, f.Action.Short(), f.Decision.Short(), f.Label, f.Reason)
+		}
+		b.WriteString("]")
+	}
+	return b.String()
 }
 
 func labelsOf(f *v1.FieldOutcome) []string {

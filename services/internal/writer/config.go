@@ -10,7 +10,7 @@ import (
 
 // Config is the writer stage's own configuration.
 type Config struct {
-	Concurrency int  `env:"AUTOTRIAGE_WRITER_CONCURRENCY" envDefault:"4" help:"predictions handled at once by this replica"`
+	Concurrency int  `env:"AUTOTRIAGE_WRITER_CONCURRENCY" envDefault:"16" help:"predictions handled at once by this replica (each waits mostly on Freshdesk and KV round trips; the API rate limit, not this, bounds the write rate against a real account)"`
 	Notes       bool `env:"AUTOTRIAGE_WRITER_NOTES" envDefault:"true" help:"add a private note explaining each decision that suggests or applies something (suggest mode needs it)"`
 	// Reread makes the writer read the ticket (GET, 1 credit) before every
 	// write instead of relying on the newest version the fetcher observed.

@@ -69,7 +69,7 @@ func renderNote(pred *v1.Prediction, plans []*fieldPlan, hash string) string {
 		}
 		title := fieldTitles[p.pred.Field]
 		mode := "suggested"
-		if p.write {
+		if p.out.Action == v1.Action_ACTION_APPLIED {
 			mode = "applied"
 		}
 		fmt.Fprintf(&b, "<li><b>%s</b>: %s (confidence %s, %s)", html.EscapeString(title),
@@ -127,6 +127,17 @@ type noteResult struct {
 // writer still in the middle of posting is not raced.
 func (s *Stage) ensureNote(ctx context.Context, pred *v1.Prediction, hash, body string) (noteResult, error) {
 	sys, acct, id := pred.System, pred.Account, pred.TicketId
+	// Most decisions have no record yet: create it pending at once (a
+	// create fails if the record exists, so this is the same
+	// compare-and-set as below, without the read before it).
+	pending := ledger.NoteRecord{State: ledger.NotePending, At: s.now()}
+	switch rev, err := s.ledger.PutNote(ctx, sys, acct, id, hash, pending); {
+	case err == nil:
+		pending.Revision = rev
+		return s.postNote(ctx, pred, hash, body, pending)
+	case !errors.Is(err, ledger.ErrConflict):
+		return noteResult{}, fmt.Errorf("record pending note: %w", err)
+	}
 	for range 3 {
 		rec, err := s.ledger.GetNote(ctx, sys, acct, id, hash)
 		switch {

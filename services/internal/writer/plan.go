@@ -154,7 +154,13 @@ func resolvePlans(plans []*fieldPlan, cat *ticketsystem.Catalog, lm LabelMap) (m
 // autotriage recorded for the ticket (rec, nil if nothing). It never lets the machine overwrite
 // a person: a field whose value changed after the predicted version, or that
 // already held a value someone chose, is skipped.
-func decide(plans []*fieldPlan, pred *v1.Prediction, cur *ticketsystem.Ticket, rec *ledger.Applied, cat *ticketsystem.Catalog, notes bool) {
+//
+// intent is the recorded intent of an earlier delivery of this same
+// decision (nil if none): a field that now holds the value that delivery set
+// out to write was written by it (a crash came after its PUT, before its
+// outcome), and is reported APPLIED as that delivery would have reported it,
+// not as a value found already set.
+func decide(plans []*fieldPlan, pred *v1.Prediction, cur *ticketsystem.Ticket, rec *ledger.Applied, intent *ledger.Intent, cat *ticketsystem.Catalog, notes bool) {
 	was := pred.GetTicket()
 	for _, p := range plans {
 		if !p.pending {
@@ -163,41 +169,57 @@ func decide(plans []*fieldPlan, pred *v1.Prediction, cur *ticketsystem.Ticket, r
 		suggest := p.pred.Decision == v1.Decision_DECISION_SUGGEST
 		switch p.pred.Field {
 		case FieldTags:
-			decideTags(p, was, cur, suggest, notes)
+			mine := intent != nil && containsAll(intent.Fields.Tags, p.names)
+			decideTags(p, was, cur, mine, suggest, notes)
 		case FieldGroup:
 			pv, cv := cur.GroupID, cur.GroupID
 			if was != nil {
 				pv = was.GroupId
 			}
 			own := rec != nil && rec.Fields.GroupID != 0 && rec.Fields.GroupID == cv
-			p.out.PreviousValue = groupName(cat, cv)
-			decideSingle(p, pv == p.t.groupID, cv == p.t.groupID, pv != cv, pv != 0, own, suggest, notes)
+			mine := intent != nil && intent.Fields.GroupID == p.t.groupID
+			p.out.PreviousValue = groupName(cat, previous(mine, pv, cv, p.t.groupID))
+			decideSingle(p, pv == p.t.groupID, cv == p.t.groupID, pv != cv, pv != 0, own, mine, suggest, notes)
 		case FieldType:
 			pv, cv := cur.Type, cur.Type
 			if was != nil {
 				pv = was.Type
 			}
 			own := rec != nil && rec.Fields.Type != "" && rec.Fields.Type == cv
-			p.out.PreviousValue = cv
-			decideSingle(p, pv == p.t.typ, cv == p.t.typ, pv != cv, pv != "", own, suggest, notes)
+			mine := intent != nil && intent.Fields.Type != "" && intent.Fields.Type == p.t.typ
+			p.out.PreviousValue = previous(mine, pv, cv, p.t.typ)
+			decideSingle(p, pv == p.t.typ, cv == p.t.typ, pv != cv, pv != "", own, mine, suggest, notes)
 		case FieldPriority:
 			pv, cv := cur.Priority, cur.Priority
 			if was != nil {
 				pv = int(was.Priority)
 			}
 			own := rec != nil && rec.Fields.Priority != 0 && int(rec.Fields.Priority) == cv
-			p.out.PreviousValue = priorityName(cat, cv)
-			decideSingle(p, pv == p.t.priority, cv == p.t.priority, pv != cv, pv != 0 && pv != defaultPriority, own, suggest, notes)
+			mine := intent != nil && intent.Fields.Priority != 0 && int(intent.Fields.Priority) == p.t.priority
+			p.out.PreviousValue = priorityName(cat, previous(mine, pv, cv, p.t.priority))
+			decideSingle(p, pv == p.t.priority, cv == p.t.priority, pv != cv, pv != 0 && pv != defaultPriority, own, mine, suggest, notes)
 		}
 	}
+}
+
+// previous is the value an outcome reports as the field's previous one: the
+// current value, except when an earlier delivery of the same decision wrote
+// the target already (mine), whose previous value was the predicted
+// version's (the best this delivery knows of it).
+func previous[T comparable](mine bool, pv, cv, target T) T {
+	if mine && cv == target {
+		return pv
+	}
+	return cv
 }
 
 // decideSingle applies the rules to a single-valued field. predHad: the
 // predicted version already held the target; curHas: the ticket holds it
 // now; changed: the value changed since the predicted version; set: the
 // predicted version held a value chosen by someone; own: the current value
-// is one autotriage wrote.
-func decideSingle(p *fieldPlan, predHad, curHas, changed, set, own, suggest, notes bool) {
+// is one autotriage wrote; mine: an earlier delivery of this same decision
+// set out to write the target (ledger.Intent).
+func decideSingle(p *fieldPlan, predHad, curHas, changed, set, own, mine, suggest, notes bool) {
 	switch {
 	case curHas && predHad:
 		p.finish(v1.Action_ACTION_SKIPPED, ReasonAlreadyHad)
@@ -208,9 +230,15 @@ func decideSingle(p *fieldPlan, predHad, curHas, changed, set, own, suggest, not
 	case suggest:
 		p.noted = true
 		p.finish(v1.Action_ACTION_SUGGESTED, ReasonSuggested)
+	case curHas && mine:
+		// An earlier delivery of this decision wrote it and died before its
+		// outcome: report what it did (and its note), send nothing again.
+		p.noted = true
+		p.out.NewValue = p.t.name
+		p.finish(v1.Action_ACTION_APPLIED, ReasonApplied)
 	case curHas:
-		// An earlier delivery of this prediction wrote it (or a person chose
-		// the same value): nothing to send, and the value stands.
+		// A person chose the same value (or an earlier write that left no
+		// intent did): nothing to send, and the value stands.
 		p.out.NewValue = p.t.name
 		p.finish(v1.Action_ACTION_APPLIED, ReasonAlreadySet)
 	case changed && !own:
@@ -226,7 +254,10 @@ func decideSingle(p *fieldPlan, predHad, curHas, changed, set, own, suggest, not
 
 // decideTags merges predicted tags into the ticket's tags; tags are only
 // ever added, so no person's choice can be overwritten.
-func decideTags(p *fieldPlan, was *v1.Ticket, cur *ticketsystem.Ticket, suggest, notes bool) {
+//
+// mine: an earlier delivery of this same decision set out to add these tags
+// (see decide).
+func decideTags(p *fieldPlan, was *v1.Ticket, cur *ticketsystem.Ticket, mine, suggest, notes bool) {
 	p.out.PreviousValue = strings.Join(cur.Tags, ",")
 	predHad := was != nil && containsAll(was.Tags, p.names)
 	p.addTags = p.addTags[:0]
@@ -236,6 +267,9 @@ func decideTags(p *fieldPlan, was *v1.Ticket, cur *ticketsystem.Ticket, suggest,
 		}
 	}
 	curHas := len(p.addTags) == 0
+	if mine && curHas && !predHad && was != nil {
+		p.out.PreviousValue = strings.Join(was.Tags, ",")
+	}
 	switch {
 	case curHas && predHad:
 		p.finish(v1.Action_ACTION_SKIPPED, ReasonAlreadyHad)
@@ -246,6 +280,10 @@ func decideTags(p *fieldPlan, was *v1.Ticket, cur *ticketsystem.Ticket, suggest,
 	case suggest:
 		p.noted = true
 		p.finish(v1.Action_ACTION_SUGGESTED, ReasonSuggested)
+	case curHas && mine:
+		p.noted = true
+		p.out.NewValue = strings.Join(cur.Tags, ",")
+		p.finish(v1.Action_ACTION_APPLIED, ReasonApplied)
 	case curHas:
 		p.out.NewValue = strings.Join(cur.Tags, ",")
 		p.finish(v1.Action_ACTION_APPLIED, ReasonAlreadySet)

@@ -13,12 +13,16 @@
 //     observed (the ledger's seen record, no API call; with
 //     AUTOTRIAGE_WRITER_REREAD, the ticket read again) and leaves alone every
 //     field a person changed after the predicted version or had already set;
-//  5. posts the optional private note (at most once per decision, see
+//  5. records in the ledger what it is about to write (ledger.Intent), so
+//     that a delivery after a crash tells the values an earlier delivery of
+//     the same decision wrote from a person's and reports them APPLIED, as
+//     that delivery would have;
+//  6. posts the optional private note (at most once per decision, see
 //     ensureNote), then sends one PUT with every field to change, the tags
 //     merged with the newest known ones and the autotriage tag;
-//  6. records what it wrote in the ledger, with the ticket's updated_at after
+//  7. records what it wrote in the ledger, with the ticket's updated_at after
 //     the write, so the fetcher can skip autotriage's own version;
-//  7. publishes the Outcome, whose message id is derived from the
+//  8. publishes the Outcome, whose message id is derived from the
 //     prediction, so a redelivery cannot add a second one.
 //
 // The note goes before the PUT because adding a note changes the ticket's
@@ -31,6 +35,7 @@ package writer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -93,6 +98,7 @@ type Stage struct {
 	log        *slog.Logger
 	tickets    Tickets
 	ledger     *ledger.Ledger
+	kv         ledger.KV
 	pub        Publisher
 	catalog    *catalogCache
 	metrics    *metrics
@@ -121,7 +127,7 @@ func New(cfg Config, d Deps) (*Stage, error) {
 		d.Now = time.Now
 	}
 	return &Stage{
-		cfg: cfg, labelMap: lm, log: d.Log, tickets: d.Tickets, ledger: ledger.New(d.KV), pub: d.Publisher,
+		cfg: cfg, labelMap: lm, log: d.Log, tickets: d.Tickets, ledger: ledger.New(d.KV), kv: d.KV, pub: d.Publisher,
 		catalog:  &catalogCache{src: d.Tickets, ttl: cfg.CatalogTTL, minRefresh: cfg.CatalogMinRefresh, now: d.Now},
 		metrics:  newMetrics(d.Registerer),
 		pmetrics: d.PipelineMetrics, maxDeliver: d.MaxDeliver, now: d.Now,
@@ -281,7 +287,7 @@ func (s *Stage) apply(ctx context.Context, a *attempt) error {
 		return nil
 	}
 
-	cur, gone, err := s.current(ctx, pred, rec)
+	cur, seen, gone, err := s.current(ctx, pred, rec)
 	if err != nil {
 		return err
 	}
@@ -292,13 +298,25 @@ func (s *Stage) apply(ctx context.Context, a *attempt) error {
 	if !cur.CreatedAt.IsZero() {
 		a.createdAt = cur.CreatedAt
 	}
-	decide(a.plans, pred, cur, rec, cat, s.cfg.Notes)
+	hash := DecisionHash(pred)
+	var intent *ledger.Intent
+	if rec != nil {
+		intent = rec.IntentFor(pred.TicketUpdatedAt.AsTime(), hash)
+	}
+	decide(a.plans, pred, cur, rec, intent, cat, s.cfg.Notes)
+
+	// What the PUT will set is recorded before the note and the PUT, so a
+	// delivery after a crash tells this write from a person's (decide).
+	if slices.ContainsFunc(a.plans, func(p *fieldPlan) bool { return p.write }) {
+		if rec, err = s.recordIntent(ctx, a, rec, hash); err != nil {
+			return err
+		}
+	}
 
 	noting := s.cfg.Notes && slices.ContainsFunc(a.plans, func(p *fieldPlan) bool { return p.noted })
 	var permanent error
 	var note noteResult
 	if noting {
-		hash := DecisionHash(pred)
 		note, err = s.ensureNote(ctx, pred, hash, renderNote(pred, a.plans, hash))
 		switch {
 		case err == nil:
@@ -334,7 +352,7 @@ func (s *Stage) apply(ctx context.Context, a *attempt) error {
 			s.metrics.writes.WithLabelValues("ok").Inc()
 			a.putApplied = true
 			writtenAt = after.UpdatedAt
-			s.observe(ctx, pred, after)
+			s.observeAfterWrite(ctx, pred, after, seen)
 		case isGone(err):
 			s.metrics.writes.WithLabelValues("gone").Inc()
 			a.gone()
@@ -358,7 +376,7 @@ func (s *Stage) apply(ctx context.Context, a *attempt) error {
 
 	applied := slices.ContainsFunc(a.plans, func(p *fieldPlan) bool { return p.out.Action == v1.Action_ACTION_APPLIED })
 	if applied || note.posted || a.putApplied {
-		if err := s.record(ctx, a, cat, writtenAt); err != nil {
+		if err := s.record(ctx, a, rec, cat, writtenAt); err != nil {
 			return err
 		}
 	}
@@ -379,19 +397,20 @@ func (s *Stage) apply(ctx context.Context, a *attempt) error {
 // With Reread, or for a prediction that carries no ticket snapshot, the
 // ticket is read (GET, 1 credit) and that version is recorded as seen.
 //
-// gone reports a ticket known to be deleted or spam.
-func (s *Stage) current(ctx context.Context, pred *v1.Prediction, rec *ledger.Applied) (cur *ticketsystem.Ticket, gone bool, err error) {
+// gone reports a ticket known to be deleted or spam. seen is the seen
+// record as it was read (for the compare-and-set after the PUT).
+func (s *Stage) current(ctx context.Context, pred *v1.Prediction, rec *ledger.Applied) (cur *ticketsystem.Ticket, seen seenRead, gone bool, err error) {
 	was := pred.GetTicket()
 	if s.cfg.Reread || was == nil {
 		cur, err := s.tickets.GetTicket(ctx, pred.TicketId)
 		if isGone(err) || (err == nil && (cur.Spam || cur.Deleted)) {
-			return nil, true, nil
+			return nil, seen, true, nil
 		}
 		if err != nil {
-			return nil, false, fmt.Errorf("read ticket %d: %w", pred.TicketId, err)
+			return nil, seen, false, fmt.Errorf("read ticket %d: %w", pred.TicketId, err)
 		}
 		s.observe(ctx, pred, cur)
-		return cur, false, nil
+		return cur, seen, false, nil
 	}
 	cur = &ticketsystem.Ticket{
 		ID: pred.TicketId, Tags: slices.Clone(was.Tags), Type: was.Type, GroupID: was.GroupId,
@@ -401,27 +420,68 @@ func (s *Stage) current(ctx context.Context, pred *v1.Prediction, rec *ledger.Ap
 	if was.CreatedAt != nil {
 		cur.CreatedAt = was.CreatedAt.AsTime()
 	}
-	seen, err := s.ledger.GetSeen(ctx, pred.System, pred.Account, pred.TicketId)
+	rs, err := s.ledger.GetSeen(ctx, pred.System, pred.Account, pred.TicketId)
 	switch {
 	case err == nil:
-		if !seen.UpdatedAt.Before(cur.UpdatedAt) {
-			cur.UpdatedAt, cur.GroupID, cur.Type = seen.UpdatedAt, seen.GroupID, seen.Type
-			cur.Priority, cur.Status, cur.Tags = int(seen.Priority), int(seen.Status), slices.Clone(seen.Tags)
-			cur.Spam, cur.Deleted = seen.Spam, seen.Deleted
+		seen = seenRead{known: true, found: true, rec: rs}
+		if !rs.UpdatedAt.Before(cur.UpdatedAt) {
+			cur.UpdatedAt, cur.GroupID, cur.Type = rs.UpdatedAt, rs.GroupID, rs.Type
+			cur.Priority, cur.Status, cur.Tags = int(rs.Priority), int(rs.Status), slices.Clone(rs.Tags)
+			cur.Spam, cur.Deleted = rs.Spam, rs.Deleted
 		}
 	case errors.Is(err, ledger.ErrNotFound):
+		seen = seenRead{known: true}
 	case errors.Is(err, ledger.ErrUnreadable):
 		s.log.Warn("unreadable seen record; checking against the predicted version", "ticket", pred.TicketId, "err", err)
 	default:
-		return nil, false, fmt.Errorf("read the newest observed version: %w", err)
+		return nil, seen, false, fmt.Errorf("read the newest observed version: %w", err)
 	}
 	if cur.Spam || cur.Deleted {
-		return nil, true, nil
+		return nil, seen, true, nil
 	}
 	if rec != nil && rec.WrittenUpdatedAt.After(cur.UpdatedAt) {
 		cur.Tags = mergeTags(cur.Tags, rec.Fields.Tags, []string{s.cfg.Tag})
 	}
-	return cur, false, nil
+	return cur, seen, false, nil
+}
+
+// seenRead is the ticket's seen record as current read it: known when it
+// was read (found or absent), so the record of the PUT's version can be a
+// single compare-and-set against that revision instead of a read-and-CAS.
+type seenRead struct {
+	known, found bool
+	rec          ledger.Seen
+}
+
+// observeAfterWrite records the version the PUT produced as seen: one
+// compare-and-set against the revision current read (create when there was
+// none). If the record changed meanwhile (the fetcher observed a version in
+// between) it falls back to ledger.ObserveSeen, which reads again and keeps
+// the newest; the result is the same as ObserveSeen's, one KV round trip
+// fewer in the common case.
+func (s *Stage) observeAfterWrite(ctx context.Context, pred *v1.Prediction, t *ticketsystem.Ticket, seen seenRead) {
+	if t == nil || t.UpdatedAt.IsZero() {
+		return
+	}
+	if seen.known && !(seen.found && seen.rec.UpdatedAt.After(t.UpdatedAt)) {
+		b, err := json.Marshal(ledger.SeenOf(t, s.now()))
+		if err == nil {
+			key := ledger.SeenKey(pred.System, pred.Account, pred.TicketId)
+			if seen.found {
+				_, err = s.kv.Update(ctx, key, b, seen.rec.Revision)
+			} else {
+				_, err = s.kv.Create(ctx, key, b)
+			}
+			if err == nil {
+				return
+			}
+		}
+		if !errors.Is(err, ledger.ErrConflict) && !errors.Is(err, pipeline.ErrExists) {
+			s.log.Warn("cannot record the ticket version autotriage wrote as seen", "ticket", pred.TicketId, "err", err)
+			return
+		}
+	}
+	s.observe(ctx, pred, t)
 }
 
 // observe records a version of the ticket the writer received (its GET or
@@ -436,11 +496,60 @@ func (s *Stage) observe(ctx context.Context, pred *v1.Prediction, t *ticketsyste
 	}
 }
 
+// recordIntent stores, in the ticket's ledger record, the write this
+// delivery is about to make (ledger.Intent): the predicted version, the
+// decision and the values of every field the PUT sets. It is one
+// compare-and-set against rec (the record as apply read it, nil: none),
+// with the read-and-CAS loop on a conflict. It returns the stored record,
+// which record then updates.
+func (s *Stage) recordIntent(ctx context.Context, a *attempt, rec *ledger.Applied, hash string) (*ledger.Applied, error) {
+	pred := a.pred
+	in := &ledger.Intent{SourceUpdatedAt: pred.TicketUpdatedAt.AsTime().UTC(), Decision: hash, At: s.now().UTC()}
+	for _, p := range a.plans {
+		if !p.write {
+			continue
+		}
+		switch p.pred.Field {
+		case FieldGroup:
+			in.Fields.GroupID, in.Fields.GroupName = p.t.groupID, p.t.name
+		case FieldType:
+			in.Fields.Type = p.t.typ
+		case FieldPriority:
+			in.Fields.Priority = int32(p.t.priority)
+		case FieldTags:
+			in.Fields.Tags = mergeTags(in.Fields.Tags, p.names)
+		}
+	}
+	var next ledger.Applied
+	if rec != nil {
+		next = *rec
+	}
+	next.Intent = in
+	rev, err := s.ledger.PutApplied(ctx, pred.System, pred.Account, pred.TicketId, next)
+	if err == nil {
+		next.Revision = rev
+		return &next, nil
+	}
+	if errors.Is(err, ledger.ErrConflict) {
+		next, err = s.ledger.UpdateApplied(ctx, pred.System, pred.Account, pred.TicketId, func(r *ledger.Applied, _ bool) error {
+			r.Intent = in
+			return nil
+		})
+		if err == nil {
+			return &next, nil
+		}
+	}
+	return nil, fmt.Errorf("record the intended write to ticket %d in the ledger: %w", pred.TicketId, err)
+}
+
 // record merges this write into the ticket's ledger record (compare-and-set).
-func (s *Stage) record(ctx context.Context, a *attempt, cat *ticketsystem.Catalog, writtenAt time.Time) error {
+// rec is the record as apply read it (nil: there was none): the merged
+// record is first stored against that revision, which saves a read when
+// nobody changed it since; on a conflict the usual read-and-CAS loop runs.
+func (s *Stage) record(ctx context.Context, a *attempt, rec *ledger.Applied, cat *ticketsystem.Catalog, writtenAt time.Time) error {
 	pred := a.pred
 	src := pred.TicketUpdatedAt.AsTime()
-	_, err := s.ledger.UpdateApplied(ctx, pred.System, pred.Account, pred.TicketId, func(r *ledger.Applied, _ bool) error {
+	merge := func(r *ledger.Applied, _ bool) error {
 		if src.After(r.SourceUpdatedAt) {
 			r.SourceUpdatedAt = src
 		}
@@ -467,7 +576,18 @@ func (s *Stage) record(ctx context.Context, a *attempt, cat *ticketsystem.Catalo
 		r.ModelVersion = modelVersion(pred)
 		r.At = s.now().UTC()
 		return nil
-	})
+	}
+	var next ledger.Applied
+	if rec != nil {
+		next = *rec
+		next.Fields.Tags = slices.Clone(rec.Fields.Tags)
+		next.OverridesSeen = slices.Clone(rec.OverridesSeen)
+	}
+	_ = merge(&next, rec != nil)
+	_, err := s.ledger.PutApplied(ctx, pred.System, pred.Account, pred.TicketId, next)
+	if errors.Is(err, ledger.ErrConflict) {
+		_, err = s.ledger.UpdateApplied(ctx, pred.System, pred.Account, pred.TicketId, merge)
+	}
 	if err != nil {
 		return fmt.Errorf("record ledger of ticket %d: %w", pred.TicketId, err)
 	}
