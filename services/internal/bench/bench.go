@@ -24,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -148,6 +149,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&only, "only", "", "comma-separated sections to run: "+strings.Join(AllSections, ","))
 	fs.IntVar(&o.Tickets, "tickets", 0, "tickets per pipeline run (default 2000, --quick 300)")
 	fs.StringVar(&o.Datasets, "datasets", "", "directory of the labelled datasets (default $AUTOTRIAGE_DATASETS)")
+	var cpuProfile string
+	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the bench process (every in-process stage, NATS and the simulator) to this file")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, "Usage: autotriage bench [--out DIR] [--quick] [--only SECTION[,SECTION]] [--tickets N]\n\n"+
@@ -176,6 +179,13 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errors.New("bench: --tickets must be positive")
 	}
 	o.Log = stderr
+	if cpuProfile != "" {
+		stop, perr := startCPUProfile(cpuProfile)
+		if perr != nil {
+			return fmt.Errorf("bench: %w", perr)
+		}
+		defer stop()
+	}
 	rep, err := Execute(ctx, o)
 	if rep == nil {
 		return err
@@ -263,6 +273,19 @@ func (r *Report) Write(dir string) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "report.md"), []byte(r.Markdown()), 0o644)
+}
+
+// startCPUProfile profiles this process into path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func gomaxprocs() int { return runtime.GOMAXPROCS(0) }

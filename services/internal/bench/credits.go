@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/autotriage/autotriage/services/internal/fetcher"
 	"github.com/autotriage/autotriage/services/internal/freshdesksim/helpdeskgen"
 )
 
 // creditScale compresses simulated time: one simulated minute (the
 // rate-limit window) passes in one real second, and the fetcher's default
-// 30 s poll interval is scaled to match (its 2 min overlap is in simulated
-// time already, since it is subtracted from updated_at).
+// 30 s poll interval is scaled to match (its default 5 s overlap is in
+// simulated time already, since it is subtracted from updated_at).
 const creditScale = 60
 
 // arrivalPerSimMin is the arrival rate of section 4: one ticket per simulated
@@ -24,7 +25,7 @@ const arrivalPerSimMin = 60.0
 func (h *harness) runCredits(ctx context.Context, rep *Report) error {
 	cr := &CreditsRep{TimeScale: creditScale}
 	rep.Credits = cr
-	poll := 30 * time.Second / creditScale
+	poll := fetcher.DefaultConfig().PollInterval / creditScale
 	runs := []struct {
 		name, plan string
 		notes      bool
@@ -36,7 +37,7 @@ func (h *harness) runCredits(ctx context.Context, rep *Report) error {
 		{"polling, notes, Growth plan", "growth", true, 2.05, 200},
 	}
 	for i, r := range runs {
-		sc := scenario{name: fmt.Sprintf("credits-%d", i), plan: r.plan, timeScale: creditScale, notes: r.notes, replicas: 1, poll: poll, overlap: 2 * time.Minute}
+		sc := scenario{name: fmt.Sprintf("credits-%d", i), plan: r.plan, timeScale: creditScale, notes: r.notes, replicas: 1, poll: poll}
 		h.logf("freshdesk: %s, %d tickets at %.0f per simulated minute (time x%d)", r.name, h.o.CreditTickets, arrivalPerSimMin, creditScale)
 		e, err := h.start(ctx, sc)
 		if err != nil {

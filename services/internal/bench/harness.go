@@ -133,8 +133,19 @@ type scenario struct {
 	notes     bool
 	replicas  int // classifier replicas; 0 = no in-process stages (section 5)
 	webhooks  bool
-	poll      time.Duration // real time
-	overlap   time.Duration // simulated time
+	poll      time.Duration // real time; 0: the fetcher's default (30s)
+	overlap   time.Duration // simulated time; 0: the fetcher's default (5s)
+	// deferFetch builds the fetcher but starts it only on startFetcher, so
+	// a burst can be waiting in the helpdesk when the first poll runs.
+	deferFetch bool
+}
+
+// tuningVars are stage settings the bench copies from its own environment
+// into every scenario, to measure a setting without editing code (the
+// report lists those that were set).
+var tuningVars = []string{
+	"AUTOTRIAGE_FETCHER_CONCURRENCY", "AUTOTRIAGE_CLASSIFIER_CONCURRENCY", "AUTOTRIAGE_WRITER_CONCURRENCY",
+	"AUTOTRIAGE_FETCHER_OVERLAP",
 }
 
 // stageConfig is every stage's configuration, read from an environment map
@@ -165,10 +176,11 @@ type env struct {
 	logF   *os.File
 	nc     *nats.Conn
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	rts    []*service.Runtime
-	errs   chan error
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
+	startFetcher func() // runs the fetcher (deferFetch); nil once started
+	rts          []*service.Runtime
+	errs         chan error
 
 	mu       sync.Mutex
 	created  map[int64]time.Time
@@ -230,18 +242,27 @@ func (h *harness) start(ctx context.Context, sc scenario) (e *env, err error) {
 		return e, err
 	}
 	e.envMap = map[string]string{
-		"NATS_URL":                         e.srv.URL(),
-		"FRESHDESK_BASE_URL":               e.simURL,
-		"FRESHDESK_API_KEY":                "sim-admin-key",
-		"AUTOTRIAGE_ACCOUNT":               "sim",
-		"AUTOTRIAGE_LOG_LEVEL":             "warn",
-		"AUTOTRIAGE_DEBUG_ADDR":            "127.0.0.1:0",
-		"AUTOTRIAGE_POLICY":                benchPolicy,
-		"AUTOTRIAGE_WRITER_NOTES":          strconv.FormatBool(sc.notes),
-		"AUTOTRIAGE_FETCHER_POLL_INTERVAL": sc.poll.String(),
-		"AUTOTRIAGE_FETCHER_OVERLAP":       sc.overlap.String(),
-		"AUTOTRIAGE_WEBHOOK_DISABLED":      strconv.FormatBool(!sc.webhooks),
-		"AUTOTRIAGE_WEBHOOK_ADDR":          "127.0.0.1:0",
+		"NATS_URL":                    e.srv.URL(),
+		"FRESHDESK_BASE_URL":          e.simURL,
+		"FRESHDESK_API_KEY":           "sim-admin-key",
+		"AUTOTRIAGE_ACCOUNT":          "sim",
+		"AUTOTRIAGE_LOG_LEVEL":        "warn",
+		"AUTOTRIAGE_DEBUG_ADDR":       "127.0.0.1:0",
+		"AUTOTRIAGE_POLICY":           benchPolicy,
+		"AUTOTRIAGE_WRITER_NOTES":     strconv.FormatBool(sc.notes),
+		"AUTOTRIAGE_WEBHOOK_DISABLED": strconv.FormatBool(!sc.webhooks),
+		"AUTOTRIAGE_WEBHOOK_ADDR":     "127.0.0.1:0",
+	}
+	for _, k := range tuningVars {
+		if v, ok := os.LookupEnv(k); ok {
+			e.envMap[k] = v
+		}
+	}
+	if sc.poll > 0 {
+		e.envMap["AUTOTRIAGE_FETCHER_POLL_INTERVAL"] = sc.poll.String()
+	}
+	if sc.overlap > 0 {
+		e.envMap["AUTOTRIAGE_FETCHER_OVERLAP"] = sc.overlap.String()
 	}
 	if sc.webhooks {
 		e.envMap["AUTOTRIAGE_WEBHOOK_SECRET"] = webhookSecret
@@ -338,7 +359,11 @@ func (h *harness) start(ctx context.Context, sc scenario) (e *env, err error) {
 		e.web = &http.Server{Handler: e.recordHooks(fe.WebhookHandler()), ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = e.web.Serve(webLn) }()
 	}
-	run("fetcher", fe.Run)
+	if sc.deferFetch {
+		e.startFetcher = func() { run("fetcher", fe.Run) }
+	} else {
+		run("fetcher", fe.Run)
+	}
 	// Wait until every classifier has loaded the model.
 	deadline := time.Now().Add(30 * time.Second)
 	for _, c := range classifiers {

@@ -3,6 +3,8 @@ package bench
 import (
 	"fmt"
 	"strings"
+
+	"github.com/autotriage/autotriage/services/internal/fetcher"
 )
 
 // Markdown renders the report.
@@ -60,12 +62,13 @@ func (r *Report) Markdown() string {
 		p("\n## 3. Pipeline throughput and latency\n\n")
 		p("Fetcher, classifier replica(s) and writer run in this process, each on its own NATS connection and built by the same constructors as the binaries, "+
 			"against an embedded JetStream server (file storage) and the Freshdesk simulator on the unlimited plan (no 429s), with the demo policy `%s` and notes on. "+
-			"Latency: from `AddTicket` in the simulator to the writer's Outcome (the update is applied before the outcome is published). "+
-			"Throughput: tickets / (last outcome − first creation).\n\n", benchPolicy)
+			"Latency: from the ticket's arrival (`AddTicket` in the simulator; for the backlog runs, the fetcher's start) to the writer's Outcome (the update is applied before the outcome is published). "+
+			"Throughput: tickets / (last outcome − first creation; for the backlog runs, the fetcher's start). "+
+			"CPU/ticket: this process's user+system CPU time over the run (every stage, the NATS server and the simulator) per ticket — less sensitive than tickets/s to other jobs on a shared machine.\n\n", benchPolicy)
 		p("Raw JetStream ceiling on the same server, %d messages of %d bytes (the mean TICKETS message), publisher and pull consumer (explicit acks) concurrent, no processing, median of 3: "+
 			"**%.0f msg/s** with async publishes (256 in flight), %.0f msg/s with one publish in flight at a time.\n\n", pr.Raw.Messages, pr.PayloadBytes, pr.Raw.AsyncPerSec, pr.Raw.SyncPerSec)
-		p("| run | ingest | arrivals | classifiers | done | tickets/s | p50 ms | p99 ms | webhook→applied p50 / p99 ms | ratio to raw (async) | ratio to raw (1 in flight) | group accuracy | credits |\n")
-		p("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		p("| run | ingest | arrivals | classifiers | done | tickets/s | p50 ms | p99 ms | webhook→applied p50 / p99 ms | ratio to raw (async) | ratio to raw (1 in flight) | group accuracy | credits | CPU ms/ticket |\n")
+		p("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, run := range pr.Runs {
 			hook := "–"
 			if run.HookP50Ms > 0 {
@@ -75,8 +78,8 @@ func (r *Report) Markdown() string {
 			if run.TimedOut {
 				done += " (timed out)"
 			}
-			p("| %s | %s | %s | %d | %s | %.0f | %.0f | %.0f | %s | %.1f%% | %.1f%% | %.3f | %d |\n", run.Name, run.Ingest, run.Arrival, run.Replicas, done, run.PerSec, run.P50Ms, run.P99Ms, hook,
-				100*run.RatioAsync, 100*run.RatioSync, run.GroupAcc, run.Credits)
+			p("| %s | %s | %s | %d | %s | %.0f | %.0f | %.0f | %s | %.1f%% | %.1f%% | %.3f | %d | %.3f |\n", run.Name, run.Ingest, run.Arrival, run.Replicas, done, run.PerSec, run.P50Ms, run.P99Ms, hook,
+				100*run.RatioAsync, 100*run.RatioSync, run.GroupAcc, run.Credits, run.CPUMsPerTicket)
 		}
 		p("\n")
 		for _, run := range pr.Runs {
@@ -86,9 +89,11 @@ func (r *Report) Markdown() string {
 
 	if cr := r.Credits; cr != nil {
 		p("\n## 4. Freshdesk API efficiency\n\n")
-		p("Polling path with the fetcher's defaults (poll every 30 s, 2 min overlap, list pages with descriptions at 3 credits), webhooks off, 1 classifier; "+
+		def := fetcher.DefaultConfig()
+		p("Polling path with the fetcher's defaults (poll every %s of simulated time, %s overlap, list pages with descriptions at 3 credits), webhooks off, 1 classifier; "+
 			"simulated time runs ×%.0f (a rate-limit minute lasts a real second; the poll interval is scaled to match). "+
-			"Tickets arrive at %.0f per simulated minute. Credits are the simulator's own counters over the run (catalog reads, lists, PUTs, notes), divided by triaged tickets.\n\n", cr.TimeScale, arrivalPerSimMin)
+			"Tickets arrive at %.0f per simulated minute. Credits are the simulator's own counters over the run (catalog reads, lists, PUTs, notes), divided by triaged tickets.\n\n",
+			def.PollInterval, def.Overlap, cr.TimeScale, arrivalPerSimMin)
 		p("| run | plan | done | notes written | credits | credits/ticket | target | simulated min | budget used | peak credits in a sampled minute | 429s | credits by endpoint |\n")
 		p("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 		for _, c := range cr.Runs {
@@ -111,7 +116,7 @@ func (r *Report) Markdown() string {
 	if len(r.Memory) > 0 {
 		p("\n## 5. Memory per service\n\n")
 		p("The service binaries (built here with CGO_ENABLED=0 -trimpath) as child processes against the embedded server and the simulator, polling every 250 ms; VmRSS from /proc/<pid>/status. "+
-			"Idle: 3 s after the first ticket went through (model loaded). Load: highest VmRSS sampled every 100 ms while %d tickets go through; VmHWM at the end.\n\n", r.Options.MemTickets)
+			"Idle: 3 s after the first ticket went through (model loaded). Load: highest VmRSS sampled every 100 ms while %d tickets arriving at %.0f a second go through; VmHWM at the end.\n\n", r.Options.MemTickets, memArrivalRate)
 		p("| service | binary | idle RSS | RSS under load | peak (VmHWM) |\n|---|---:|---:|---:|---:|\n")
 		for _, s := range r.Memory {
 			p("| %s | %s | %s | %s | %s |\n", s.Service, mib(s.BinaryLen), mib(s.IdleRSS), mib(s.LoadRSS), mib(s.HWM))
@@ -169,7 +174,7 @@ func (r *Report) checkTargets() []TargetCheck {
 	}
 	if pr := r.Pipeline; pr != nil {
 		for _, run := range pr.Runs {
-			if run.Arrival != "burst" {
+			if run.Arrival != "backlog" {
 				continue
 			}
 			out = append(out, TargetCheck{

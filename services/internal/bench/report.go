@@ -98,25 +98,28 @@ type RawCeiling struct {
 
 // PipeRun is one pass of tickets through fetcher, classifier and writer.
 type PipeRun struct {
-	Name        string  `json:"name"`
-	Ingest      string  `json:"ingest"` // "polling" or "webhooks"
-	Arrival     string  `json:"arrival"`
-	Replicas    int     `json:"classifier_replicas"`
-	Tickets     int     `json:"tickets"`
-	Done        int     `json:"done"`
-	Applied     int     `json:"applied"` // outcomes that set at least one field
-	Seconds     float64 `json:"seconds"`
-	PerSec      float64 `json:"per_sec"`
-	P50Ms       float64 `json:"p50_ms"`
-	P99Ms       float64 `json:"p99_ms"`
-	HookP50Ms   float64 `json:"webhook_p50_ms,omitempty"` // webhook received -> outcome
-	HookP99Ms   float64 `json:"webhook_p99_ms,omitempty"`
-	RatioAsync  float64 `json:"ratio_to_async_ceiling"`
-	RatioSync   float64 `json:"ratio_to_sync_ceiling"`
-	Credits     int64   `json:"credits"`
-	GroupAcc    float64 `json:"group_accuracy"` // applied or predicted group against the simulator's truth
-	TimedOut    bool    `json:"timed_out,omitempty"`
-	Description string  `json:"description"`
+	Name       string  `json:"name"`
+	Ingest     string  `json:"ingest"` // "polling" or "webhooks"
+	Arrival    string  `json:"arrival"`
+	Replicas   int     `json:"classifier_replicas"`
+	Tickets    int     `json:"tickets"`
+	Done       int     `json:"done"`
+	Applied    int     `json:"applied"` // outcomes that set at least one field
+	Seconds    float64 `json:"seconds"`
+	PerSec     float64 `json:"per_sec"`
+	P50Ms      float64 `json:"p50_ms"`
+	P99Ms      float64 `json:"p99_ms"`
+	HookP50Ms  float64 `json:"webhook_p50_ms,omitempty"` // webhook received -> outcome
+	HookP99Ms  float64 `json:"webhook_p99_ms,omitempty"`
+	RatioAsync float64 `json:"ratio_to_async_ceiling"`
+	RatioSync  float64 `json:"ratio_to_sync_ceiling"`
+	Credits    int64   `json:"credits"`
+	// CPUMsPerTicket is this process's CPU time (user+system) over the run
+	// per ticket: stages, NATS server and simulator together.
+	CPUMsPerTicket float64 `json:"cpu_ms_per_ticket"`
+	GroupAcc       float64 `json:"group_accuracy"` // applied or predicted group against the simulator's truth
+	TimedOut       bool    `json:"timed_out,omitempty"`
+	Description    string  `json:"description"`
 }
 
 // CreditsRep is section 4.

@@ -44,7 +44,7 @@ func (h *harness) runServiceMemory(ctx context.Context, rep *Report) error {
 		return fmt.Errorf("go build: %w: %s", err, out)
 	}
 
-	sc := scenario{name: "memory", plan: "unlimited", notes: true, poll: 250 * time.Millisecond, overlap: 2 * time.Minute}
+	sc := scenario{name: "memory", plan: "unlimited", notes: true, poll: 250 * time.Millisecond}
 	e, err := h.start(ctx, sc)
 	if err != nil {
 		return err
@@ -108,7 +108,11 @@ func (h *harness) runServiceMemory(ctx context.Context, rep *Report) error {
 			}
 		}
 	}
-	ids, err := e.addTickets(ctx, gen, h.o.MemTickets, 0)
+	// The load arrives at 90 tickets a second rather than all at once: more
+	// than a page of tickets in one updated_at second hits the change
+	// feed's dense-second issue (see burst). A backlog cannot be used here:
+	// the cursor already passed the last hour with the first ticket.
+	ids, err := e.addTickets(ctx, gen, h.o.MemTickets, memArrivalRate)
 	if err != nil {
 		return err
 	}
@@ -128,6 +132,10 @@ func (h *harness) runServiceMemory(ctx context.Context, rep *Report) error {
 	rep.Memory = mems
 	return nil
 }
+
+// memArrivalRate is the load's arrival rate (tickets per second), below a
+// list page per second.
+const memArrivalRate = 90.0
 
 func waitOrKill(p *exec.Cmd, d time.Duration) {
 	done := make(chan struct{})

@@ -225,6 +225,13 @@ func (c *seenCache) get(id int64) (snapshot, bool) {
 	return s, ok
 }
 
+func (c *seenCache) has(id int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.m[id]
+	return ok
+}
+
 // put keeps s unless a newer version of the ticket is already remembered.
 func (c *seenCache) put(id int64, s snapshot) {
 	c.mu.Lock()

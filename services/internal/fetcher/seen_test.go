@@ -91,7 +91,7 @@ func TestSeenRecordedForEveryObservedVersion(t *testing.T) {
 	}
 }
 
-// flakySeen fails ObserveSeen for one ticket while armed.
+// flakySeen fails every observation of one ticket while armed.
 type flakySeen struct {
 	*ledger.Ledger
 	failID int64
@@ -105,6 +105,14 @@ func (l *flakySeen) ObserveSeen(ctx context.Context, system, account string, id 
 		return false, errors.New("kv unavailable")
 	}
 	return l.Ledger.ObserveSeen(ctx, system, account, id, s)
+}
+
+func (l *flakySeen) CreateSeen(ctx context.Context, system, account string, id int64, s ledger.Seen) error {
+	if id == l.failID && l.armed.Load() {
+		l.fails.Add(1)
+		return errors.New("kv unavailable")
+	}
+	return l.Ledger.CreateSeen(ctx, system, account, id, s)
 }
 
 // TestSeenFailureKeepsTheCursor: a version whose observation could not be

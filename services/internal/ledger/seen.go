@@ -75,6 +75,18 @@ func (l *Ledger) GetSeen(ctx context.Context, system, account string, id int64) 
 	return s, nil
 }
 
+// CreateSeen records the first observed version of a ticket in one round
+// trip; it fails with ErrExists when a version is already recorded (then
+// ObserveSeen decides which is newer).
+func (l *Ledger) CreateSeen(ctx context.Context, system, account string, id int64, s Seen) error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("ledger: encode seen version of ticket %d: %w", id, err)
+	}
+	_, err = l.kv.Create(ctx, SeenKey(system, account, id), b)
+	return err
+}
+
 // ObserveSeen records s as the ticket's newest observed version unless the
 // stored one is newer: the record never goes backwards. A version with the
 // same updated_at as the stored one replaces it only when its values
