@@ -35,6 +35,11 @@ func (c *Client) ViewTicket(ctx context.Context, id int64, include ...string) (*
 	if len(include) > 0 {
 		r.query = url.Values{"include": {strings.Join(include, ",")}}
 	}
+	return c.ticket(ctx, r)
+}
+
+// ticket sends r and decodes the one ticket it answers with.
+func (c *Client) ticket(ctx context.Context, r request) (*Ticket, error) {
 	res, err := c.do(ctx, r)
 	if err != nil {
 		return nil, err
@@ -114,16 +119,7 @@ func (c *Client) UpdateTicket(ctx context.Context, id int64, u TicketUpdate) (*T
 	}
 	r := request{method: "PUT", path: "/api/v2/tickets/" + strconv.FormatInt(id, 10), body: u,
 		endpoint: "tickets.update", idempotent: true, cost: 1}
-	res, err := c.do(ctx, r)
-	if err != nil {
-		return nil, err
-	}
-	defer res.release()
-	var t Ticket
-	if err := decode(r.method+" "+r.path, res, &t); err != nil {
-		return nil, err
-	}
-	return &t, nil
+	return c.ticket(ctx, r)
 }
 
 // NewNote is the body of POST /tickets/{id}/notes. Private defaults to true
