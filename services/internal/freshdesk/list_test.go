@@ -263,23 +263,41 @@ func TestConversationsAndGroupsPaginate(t *testing.T) {
 	}
 }
 
-func TestListTicketsSinceReadsABurstInOneSecondOnce(t *testing.T) {
-	// 250 tickets stamped in one second (a bulk import): the re-anchored
-	// listing starts where the unseen ones begin, so each page is read once.
+func TestListTicketsSinceVerifiesASecondReadByOffset(t *testing.T) {
+	// 250 tickets stamped in one second (a bulk import) must be paged by
+	// offset. While that is read, 10 tickets of the first page are updated
+	// (they move to a later second) and the rest slide back by 10: the
+	// client re-reads the second from its first page before moving on, so
+	// none is missed, and each ticket version is delivered once.
 	ls := &listServer{t: t, pageSize: 100, tickets: ticketsEvery(250, 1000)}
+	moved := false
+	ls.afterServe = func(n int) {
+		if n == 1 && !moved {
+			moved = true
+			for i := 0; i < 10; i++ {
+				ls.tickets[i].UpdatedAt = t0.Add(time.Hour)
+			}
+		}
+	}
 	c, _, _ := newClient(t, ls)
-	n := 0
+	seen := map[int64]int{}
 	err := c.ListTicketsSince(context.Background(), t0.Add(-time.Minute), func(p []freshdesk.Ticket) error {
-		n += len(p)
+		for _, tk := range p {
+			seen[tk.ID]++
+		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 250 {
-		t.Fatalf("delivered %d tickets; want 250", n)
+	for i := int64(1); i <= 250; i++ {
+		if seen[i] == 0 {
+			t.Errorf("ticket %d never listed", i)
+		}
 	}
-	if len(ls.queries) != 3 {
-		t.Fatalf("%d list calls for 250 tickets; want 3", len(ls.queries))
+	for id, k := range seen {
+		if k > 2 || (k == 2 && id > 10) {
+			t.Errorf("ticket %d delivered %d times", id, k)
+		}
 	}
 }

@@ -439,6 +439,42 @@ func (c *Client) listSince(ctx context.Context, since time.Time, pageCap int, fn
 	// can come back after a re-anchor on last.
 	var last time.Time
 	seenAtLast := map[int64]struct{}{}
+	// verify re-reads the tickets stamped in second sec from its first page
+	// and delivers those not delivered yet: offset pages within one second
+	// shift when some of its tickets change during the read, and the ones
+	// that slide back onto a page already read would be missed.
+	verify := func(sec time.Time) error {
+		page, err := c.ListTickets(ctx, ListOptions{UpdatedSince: sec, OrderBy: "updated_at",
+			OrderType: "asc", Include: []string{"description"}})
+		for n := 1; ; n++ {
+			if err != nil {
+				return err
+			}
+			var kept []Ticket
+			beyond := false
+			for _, t := range page.Tickets {
+				u := t.UpdatedAt.UTC()
+				if u.After(sec) {
+					beyond = true
+					break
+				}
+				if _, dup := seenAtLast[t.ID]; u.Equal(sec) && !dup {
+					seenAtLast[t.ID] = struct{}{}
+					kept = append(kept, t)
+				}
+			}
+			if len(kept) > 0 {
+				if err := fn(kept); err != nil {
+					return err
+				}
+			}
+			if beyond || page.Next == "" || n >= pageCap {
+				return nil
+			}
+			page, err = c.listPage(ctx, request{method: "GET", path: "/api/v2/tickets", rawURL: page.Next,
+				endpoint: "tickets.list", idempotent: true, cost: listCostWithDescription})
+		}
+	}
 	for {
 		// The tickets already delivered at the anchor second come first on
 		// the re-anchored listing; start on the page where the unseen ones
@@ -447,12 +483,21 @@ func (c *Client) listSince(ctx context.Context, since time.Time, pageCap int, fn
 		if !last.Equal(anchor) {
 			first = 1
 		}
+		// offset is set while pages within the anchor second are read by
+		// offset; that second is verified before the read moves past it.
+		offset := first > 1
 		page, err := c.ListTickets(ctx, ListOptions{UpdatedSince: anchor, OrderBy: "updated_at",
 			OrderType: "asc", Include: []string{"description"}, Page: first})
 		if err != nil {
 			return err
 		}
 		for n := first; ; n++ {
+			if offset && (page.Next == "" || crosses(page.Tickets, anchor)) {
+				if err := verify(anchor); err != nil {
+					return err
+				}
+				offset = false
+			}
 			kept := page.Tickets[:0:0]
 			for _, t := range page.Tickets {
 				u := t.UpdatedAt.UTC()
@@ -478,6 +523,7 @@ func (c *Client) listSince(ctx context.Context, since time.Time, pageCap int, fn
 			if n >= pageCap || last.After(anchor) {
 				break // re-anchor on last: the next page by key
 			}
+			offset = true
 			page, err = c.listPage(ctx, request{method: "GET", path: "/api/v2/tickets", rawURL: page.Next,
 				endpoint: "tickets.list", idempotent: true, cost: listCostWithDescription})
 			if err != nil {
@@ -490,4 +536,14 @@ func (c *Client) listSince(ctx context.Context, since time.Time, pageCap int, fn
 		}
 		anchor = last
 	}
+}
+
+// crosses reports whether a page holds a ticket stamped after sec.
+func crosses(page []Ticket, sec time.Time) bool {
+	for _, t := range page {
+		if t.UpdatedAt.UTC().After(sec) {
+			return true
+		}
+	}
+	return false
 }
