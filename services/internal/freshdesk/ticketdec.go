@@ -105,58 +105,25 @@ func (d *jsonReader) attachment(a *Attachment) error {
 	}
 }
 
-// setTickets and setAttachments follow encoding/json's slice rules (see
-// setStrings): null gives nil, [] an empty slice, elements are decoded into
-// the existing backing array.
+// setTickets and setAttachments follow encoding/json's slice rules: null
+// gives nil, [] an empty slice, elements are decoded into the existing
+// backing array.
 func (d *jsonReader) setTickets(p *[]Ticket) error {
-	switch d.peek() {
-	case 'n':
-		*p = nil
-		return d.lit("null")
-	case '[':
-	default:
-		return d.mismatch("[]Ticket", "tickets")
-	}
-	if err := d.enter(); err != nil {
-		return err
-	}
-	s := *p
-	i := 0
-	for n := 0; ; {
-		more, err := d.next(']', &n)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		if i < cap(s) {
-			s = s[:i+1]
-		} else {
-			s = append(s[:i], Ticket{})
-		}
-		if err := d.ticket(&s[i]); err != nil {
-			return err
-		}
-		i++
-	}
-	if i == 0 {
-		s = []Ticket{}
-	} else {
-		s = s[:i]
-	}
-	*p = s
-	return nil
+	return decodeSlice(d, p, "[]Ticket", "tickets", d.ticket)
 }
 
 func (d *jsonReader) setAttachments(p *[]Attachment) error {
+	return decodeSlice(d, p, "[]Attachment", "attachments", d.attachment)
+}
+
+func decodeSlice[T any](d *jsonReader, p *[]T, typ, field string, elem func(*T) error) error {
 	switch d.peek() {
 	case 'n':
 		*p = nil
 		return d.lit("null")
 	case '[':
 	default:
-		return d.mismatch("[]Attachment", "attachments")
+		return d.mismatch(typ, field)
 	}
 	if err := d.enter(); err != nil {
 		return err
@@ -174,15 +141,16 @@ func (d *jsonReader) setAttachments(p *[]Attachment) error {
 		if i < cap(s) {
 			s = s[:i+1]
 		} else {
-			s = append(s[:i], Attachment{})
+			var zero T
+			s = append(s[:i], zero)
 		}
-		if err := d.attachment(&s[i]); err != nil {
+		if err := elem(&s[i]); err != nil {
 			return err
 		}
 		i++
 	}
 	if i == 0 {
-		s = []Attachment{}
+		s = []T{}
 	} else {
 		s = s[:i]
 	}
