@@ -51,7 +51,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.APIKey == "" {
 		return nil, errors.New("freshdesk: API key is required")
 	}
-	if strings.ContainsAny(cfg.APIKey.reveal(), ":\r\n") {
+	if strings.ContainsAny(cfg.APIKey.Reveal(), ":\r\n") {
 		return nil, errors.New("freshdesk: API key contains invalid characters")
 	}
 	base, err := cfg.baseURL()
@@ -64,7 +64,7 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{
 		base:        base,
 		key:         cfg.APIKey,
-		authHeader:  "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.APIKey.reveal()+":X")),
+		authHeader:  "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.APIKey.Reveal()+":X")),
 		userAgent:   cfg.UserAgent,
 		hc:          cfg.HTTPClient,
 		maxRetries:  cfg.MaxRetries,
@@ -398,7 +398,7 @@ func (c *Client) statusError(op string, r *response) *ticketsystem.Error {
 			e.Message = truncate(strings.ToValidUTF8(string(body), "?"), 200)
 		}
 	}
-	e.Message = c.key.scrub(e.Message)
+	e.Message = scrubSecret(e.Message, c.key.Reveal())
 	return e
 }
 

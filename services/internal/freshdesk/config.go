@@ -20,22 +20,17 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/autotriage/autotriage/services/internal/platform"
 )
 
-// Secret holds a credential. It prints as "[redacted]" in every fmt verb and
-// in JSON and slog output, so a Config can be logged safely.
-type Secret string
+// Secret is the credential type shared by every package: it prints as
+// "[redacted]" in every fmt verb and in JSON and slog output, so a Config can
+// be logged safely.
+type Secret = platform.Secret
 
 const redacted = "[redacted]"
 
-func (Secret) String() string               { return redacted }
-func (Secret) GoString() string             { return redacted }
-func (Secret) Format(f fmt.State, _ rune)   { _, _ = f.Write([]byte(redacted)) }
-func (Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
-func (Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
-func (Secret) LogValue() slog.Value         { return slog.StringValue(redacted) }
-func (s Secret) reveal() string             { return string(s) }
-func (s Secret) scrub(text string) string   { return scrubSecret(text, string(s)) }
 func scrubSecret(text, secret string) string {
 	if secret == "" {
 		return text

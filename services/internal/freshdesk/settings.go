@@ -62,7 +62,7 @@ func (s Settings) AccountName() string {
 func (s Settings) NewClient(reg prometheus.Registerer, log *slog.Logger, transport http.RoundTripper) (*Client, error) {
 	cfg := Config{
 		Domain:     s.Domain,
-		APIKey:     Secret(s.APIKey.Reveal()),
+		APIKey:     s.APIKey,
 		BaseURL:    s.BaseURL,
 		Reserve:    s.Reserve,
 		Timeout:    s.Timeout,
