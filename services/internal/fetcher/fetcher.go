@@ -248,10 +248,18 @@ func (f *Fetcher) handle(ctx context.Context, t *ticketsystem.Ticket, o publishO
 	if err := validateTicket(t); err != nil {
 		return f.deadLetterTicket(ctx, t, src, err)
 	}
-	if err := f.observe(ctx, t, o.live); err != nil {
+	first, err := f.observe(ctx, t, o.live)
+	if err != nil {
 		return Result{}, err
 	}
-	if o.live {
+	switch {
+	case o.live && first:
+		// The first observation of the ticket by anyone: the writer records
+		// the version of every PUT it makes as seen (before its ledger
+		// record), so there is no write of autotriage's to recognise or
+		// overrides to look for, and the ledger read is saved.
+		f.seen.put(t.ID, snapshotOf(t))
+	case o.live:
 		res, done, err := f.checkLedger(ctx, t)
 		if err != nil || done {
 			return res, err
@@ -269,31 +277,32 @@ func (f *Fetcher) handle(ctx context.Context, t *ticketsystem.Ticket, o publishO
 // observe records t as the ticket's newest observed version (a no-op when
 // a newer one is recorded). A failure is logged and counted and returned.
 // A live version of a ticket this replica has not seen is first tried as a
-// create (new tickets: one KV round trip instead of two).
-func (f *Fetcher) observe(ctx context.Context, t *ticketsystem.Ticket, live bool) error {
+// create (new tickets: one KV round trip instead of two); first reports
+// that the create succeeded, i.e. nobody had recorded a version before.
+func (f *Fetcher) observe(ctx context.Context, t *ticketsystem.Ticket, live bool) (first bool, err error) {
 	s := ledger.SeenOf(t, f.now())
 	if live && !f.seen.has(t.ID) {
 		err := f.ledger.CreateSeen(ctx, f.system, f.account, t.ID, s)
 		if err == nil {
 			f.metrics.seenStored.Inc()
-			return nil
+			return true, nil
 		}
 		if !errors.Is(err, pipeline.ErrExists) {
 			f.metrics.seenErrors.Inc()
 			f.log.Warn("cannot record the observed ticket version; the version will be read again", "ticket", t.ID, "updated_at", t.UpdatedAt, "err", err)
-			return fmt.Errorf("record observed version of ticket %d: %w", t.ID, err)
+			return false, fmt.Errorf("record observed version of ticket %d: %w", t.ID, err)
 		}
 	}
 	stored, err := f.ledger.ObserveSeen(ctx, f.system, f.account, t.ID, s)
 	if err != nil {
 		f.metrics.seenErrors.Inc()
 		f.log.Warn("cannot record the observed ticket version; the version will be read again", "ticket", t.ID, "updated_at", t.UpdatedAt, "err", err)
-		return fmt.Errorf("record observed version of ticket %d: %w", t.ID, err)
+		return false, fmt.Errorf("record observed version of ticket %d: %w", t.ID, err)
 	}
 	if stored {
 		f.metrics.seenStored.Inc()
 	}
-	return nil
+	return false, nil
 }
 
 func (f *Fetcher) publishTicket(ctx context.Context, t *ticketsystem.Ticket, o publishOpts) (Result, error) {

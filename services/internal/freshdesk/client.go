@@ -83,7 +83,7 @@ func New(cfg Config) (*Client, error) {
 		if timeout <= 0 {
 			timeout = DefaultTimeout
 		}
-		c.hc = &http.Client{Timeout: timeout}
+		c.hc = &http.Client{Timeout: timeout, Transport: NewTransport()}
 	}
 	switch {
 	case c.maxRetries == 0:

@@ -70,8 +70,8 @@ type Config struct {
 	Reserve float64
 	// UserAgent is sent on every request; default DefaultUserAgent.
 	UserAgent string
-	// HTTPClient is used for requests; default a client with Timeout. Its
-	// own Timeout, if set, takes precedence.
+	// HTTPClient is used for requests; default a client with Timeout over
+	// NewTransport. Its own Timeout, if set, takes precedence.
 	HTTPClient *http.Client
 	// MaxResponseBytes caps every response body; default 8 MiB.
 	MaxResponseBytes int64

@@ -12,7 +12,7 @@ import (
 // The writer binary and `autotriage up` both start the stage through it.
 func Build(ctx context.Context, rt *service.Runtime, cfg Config, fd freshdesk.Settings) (*Stage, error) {
 	// The metering transport attributes credits to each prediction.
-	client, err := fd.NewClient(rt.Registerer, rt.Log, MeterCredits(nil))
+	client, err := fd.NewClient(rt.Registerer, rt.Log, MeterCredits(freshdesk.NewTransport()))
 	if err != nil {
 		return nil, err
 	}
