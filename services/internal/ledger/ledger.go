@@ -61,6 +61,11 @@ type Applied struct {
 	// earlier delivery of the same decision wrote, and tells them from a
 	// person's by this record.
 	Intent *Intent `json:"intent,omitempty"`
+	// Notes is where the decision note of each of the ticket's latest
+	// decisions stands (at most MaxNotes, the most recently changed last),
+	// so a note is written once per decision across deliveries, ticket
+	// versions and models.
+	Notes []Note `json:"notes,omitempty"`
 
 	Revision uint64 `json:"-"`
 }

@@ -2,8 +2,10 @@ package ledger_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,43 +17,120 @@ import (
 
 func bucket(t *testing.T) *ledger.Ledger {
 	t.Helper()
+	l, _ := bucketKV(t)
+	return l
+}
+
+func bucketKV(t *testing.T) (*ledger.Ledger, ledger.KV) {
+	t.Helper()
 	srv := natsserver.StartTest(t)
 	c := natsserver.ConnectTest(t, srv, pipeline.Topology{})
 	kv, err := c.KV(context.Background(), pipeline.BucketWriter)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ledger.New(kv)
+	return ledger.New(kv), kv
 }
 
-func TestNoteRecordCompareAndSet(t *testing.T) {
-	l := bucket(t)
+// Records older writers stored under a key per decision note are still read.
+func TestLegacyNoteRecordIsRead(t *testing.T) {
+	l, kv := bucketKV(t)
 	ctx := context.Background()
 	if _, err := l.GetNote(ctx, "freshdesk", "acme", 7, "abc"); !errors.Is(err, ledger.ErrNotFound) {
 		t.Fatalf("get of a missing record: %v", err)
 	}
-	rev, err := l.PutNote(ctx, "freshdesk", "acme", 7, "abc", ledger.NoteRecord{State: ledger.NotePending, At: time.Now()})
-	if err != nil {
+	// As the writer before Applied.Notes stored it.
+	old := `{"state":"written","at":"2025-03-01T10:00:00Z","conversation_id":99}`
+	if _, err := kv.Create(ctx, ledger.NoteKey("freshdesk", "acme", 7, "abc"), []byte(old)); err != nil {
 		t.Fatal(err)
-	}
-	// A second writer creating the same record loses.
-	if _, err := l.PutNote(ctx, "freshdesk", "acme", 7, "abc", ledger.NoteRecord{State: ledger.NotePending}); !errors.Is(err, ledger.ErrConflict) {
-		t.Fatalf("second create: %v, want ErrConflict", err)
 	}
 	r, err := l.GetNote(ctx, "freshdesk", "acme", 7, "abc")
-	if err != nil || r.State != ledger.NotePending || r.Revision != rev {
+	if err != nil || r.State != ledger.NoteWritten || r.ConversationID != 99 || r.At.IsZero() {
 		t.Fatalf("read back %+v %v", r, err)
 	}
-	r.State, r.ConversationID = ledger.NoteWritten, 99
-	if _, err := l.PutNote(ctx, "freshdesk", "acme", 7, "abc", r); err != nil {
+	if _, err := kv.Create(ctx, ledger.NoteKey("freshdesk", "acme", 7, "bad"), []byte("{")); err != nil {
 		t.Fatal(err)
 	}
-	// An update from the stale revision fails.
-	if _, err := l.PutNote(ctx, "freshdesk", "acme", 7, "abc", ledger.NoteRecord{State: ledger.NotePending, Revision: rev}); !errors.Is(err, ledger.ErrConflict) {
-		t.Fatalf("stale update: %v, want ErrConflict", err)
+	if _, err := l.GetNote(ctx, "freshdesk", "acme", 7, "bad"); err == nil {
+		t.Error("an unreadable record was accepted")
 	}
 	if got := ledger.NoteKey("freshdesk", "acme.eu", 7, "abc"); got != "note.freshdesk.acme_eu.7.abc" {
 		t.Errorf("key %q", got)
+	}
+}
+
+func TestNotesKeepTheLatestDecisions(t *testing.T) {
+	at := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
+	note := func(i int, s ledger.NoteState) ledger.Note {
+		return ledger.Note{Decision: "d" + strconv.Itoa(i), State: s, At: at.Add(time.Duration(i) * time.Second)}
+	}
+	var a ledger.Applied
+	for i := range ledger.MaxNotes {
+		a.SetNote(note(i, ledger.NotePending))
+	}
+	before := a
+	// Replacing a decision's state moves it last and keeps the others.
+	w := note(3, ledger.NoteWritten)
+	w.ConversationID = 42
+	a.SetNote(w)
+	if n, ok := a.Note("d3"); !ok || n != w || len(a.Notes) != ledger.MaxNotes || a.Notes[ledger.MaxNotes-1] != w {
+		t.Fatalf("after replacing d3: %+v", a.Notes)
+	}
+	if n, _ := before.Note("d3"); n.State != ledger.NotePending {
+		t.Error("SetNote changed an earlier copy of the record")
+	}
+	// A new decision beyond the bound forgets the least recently changed.
+	a.SetNote(note(100, ledger.NotePending))
+	if _, ok := a.Note("d0"); ok || len(a.Notes) != ledger.MaxNotes {
+		t.Errorf("after a ninth decision: %+v", a.Notes)
+	}
+	for _, d := range []string{"d1", "d3", "d100"} {
+		if _, ok := a.Note(d); !ok {
+			t.Errorf("decision %s forgotten: %+v", d, a.Notes)
+		}
+	}
+	if _, ok := (ledger.Applied{}).Note("d1"); ok {
+		t.Error("an empty record has a note")
+	}
+}
+
+// Applied stays readable both ways: a record without notes (stored by an
+// older writer) decodes, and one without notes encodes without the field.
+func TestAppliedNotesRoundTripAndStayOptional(t *testing.T) {
+	l, kv := bucketKV(t)
+	ctx := context.Background()
+	old := `{"source_updated_at":"2025-03-01T10:00:00Z","written_updated_at":"2025-03-01T10:00:05Z",` +
+		`"fields":{"group_id":5},"at":"2025-03-01T10:00:05Z","overrides_seen":["group"]}`
+	if _, err := kv.Create(ctx, ledger.AppliedKey("freshdesk", "acme", 7), []byte(old)); err != nil {
+		t.Fatal(err)
+	}
+	a, err := l.GetApplied(ctx, "freshdesk", "acme", 7)
+	if err != nil || a.Fields.GroupID != 5 || len(a.Notes) != 0 {
+		t.Fatalf("old record read as %+v %v", a, err)
+	}
+	b, err := json.Marshal(a)
+	if err != nil || strings.Contains(string(b), `"notes"`) {
+		t.Errorf("record without notes encodes as %s (%v)", b, err)
+	}
+	n := ledger.Note{Decision: "abc", State: ledger.NoteWritten, At: time.Date(2025, 3, 1, 10, 0, 1, 0, time.UTC), ConversationID: 9}
+	a.SetNote(n)
+	if _, err := l.PutApplied(ctx, "freshdesk", "acme", 7, a); err != nil {
+		t.Fatal(err)
+	}
+	// Another writer of the record (the fetcher's override bookkeeping)
+	// keeps the notes.
+	if _, err := l.UpdateApplied(ctx, "freshdesk", "acme", 7, func(a *ledger.Applied, _ bool) error {
+		a.OverridesSeen = append(a.OverridesSeen, "type")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	a, err = l.GetApplied(ctx, "freshdesk", "acme", 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := a.Note("abc"); !ok || got != n || len(a.OverridesSeen) != 2 {
+		t.Errorf("after a round trip: note %+v %v, overrides %v", got, ok, a.OverridesSeen)
 	}
 }
 

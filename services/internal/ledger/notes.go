@@ -24,27 +24,69 @@ const (
 	NoteWritten NoteState = "written"
 )
 
-// NoteRecord is the idempotency record of one decision note. The decision is
-// named by a hash (see the writer), so a redelivered or re-made prediction
-// with the same decision finds the record and does not post a second note.
-type NoteRecord struct {
-	State NoteState `json:"state"`
-	// At is when State was last set; a pending record older than the
-	// writer's lease belongs to a writer that is gone.
+// MaxNotes bounds Applied.Notes. A decision is named by a hash that leaves
+// out the ticket version and the model (see the writer), so the state of a
+// decision's note has to outlive the prediction that wrote it; eight is far
+// more distinct decisions than a ticket sees while its notes matter.
+const MaxNotes = 8
+
+// Note is where the decision note of one decision stands, kept in the
+// ticket's record (Applied.Notes).
+type Note struct {
+	// Decision is the decision's hash (the note carries it in its marker).
+	Decision string    `json:"decision"`
+	State    NoteState `json:"state"`
+	// At is when State was last set; a pending note older than the
+	// writer's lease belongs to a writer that is gone. Zero: the writer
+	// knows its note was not stored, nobody needs to wait for it.
 	At time.Time `json:"at"`
 	// ConversationID is the note's id in the ticket system, once known.
 	ConversationID int64 `json:"conversation_id,omitempty"`
-
-	Revision uint64 `json:"-"`
 }
 
-// NoteKey is the KV key of a decision note's record.
+// Note returns the state of a decision's note, if the record holds one.
+func (a Applied) Note(decision string) (Note, bool) {
+	for _, n := range a.Notes {
+		if n.Decision == decision {
+			return n, true
+		}
+	}
+	return Note{}, false
+}
+
+// SetNote records the state of n's decision note, replacing the decision's
+// earlier state, and forgets the least recently changed decisions beyond
+// MaxNotes. It never writes into the slice a.Notes held before, so a copy
+// of the record taken earlier is unaffected (merge functions stay pure).
+func (a *Applied) SetNote(n Note) {
+	out := make([]Note, 0, len(a.Notes)+1)
+	for _, o := range a.Notes {
+		if o.Decision != n.Decision {
+			out = append(out, o)
+		}
+	}
+	out = append(out, n)
+	a.Notes = out[max(len(out)-MaxNotes, 0):]
+}
+
+// NoteRecord is a decision note's state as writers before Applied.Notes
+// stored it, under its own key (NoteKey). Buckets written by such writers
+// may still hold them; the writer reads one when the ticket's record has no
+// state for a decision and an older writer may have left it (GetNote).
+type NoteRecord struct {
+	State          NoteState `json:"state"`
+	At             time.Time `json:"at"`
+	ConversationID int64     `json:"conversation_id,omitempty"`
+}
+
+// NoteKey is the KV key of a decision note's record (older writers).
 func NoteKey(system, account string, id int64, hash string) string {
 	return "note." + pipeline.Token(system) + "." + pipeline.Token(account) + "." +
 		strconv.FormatInt(id, 10) + "." + pipeline.Token(hash)
 }
 
-// GetNote returns the record of a decision note, or ErrNotFound.
+// GetNote returns the record an older writer stored for a decision note,
+// or ErrNotFound.
 func (l *Ledger) GetNote(ctx context.Context, system, account string, id int64, hash string) (NoteRecord, error) {
 	e, err := l.kv.Get(ctx, NoteKey(system, account, id, hash))
 	if err != nil {
@@ -54,27 +96,7 @@ func (l *Ledger) GetNote(ctx context.Context, system, account string, id int64, 
 	if err := json.Unmarshal(e.Value, &r); err != nil {
 		return NoteRecord{}, fmt.Errorf("ledger: note record %s of ticket %d is unreadable: %w", hash, id, err)
 	}
-	r.Revision = e.Revision
 	return r, nil
-}
-
-// PutNote stores a note record with the same compare-and-set rules as
-// PutApplied: Revision 0 creates (ErrConflict if the record exists),
-// otherwise the record must still be at r.Revision. Returns the new revision.
-func (l *Ledger) PutNote(ctx context.Context, system, account string, id int64, hash string, r NoteRecord) (uint64, error) {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return 0, fmt.Errorf("ledger: encode: %w", err)
-	}
-	key := NoteKey(system, account, id, hash)
-	if r.Revision == 0 {
-		rev, err := l.kv.Create(ctx, key, b)
-		if errors.Is(err, pipeline.ErrExists) {
-			return 0, fmt.Errorf("ledger: %s: %w", key, ErrConflict)
-		}
-		return rev, err
-	}
-	return l.kv.Update(ctx, key, b, r.Revision)
 }
 
 // maxCASAttempts bounds UpdateApplied's retries under contention.

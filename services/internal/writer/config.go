@@ -22,9 +22,10 @@ type Config struct {
 	// CatalogMinRefresh).
 	CatalogTTL        time.Duration `env:"AUTOTRIAGE_WRITER_CATALOG_TTL" envDefault:"10m" help:"how long the helpdesk catalog (groups, types, priorities) is cached"`
 	CatalogMinRefresh time.Duration `env:"AUTOTRIAGE_WRITER_CATALOG_MIN_REFRESH" envDefault:"30s" help:"minimum time between catalog refreshes caused by unknown labels"`
-	// NoteLease is how long a pending note record is presumed to belong to a
-	// live writer. After it, a writer that finds no note with the decision's
-	// marker in the ticket's conversations posts it.
+	// NoteLease is how long a note claimed as pending in the ticket's
+	// ledger record is presumed to belong to a live writer. After it, a
+	// writer that finds no note with the decision's marker in the ticket's
+	// conversations posts it.
 	NoteLease time.Duration `env:"AUTOTRIAGE_WRITER_NOTE_LEASE" envDefault:"2m" help:"how long a note whose outcome is unknown is waited for before it is posted again (after checking the ticket's conversations)"`
 }
 

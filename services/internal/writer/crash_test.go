@@ -20,7 +20,7 @@ var errCrashed = errors.New("simulated crash")
 
 // crashKV is the writer's bucket of a process that dies once crashed is
 // set: every write to the ticket's ledger record (applied.*) fails from
-// then on, the other keys (seen, note records) still work.
+// then on, the other keys (seen) still work.
 type crashKV struct {
 	ledger.KV
 	crashed atomic.Bool

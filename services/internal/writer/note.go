@@ -113,120 +113,182 @@ func pct(p float64) string { return strconv.FormatFloat(p*100, 'f', 0, 64) + "%"
 // prediction is retried after the lease, when the conversations tell.
 var errNoteInDoubt = errors.New("a note for this decision may already exist; waiting before checking again")
 
-// noteResult says how ensureNote ended.
+// errNoteRaced means another writer changed the state of this decision's
+// note between this delivery's read of the record and its compare-and-set:
+// it is posting the note, or has. The next delivery finds its state.
+var errNoteRaced = errors.New("another writer changed the state of this decision's note")
+
+// notePlan is what a delivery does about its decision note. The note's
+// state lives in the ticket's record (ledger.Applied.Notes) and changes
+// only through the record's compare-and-sets: the one that records the
+// intent (before the note and the PUT) and the one that records the write.
+type notePlan struct {
+	hash string
+	// read is the decision's state in the record as apply read it (nil:
+	// none). A claim is stored only while the record still holds it.
+	read *ledger.Note
+	// set is the state the intent's compare-and-set stores (nil: none):
+	// pending to claim the note before posting it, written to record a
+	// note that turned out to exist.
+	set     *ledger.Note
+	post    bool  // post the note once the claim is stored
+	written bool  // the note exists already
+	convID  int64 // its id, when written and known
+}
+
+// planNote decides whether this delivery posts the decision note, so that
+// it is written at most once per decision. With no state recorded it claims
+// the note (pending). A pending state (a crash, or an answer that never
+// came) is resolved by looking for the marker in the ticket's
+// conversations; the note is claimed again only when it is absent and the
+// pending state is older than the lease, so a writer still in the middle of
+// posting is not raced.
+//
+// Writers before ledger.Applied.Notes kept the state under a key of its own
+// (ledger.NoteKey). Such a key can only matter when the record existed
+// before this delivery (those writers stored the record after every note
+// they posted, and before it whenever they also wrote fields) or when an
+// earlier delivery of this prediction ran (a crash before its record); only
+// then is it read, so a ticket's first prediction costs no extra round
+// trip. Left uncovered: an older writer dies between the note and the
+// record of a note-only decision, and the same decision, made from another
+// ticket version, arrives before that prediction's redelivery.
+func (s *Stage) planNote(ctx context.Context, a *attempt, rec *ledger.Applied, hash string) (notePlan, error) {
+	pred := a.pred
+	np := notePlan{hash: hash}
+	var st ledger.Note
+	known, legacy := false, false
+	if rec != nil {
+		if n, ok := rec.Note(hash); ok {
+			np.read, st, known = &n, n, true
+		}
+	}
+	if !known && (rec != nil || a.delivery > 1) {
+		switch r, err := s.ledger.GetNote(ctx, pred.System, pred.Account, pred.TicketId, hash); {
+		case err == nil:
+			st = ledger.Note{Decision: hash, State: r.State, At: r.At, ConversationID: r.ConversationID}
+			known, legacy = true, true
+		case !errors.Is(err, ledger.ErrNotFound):
+			return np, fmt.Errorf("read note record: %w", err)
+		}
+	}
+	now := s.now().UTC()
+	claim := &ledger.Note{Decision: hash, State: ledger.NotePending, At: now}
+	switch {
+	case !known:
+		np.set, np.post = claim, true
+		return np, nil
+	case st.State == ledger.NoteWritten:
+		np.written, np.convID = true, st.ConversationID
+		if legacy {
+			np.set = &st // into the record: the old key need not be read again
+		}
+		return np, nil
+	}
+	// Pending: a crash or an unknown outcome left doubt.
+	found, convID, err := s.findNote(ctx, pred.TicketId, hash)
+	if err != nil {
+		return np, err
+	}
+	if found {
+		np.written, np.convID = true, convID
+		np.set = &ledger.Note{Decision: hash, State: ledger.NoteWritten, At: now, ConversationID: convID}
+		return np, nil
+	}
+	if age := now.Sub(st.At); age < s.cfg.NoteLease {
+		return np, pipeline.RetryAfter(errNoteInDoubt, s.cfg.NoteLease-age)
+	}
+	// The pending writer is gone and its note never arrived: take over.
+	np.set, np.post = claim, true
+	return np, nil
+}
+
+// store puts the planned state into r, the ticket's record. A claim fails
+// with errNoteRaced unless r still holds the state planNote read; a note
+// found written is recorded whatever r holds.
+func (np *notePlan) store(r *ledger.Applied) error {
+	if np.set == nil {
+		return nil
+	}
+	if np.set.State == ledger.NotePending {
+		cur, ok := r.Note(np.hash)
+		if ok != (np.read != nil) || (ok && (cur.State != np.read.State || !cur.At.Equal(np.read.At))) {
+			return errNoteRaced
+		}
+	}
+	r.SetNote(*np.set)
+	return nil
+}
+
+// noteResult says how the note of a delivery ended.
 type noteResult struct {
-	written bool // the note exists (now or from an earlier delivery)
-	posted  bool // this call posted it
+	written bool  // the note exists (now or from an earlier delivery)
+	posted  bool  // this delivery posted it
+	convID  int64 // its id in the ticket system, when known
+	refused bool  // the ticket system certainly did not store it
 }
 
-// ensureNote posts the decision note at most once. The KV record goes
-// pending before the POST and written after it; a record found pending (a
-// crash, or an answer that never came) is resolved by looking for the
-// marker in the ticket's conversations, and the note is posted again only
-// when it is absent and the pending record is older than the lease, so a
-// writer still in the middle of posting is not raced.
-func (s *Stage) ensureNote(ctx context.Context, pred *v1.Prediction, hash, body string) (noteResult, error) {
-	sys, acct, id := pred.System, pred.Account, pred.TicketId
-	// Most decisions have no record yet: create it pending at once (a
-	// create fails if the record exists, so this is the same
-	// compare-and-set as below, without the read before it).
-	pending := ledger.NoteRecord{State: ledger.NotePending, At: s.now()}
-	switch rev, err := s.ledger.PutNote(ctx, sys, acct, id, hash, pending); {
-	case err == nil:
-		pending.Revision = rev
-		return s.postNote(ctx, pred, hash, body, pending)
-	case !errors.Is(err, ledger.ErrConflict):
-		return noteResult{}, fmt.Errorf("record pending note: %w", err)
+// writtenState is the record's state of a note this delivery posted.
+func (s *Stage) writtenState(hash string, n noteResult) *ledger.Note {
+	if !n.posted {
+		return nil
 	}
-	for range 3 {
-		rec, err := s.ledger.GetNote(ctx, sys, acct, id, hash)
-		switch {
-		case errors.Is(err, ledger.ErrNotFound):
-			rec = ledger.NoteRecord{State: ledger.NotePending, At: s.now()}
-			rev, err := s.ledger.PutNote(ctx, sys, acct, id, hash, rec)
-			if errors.Is(err, ledger.ErrConflict) {
-				continue // another writer created it first: look again
-			}
-			if err != nil {
-				return noteResult{}, fmt.Errorf("record pending note: %w", err)
-			}
-			rec.Revision = rev
-			return s.postNote(ctx, pred, hash, body, rec)
-		case err != nil:
-			return noteResult{}, fmt.Errorf("read note record: %w", err)
-		case rec.State == ledger.NoteWritten:
-			return noteResult{written: true}, nil
-		}
-		// Pending: a crash or an unknown outcome left doubt.
-		found, convID, err := s.findNote(ctx, id, hash)
-		if err != nil {
-			return noteResult{}, err
-		}
-		if found {
-			s.markWritten(ctx, pred, hash, rec, convID)
-			return noteResult{written: true}, nil
-		}
-		if age := s.now().Sub(rec.At); age < s.cfg.NoteLease {
-			return noteResult{}, pipeline.RetryAfter(errNoteInDoubt, s.cfg.NoteLease-age)
-		}
-		// The pending writer is gone and its note never arrived: take over.
-		rec.At = s.now()
-		rev, err := s.ledger.PutNote(ctx, sys, acct, id, hash, rec)
-		if errors.Is(err, ledger.ErrConflict) {
-			continue
-		}
-		if err != nil {
-			return noteResult{}, fmt.Errorf("take over pending note: %w", err)
-		}
-		rec.Revision = rev
-		return s.postNote(ctx, pred, hash, body, rec)
-	}
-	return noteResult{}, pipeline.RetryAfter(errors.New("note record kept changing"), time.Second)
+	return &ledger.Note{Decision: hash, State: ledger.NoteWritten, At: s.now().UTC(), ConversationID: n.convID}
 }
 
-func (s *Stage) postNote(ctx context.Context, pred *v1.Prediction, hash, body string, rec ledger.NoteRecord) (noteResult, error) {
+// postNote posts the claimed note. Its state stays pending in the record
+// until the delivery records its write (or a later one finds the marker).
+func (s *Stage) postNote(ctx context.Context, pred *v1.Prediction, hash, body string) (noteResult, error) {
 	conv, err := s.tickets.AddNote(ctx, pred.TicketId, ticketsystem.Note{BodyHTML: body})
 	switch {
 	case err == nil:
 		s.metrics.notes.WithLabelValues("written").Inc()
-		var convID int64
+		n := noteResult{written: true, posted: true}
 		if conv != nil {
-			convID = conv.ID
+			n.convID = conv.ID
 		}
-		s.markWritten(ctx, pred, hash, rec, convID)
-		return noteResult{written: true, posted: true}, nil
+		return n, nil
 	case errors.Is(err, ticketsystem.ErrOutcomeUnknown):
 		// The server may have stored it. Look now; if it is not there yet,
-		// leave the record pending and come back after the lease.
+		// leave the claim pending and come back after the lease.
 		found, convID, ferr := s.findNote(ctx, pred.TicketId, hash)
 		if ferr == nil && found {
 			s.metrics.notes.WithLabelValues("written").Inc()
-			s.markWritten(ctx, pred, hash, rec, convID)
-			return noteResult{written: true, posted: true}, nil
+			return noteResult{written: true, posted: true, convID: convID}, nil
 		}
 		s.metrics.notes.WithLabelValues("unknown").Inc()
 		return noteResult{}, pipeline.RetryAfter(fmt.Errorf("add note: %w", err), s.cfg.NoteLease)
 	default:
-		// The note was certainly not stored (the client only returns other
-		// errors for requests the server refused or never got): clear the
-		// lease so the next delivery need not wait for it.
+		// The client only returns other errors for requests the server
+		// refused or never got: the note was certainly not stored.
 		s.metrics.notes.WithLabelValues("failed").Inc()
-		rec.At = time.Time{}
-		if _, perr := s.ledger.PutNote(ctx, pred.System, pred.Account, pred.TicketId, hash, rec); perr != nil {
-			s.log.Warn("cannot clear the pending note record", "ticket", pred.TicketId, "err", perr)
-		}
-		return noteResult{}, fmt.Errorf("add note: %w", err)
+		return noteResult{refused: true}, fmt.Errorf("add note: %w", err)
 	}
 }
 
-// markWritten records the note as written. A failure is only logged: the
-// note exists, and a later delivery that finds the record pending will find
-// the marker too.
-func (s *Stage) markWritten(ctx context.Context, pred *v1.Prediction, hash string, rec ledger.NoteRecord, convID int64) {
-	rec.State, rec.At, rec.ConversationID = ledger.NoteWritten, s.now(), convID
-	if _, err := s.ledger.PutNote(ctx, pred.System, pred.Account, pred.TicketId, hash, rec); err != nil {
-		s.log.Warn("note written but its record was not updated", "ticket", pred.TicketId, "hash", hash, "err", err)
+// releaseNote clears the lease of a claim whose note was certainly not
+// stored, so the next delivery need not wait for it (it still looks for the
+// marker first). It returns the record as stored. A failure is only logged:
+// the next delivery then waits for the lease.
+func (s *Stage) releaseNote(ctx context.Context, a *attempt, rec *ledger.Applied, np notePlan) *ledger.Applied {
+	claim := *np.set
+	next, err := s.updateRecord(ctx, a.pred, rec, func(r *ledger.Applied, _ bool) error {
+		cur, ok := r.Note(claim.Decision)
+		if !ok || cur.State != ledger.NotePending || !cur.At.Equal(claim.At) {
+			return errNoteRaced // no longer this delivery's claim: leave it
+		}
+		released := claim
+		released.At = time.Time{}
+		r.SetNote(released)
+		return nil
+	})
+	if err != nil {
+		if !errors.Is(err, errNoteRaced) {
+			s.log.Warn("cannot clear the pending note's lease", "ticket", a.pred.TicketId, "err", err)
+		}
+		return rec
 	}
+	return next
 }
 
 // findNote looks for the decision's marker among the ticket's notes.

@@ -16,12 +16,14 @@
 //  5. records in the ledger what it is about to write (ledger.Intent), so
 //     that a delivery after a crash tells the values an earlier delivery of
 //     the same decision wrote from a person's and reports them APPLIED, as
-//     that delivery would have;
-//  6. posts the optional private note (at most once per decision, see
-//     ensureNote), then sends one PUT with every field to change, the tags
-//     merged with the newest known ones and the autotriage tag;
-//  7. records what it wrote in the ledger, with the ticket's updated_at after
-//     the write, so the fetcher can skip autotriage's own version;
+//     that delivery would have; in the same compare-and-set, the note it is
+//     about to post is claimed (ledger.Note, see planNote);
+//  6. posts the optional private note (at most once per decision), then
+//     sends one PUT with every field to change, the tags merged with the
+//     newest known ones and the autotriage tag;
+//  7. records what it wrote in the ledger (the note as written too), with
+//     the ticket's updated_at after the write, so the fetcher can skip
+//     autotriage's own version;
 //  8. publishes the Outcome, whose message id is derived from the
 //     prediction, so a redelivery cannot add a second one.
 //
@@ -173,7 +175,7 @@ func (s *Stage) Handle(ctx context.Context, m *pipeline.Msg) error {
 	unlock := s.locks.lock(ledger.AppliedKey(pred.System, pred.Account, pred.TicketId))
 	defer unlock()
 
-	a := &attempt{pred: &pred}
+	a := &attempt{pred: &pred, delivery: m.NumDelivered}
 	err := s.apply(ctx, a)
 	s.metrics.credits.Add(float64(use.credits.Load()))
 	s.metrics.rateLimited.Add(float64(use.rateLimited.Load()))
@@ -226,6 +228,7 @@ func (s *Stage) Handle(ctx context.Context, m *pipeline.Msg) error {
 // attempt is the state of one delivery's handling.
 type attempt struct {
 	pred        *v1.Prediction
+	delivery    uint64 // the message's delivery count (1: first)
 	plans       []*fieldPlan
 	noteWritten bool
 	putApplied  bool
@@ -305,20 +308,38 @@ func (s *Stage) apply(ctx context.Context, a *attempt) error {
 	}
 	decide(a.plans, pred, cur, rec, intent, cat, s.cfg.Notes)
 
-	// What the PUT will set is recorded before the note and the PUT, so a
-	// delivery after a crash tells this write from a person's (decide).
-	if slices.ContainsFunc(a.plans, func(p *fieldPlan) bool { return p.write }) {
-		if rec, err = s.recordIntent(ctx, a, rec, hash); err != nil {
+	noting := s.cfg.Notes && slices.ContainsFunc(a.plans, func(p *fieldPlan) bool { return p.noted })
+	var np notePlan
+	if noting {
+		if np, err = s.planNote(ctx, a, rec, hash); err != nil {
+			if isGone(err) {
+				a.gone()
+				return nil
+			}
 			return err
 		}
 	}
 
-	noting := s.cfg.Notes && slices.ContainsFunc(a.plans, func(p *fieldPlan) bool { return p.noted })
+	// What the PUT will set, and the claim of the note, are recorded before
+	// the note and the PUT, so a delivery after a crash tells this write
+	// from a person's (decide) and the note is never posted twice.
+	if slices.ContainsFunc(a.plans, func(p *fieldPlan) bool { return p.write }) || np.set != nil {
+		if rec, err = s.recordIntent(ctx, a, rec, hash, &np); err != nil {
+			return err
+		}
+	}
+
 	var permanent error
-	var note noteResult
+	note := noteResult{written: np.written, convID: np.convID}
+	var noteErr error
+	if np.post {
+		note, noteErr = s.postNote(ctx, pred, hash, renderNote(pred, a.plans, hash))
+		if note.refused {
+			rec = s.releaseNote(ctx, a, rec, np)
+		}
+	}
 	if noting {
-		note, err = s.ensureNote(ctx, pred, hash, renderNote(pred, a.plans, hash))
-		switch {
+		switch err := noteErr; {
 		case err == nil:
 			a.noteWritten = note.written
 			if !note.posted {
@@ -340,6 +361,7 @@ func (s *Stage) apply(ctx context.Context, a *attempt) error {
 			return err
 		}
 	}
+	written := s.writtenState(hash, note)
 
 	// A note posted now is always followed by the PUT (with at least the
 	// tag), whose answer names the version autotriage's writes produced.
@@ -355,6 +377,7 @@ func (s *Stage) apply(ctx context.Context, a *attempt) error {
 			s.observeAfterWrite(ctx, pred, after, seen)
 		case isGone(err):
 			s.metrics.writes.WithLabelValues("gone").Inc()
+			s.recordNote(ctx, a, rec, written)
 			a.gone()
 			return permanent
 		case errors.Is(err, ticketsystem.ErrValidation):
@@ -370,13 +393,16 @@ func (s *Stage) apply(ctx context.Context, a *attempt) error {
 			permanent = pipeline.Permanent(fmt.Errorf("update of ticket %d: %w", pred.TicketId, err))
 		default:
 			s.metrics.writes.WithLabelValues("error").Inc()
+			// The retry must not pay a conversations read to learn that
+			// the note it posted exists.
+			s.recordNote(ctx, a, rec, written)
 			return fmt.Errorf("update ticket %d: %w", pred.TicketId, err)
 		}
 	}
 
 	applied := slices.ContainsFunc(a.plans, func(p *fieldPlan) bool { return p.out.Action == v1.Action_ACTION_APPLIED })
 	if applied || note.posted || a.putApplied {
-		if err := s.record(ctx, a, rec, cat, writtenAt); err != nil {
+		if err := s.record(ctx, a, rec, cat, writtenAt, written); err != nil {
 			return err
 		}
 	}
@@ -497,17 +523,19 @@ func (s *Stage) observe(ctx context.Context, pred *v1.Prediction, t *ticketsyste
 }
 
 // recordIntent stores, in the ticket's ledger record, the write this
-// delivery is about to make (ledger.Intent): the predicted version, the
-// decision and the values of every field the PUT sets. It is one
-// compare-and-set against rec (the record as apply read it, nil: none),
-// with the read-and-CAS loop on a conflict. It returns the stored record,
-// which record then updates.
-func (s *Stage) recordIntent(ctx context.Context, a *attempt, rec *ledger.Applied, hash string) (*ledger.Applied, error) {
+// delivery is about to make (ledger.Intent: the predicted version, the
+// decision and the values of every field the PUT sets) and the planned
+// state of the decision's note (notePlan.store). It returns the stored
+// record, which record then updates.
+func (s *Stage) recordIntent(ctx context.Context, a *attempt, rec *ledger.Applied, hash string, np *notePlan) (*ledger.Applied, error) {
 	pred := a.pred
-	in := &ledger.Intent{SourceUpdatedAt: pred.TicketUpdatedAt.AsTime().UTC(), Decision: hash, At: s.now().UTC()}
+	var in *ledger.Intent
 	for _, p := range a.plans {
 		if !p.write {
 			continue
+		}
+		if in == nil {
+			in = &ledger.Intent{SourceUpdatedAt: pred.TicketUpdatedAt.AsTime().UTC(), Decision: hash, At: s.now().UTC()}
 		}
 		switch p.pred.Field {
 		case FieldGroup:
@@ -520,36 +548,30 @@ func (s *Stage) recordIntent(ctx context.Context, a *attempt, rec *ledger.Applie
 			in.Fields.Tags = mergeTags(in.Fields.Tags, p.names)
 		}
 	}
-	var next ledger.Applied
-	if rec != nil {
-		next = *rec
-	}
-	next.Intent = in
-	rev, err := s.ledger.PutApplied(ctx, pred.System, pred.Account, pred.TicketId, next)
-	if err == nil {
-		next.Revision = rev
-		return &next, nil
-	}
-	if errors.Is(err, ledger.ErrConflict) {
-		next, err = s.ledger.UpdateApplied(ctx, pred.System, pred.Account, pred.TicketId, func(r *ledger.Applied, _ bool) error {
-			r.Intent = in
-			return nil
-		})
-		if err == nil {
-			return &next, nil
+	next, err := s.updateRecord(ctx, pred, rec, func(r *ledger.Applied, _ bool) error {
+		if err := np.store(r); err != nil {
+			return err
 		}
+		if in != nil {
+			r.Intent = in
+		}
+		return nil
+	})
+	if errors.Is(err, errNoteRaced) {
+		return nil, pipeline.RetryAfter(err, time.Second)
 	}
-	return nil, fmt.Errorf("record the intended write to ticket %d in the ledger: %w", pred.TicketId, err)
+	if err != nil {
+		return nil, fmt.Errorf("record the intended write to ticket %d in the ledger: %w", pred.TicketId, err)
+	}
+	return next, nil
 }
 
-// record merges this write into the ticket's ledger record (compare-and-set).
-// rec is the record as apply read it (nil: there was none): the merged
-// record is first stored against that revision, which saves a read when
-// nobody changed it since; on a conflict the usual read-and-CAS loop runs.
-func (s *Stage) record(ctx context.Context, a *attempt, rec *ledger.Applied, cat *ticketsystem.Catalog, writtenAt time.Time) error {
+// record merges this write into the ticket's ledger record, with the note
+// this delivery posted as written (note, nil: none).
+func (s *Stage) record(ctx context.Context, a *attempt, rec *ledger.Applied, cat *ticketsystem.Catalog, writtenAt time.Time, note *ledger.Note) error {
 	pred := a.pred
 	src := pred.TicketUpdatedAt.AsTime()
-	merge := func(r *ledger.Applied, _ bool) error {
+	_, err := s.updateRecord(ctx, pred, rec, func(r *ledger.Applied, _ bool) error {
 		if src.After(r.SourceUpdatedAt) {
 			r.SourceUpdatedAt = src
 		}
@@ -573,25 +595,62 @@ func (s *Stage) record(ctx context.Context, a *attempt, rec *ledger.Applied, cat
 			// A field autotriage sets again is watched for overrides again.
 			r.OverridesSeen = slices.DeleteFunc(r.OverridesSeen, func(f string) bool { return f == p.pred.Field })
 		}
+		if note != nil {
+			r.SetNote(*note)
+		}
 		r.ModelVersion = modelVersion(pred)
 		r.At = s.now().UTC()
 		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record ledger of ticket %d: %w", pred.TicketId, err)
 	}
+	return nil
+}
+
+// recordNote records a note this delivery posted as written when the
+// delivery ends before its record (note, nil: none). A failure is only
+// logged: the next delivery finds the state pending and the marker.
+func (s *Stage) recordNote(ctx context.Context, a *attempt, rec *ledger.Applied, note *ledger.Note) {
+	if note == nil {
+		return
+	}
+	if _, err := s.updateRecord(ctx, a.pred, rec, func(r *ledger.Applied, _ bool) error {
+		r.SetNote(*note)
+		return nil
+	}); err != nil {
+		s.log.Warn("note written but not recorded", "ticket", a.pred.TicketId, "err", err)
+	}
+}
+
+// updateRecord stores merge's change to the ticket's ledger record. rec is
+// the record as this delivery last read or stored it (nil: there was none):
+// the change is first stored against that revision, which saves a read
+// when nobody changed the record since; on a conflict (the fetcher's
+// override bookkeeping, another replica) the read-and-CAS loop applies it
+// to the current record. merge must be a pure function of its input.
+func (s *Stage) updateRecord(ctx context.Context, pred *v1.Prediction, rec *ledger.Applied, merge func(*ledger.Applied, bool) error) (*ledger.Applied, error) {
 	var next ledger.Applied
 	if rec != nil {
 		next = *rec
 		next.Fields.Tags = slices.Clone(rec.Fields.Tags)
 		next.OverridesSeen = slices.Clone(rec.OverridesSeen)
 	}
-	_ = merge(&next, rec != nil)
-	_, err := s.ledger.PutApplied(ctx, pred.System, pred.Account, pred.TicketId, next)
-	if errors.Is(err, ledger.ErrConflict) {
-		_, err = s.ledger.UpdateApplied(ctx, pred.System, pred.Account, pred.TicketId, merge)
+	if err := merge(&next, rec != nil); err != nil {
+		return nil, err
 	}
-	if err != nil {
-		return fmt.Errorf("record ledger of ticket %d: %w", pred.TicketId, err)
+	rev, err := s.ledger.PutApplied(ctx, pred.System, pred.Account, pred.TicketId, next)
+	if err == nil {
+		next.Revision = rev
+		return &next, nil
 	}
-	return nil
+	if !errors.Is(err, ledger.ErrConflict) {
+		return nil, err
+	}
+	if next, err = s.ledger.UpdateApplied(ctx, pred.System, pred.Account, pred.TicketId, merge); err != nil {
+		return nil, err
+	}
+	return &next, nil
 }
 
 // gone settles the prediction for a ticket that is deleted or spam.
@@ -666,7 +725,7 @@ func validate(p *v1.Prediction) error {
 
 // keyedLocks serialises the handling of predictions for the same ticket in
 // this process, so two of them cannot interleave their read-check-write.
-// (Replicas rely on the ledger's compare-and-set and the note records.)
+// (Replicas rely on the compare-and-sets of the ledger record.)
 type keyedLocks struct {
 	mu sync.Mutex
 	m  map[string]*keyedLock

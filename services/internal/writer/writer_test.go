@@ -256,69 +256,71 @@ func TestRedeliveryWritesNoteOnceAndDoesNotRepeatThePUT(t *testing.T) {
 	wantAction(t, o, FieldGroup, v1.Action_ACTION_APPLIED, ReasonApplied)
 }
 
+// A writer claimed the note in the ticket's record (with its intent), posted
+// it and died before its PUT and its record. The next delivery finds the
+// marker, within the lease or after it, and does not post again.
 func TestCrashBetweenNoteAndLedgerDoesNotWriteASecondNote(t *testing.T) {
-	h := newHarness(t, options{})
-	ctx := context.Background()
-	id := h.ticket(freshdesksim.NewTicket{})
-	pred := h.prediction(id, apply(FieldGroup, "Billing"))
-	hash := DecisionHash(pred)
-	// The crashed writer recorded the note as pending and posted it, then died
-	// before marking it written, before the PUT and before the ledger.
-	if _, err := h.ledger.PutNote(ctx, testSystem, testAccount, id, hash,
-		ledger.NoteRecord{State: ledger.NotePending, At: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := freshdeskAdapter(h).AddNote(ctx, id, ticketsystem.Note{BodyHTML: "<div>earlier note</div><p>" + Marker(hash) + "</p>"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.handle(pred, 2); err != nil {
-		t.Fatal(err)
-	}
-	if n := len(h.sim.Notes(id)); n != 1 {
-		t.Errorf("%d notes, want the crashed writer's one only", n)
-	}
-	if st := h.simTicket(id); st.GroupID != h.groupID("Billing") {
-		t.Errorf("group %d not applied after recovery", st.GroupID)
-	}
-	rec, err := h.ledger.GetNote(ctx, testSystem, testAccount, id, hash)
-	if err != nil || rec.State != ledger.NoteWritten || rec.ConversationID == 0 {
-		t.Errorf("note record %+v %v, want written with the conversation id", rec, err)
-	}
-	o := only(t, h.outcomes(), id)
-	if !o.NoteWritten {
-		t.Error("outcome note_written false")
+	for _, c := range []struct {
+		name string
+		age  time.Duration
+	}{{"within the lease", 0}, {"past the lease", 2 * time.Hour}} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, options{writer: func(cfg *Config) { cfg.NoteLease = time.Hour }})
+			ctx := context.Background()
+			id := h.ticket(freshdesksim.NewTicket{})
+			pred := h.prediction(id, apply(FieldGroup, "Billing"))
+			hash := DecisionHash(pred)
+			h.claimNote(id, ledger.Note{Decision: hash, State: ledger.NotePending, At: time.Now().Add(-c.age)}, &ledger.Intent{
+				SourceUpdatedAt: pred.TicketUpdatedAt.AsTime(), Decision: hash,
+				Fields: ledger.Fields{GroupID: h.groupID("Billing"), GroupName: "Billing"}, At: time.Now()})
+			if _, err := freshdeskAdapter(h).AddNote(ctx, id, ticketsystem.Note{BodyHTML: "<div>earlier note</div><p>" + Marker(hash) + "</p>"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.handle(pred, 2); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(h.sim.Notes(id)); n != 1 || calls(h.sim, "tickets.notes", 0) != 1 {
+				t.Errorf("%d notes, %d note POSTs; want the crashed writer's one only", n, calls(h.sim, "tickets.notes", 0))
+			}
+			if st := h.simTicket(id); st.GroupID != h.groupID("Billing") {
+				t.Errorf("group %d not applied after recovery", st.GroupID)
+			}
+			if n := h.noteState(id, hash); n.State != ledger.NoteWritten || n.ConversationID == 0 {
+				t.Errorf("note state %+v, want written with the conversation id", n)
+			}
+			o := only(t, h.outcomes(), id)
+			wantAction(t, o, FieldGroup, v1.Action_ACTION_APPLIED, ReasonApplied)
+			if !o.NoteWritten {
+				t.Error("outcome note_written false")
+			}
+		})
 	}
 }
 
 func TestPendingNoteWithoutMarkerWaitsForTheLeaseThenPosts(t *testing.T) {
 	h := newHarness(t, options{writer: func(c *Config) { c.NoteLease = time.Hour }})
-	ctx := context.Background()
 	id := h.ticket(freshdesksim.NewTicket{})
 	pred := h.prediction(id, suggest(FieldGroup, "Billing"))
 	hash := DecisionHash(pred)
-	rec := ledger.NoteRecord{State: ledger.NotePending, At: time.Now()}
-	rev, err := h.ledger.PutNote(ctx, testSystem, testAccount, id, hash, rec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h.claimNote(id, ledger.Note{Decision: hash, State: ledger.NotePending, At: time.Now()}, nil)
 	// Another writer may be posting it right now: wait, do not race it.
-	err = h.handle(pred, 1)
-	if d, ok := pipeline.RetryDelay(err); !ok || d <= 0 {
+	err := h.handle(pred, 1)
+	if d, ok := pipeline.RetryDelay(err); !ok || d <= 0 || d > time.Hour {
 		t.Fatalf("handle = %v, want a retry after the lease", err)
 	}
 	if n := len(h.sim.Notes(id)); n != 0 || h.count(pipeline.StreamOutcomes) != 0 {
 		t.Fatalf("%d notes / outcomes published while the lease holds", n)
 	}
 	// The lease has run out (the pending writer is gone) and no note arrived.
-	rec.At, rec.Revision = time.Now().Add(-2*time.Hour), rev
-	if _, err := h.ledger.PutNote(ctx, testSystem, testAccount, id, hash, rec); err != nil {
-		t.Fatal(err)
-	}
+	h.claimNote(id, ledger.Note{Decision: hash, State: ledger.NotePending, At: time.Now().Add(-2 * time.Hour)}, nil)
 	if err := h.handle(pred, 2); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(h.sim.Notes(id)); n != 1 {
 		t.Errorf("%d notes, want 1", n)
+	}
+	if n := h.noteState(id, hash); n.State != ledger.NoteWritten || n.ConversationID == 0 {
+		t.Errorf("note state %+v, want written", n)
 	}
 	wantAction(t, only(t, h.outcomes(), id), FieldGroup, v1.Action_ACTION_SUGGESTED, ReasonSuggested)
 }
