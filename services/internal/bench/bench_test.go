@@ -106,6 +106,13 @@ func TestQuickRun(t *testing.T) {
 		if r.Done != r.Tickets {
 			t.Errorf("run %s: %d of %d tickets triaged", r.Name, r.Done, r.Tickets)
 		}
+		if r.Arrival == "backlog" && r.ShareOfBound <= 0 {
+			t.Errorf("run %s: no share of the upper bound", r.Name)
+		}
+	}
+	if c := rep.Pipeline.Ceilings; c == nil || c.HTTPPerSec <= 0 || c.InferencePerSec <= 0 || c.JSPerSec <= 0 || c.BoundPerSec <= 0 || c.BoundRatioAsync <= 0 || c.BoundCPUPerSec <= 0 ||
+		c.HTTPCPUMsPerTicket <= 0 || c.InferenceCPUMsPerTicket <= 0 || c.JSCPUMsPerTicket <= 0 || c.HTTPCallsPerTicket != 2 {
+		t.Fatalf("component ceilings: %+v", c)
 	}
 	if rep.Credits == nil || len(rep.Credits.Runs) != 3 {
 		t.Fatalf("credits: %+v", rep.Credits)
@@ -123,7 +130,7 @@ func TestQuickRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"## 1. Classifier quality", "## 2. Classifier speed", "## 3. Pipeline", "## 4. Freshdesk", "## Targets"} {
+	for _, want := range []string{"## 1. Classifier quality", "## 2. Classifier speed", "## 3. Pipeline", "Component ceilings", "**upper bound**", "reachable at all", "## 4. Freshdesk", "## Targets"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report.md lacks %q", want)
 		}

@@ -83,7 +83,53 @@ type PipelineRep struct {
 	Tickets      int        `json:"tickets"`
 	PayloadBytes int        `json:"payload_bytes"` // mean TICKETS message size used for the raw ceiling
 	Raw          RawCeiling `json:"raw"`
+	Ceilings     *Ceilings  `json:"component_ceilings,omitempty"`
 	Runs         []PipeRun  `json:"runs"`
+}
+
+// Ceilings is the per-ticket work every pipeline on this machine must do,
+// each component measured alone with every core (median of 3 passes), and
+// the upper bound they allow together. The components share the same cores
+// in a pipeline, so their per-ticket times add:
+// BoundPerSec = 1 / (1/HTTPPerSec + 1/InferencePerSec + 1/JSPerSec). That
+// holds when each component saturated the cores alone (CPU share near 1);
+// one that did not (latency-bound) makes the bound pessimistic for it. The
+// writer's KV ledger operations are not included: the bound is optimistic.
+type Ceilings struct {
+	Tickets int `json:"tickets"` // per pass
+	Cores   int `json:"cores"`   // GOMAXPROCS: what every component had alone
+	// Simulator writes: the writer's calls per ticket (a note POST when
+	// notes are on, then the PUT) through the real client and transport
+	// against a fresh simulator, from the writer's default concurrency.
+	HTTPWorkers        int     `json:"http_workers"`
+	HTTPCallsPerTicket int     `json:"http_calls_per_ticket"`
+	HTTPPerSec         float64 `json:"http_tickets_per_sec"`
+	HTTPCPUShare       float64 `json:"http_cpu_share"` // process CPU / (wall × GOMAXPROCS)
+	HTTPCPUMsPerTicket float64 `json:"http_cpu_ms_per_ticket"`
+	// Inference: triage.Predictor.Predict per ticket, GOMAXPROCS workers.
+	InferenceWorkers        int     `json:"inference_workers"`
+	InferencePerSec         float64 `json:"inference_tickets_per_sec"`
+	InferenceCPUShare       float64 `json:"inference_cpu_share"`
+	InferenceCPUMsPerTicket float64 `json:"inference_cpu_ms_per_ticket"`
+	// JetStream: the raw async ceiling divided by the messages per ticket
+	// (each counted as a publish plus a consume with ack).
+	JSMsgsPerTicket  int     `json:"js_msgs_per_ticket"`
+	JSPerSec         float64 `json:"js_tickets_per_sec"`
+	JSCPUShare       float64 `json:"js_cpu_share"`
+	JSCPUMsPerTicket float64 `json:"js_cpu_ms_per_ticket"`
+	// BoundPerSec is the upper bound in tickets/s; BoundRatioAsync its share
+	// of the raw async ceiling (in messages/s, as the 25% target reads).
+	BoundPerSec     float64 `json:"bound_tickets_per_sec"`
+	BoundRatioAsync float64 `json:"bound_ratio_to_async_ceiling"`
+	// BoundCPUPerSec is the same bound from CPU time instead of rates:
+	// GOMAXPROCS cores over the components' CPU time per ticket. It does not
+	// count a latency-bound component's idle cores against it.
+	BoundCPUPerSec float64 `json:"bound_by_cpu_tickets_per_sec"`
+}
+
+// CPUMsPerTicket is the components' CPU time per ticket added up.
+func (c *Ceilings) CPUMsPerTicket() float64 {
+	return c.HTTPCPUMsPerTicket + c.InferenceCPUMsPerTicket + c.JSCPUMsPerTicket
 }
 
 // RawCeiling is JetStream alone: publish N messages and consume them with
@@ -94,6 +140,10 @@ type RawCeiling struct {
 	SyncPerSec   float64 `json:"sync_per_sec"`  // one publish in flight (as each stage publishes) + pull consumer
 	AsyncSeconds float64 `json:"async_seconds"`
 	SyncSeconds  float64 `json:"sync_seconds"`
+	// Process CPU over the median async pass: its share of every core, and
+	// per message.
+	AsyncCPUShare    float64 `json:"async_cpu_share"`
+	AsyncCPUMsPerMsg float64 `json:"async_cpu_ms_per_msg"`
 }
 
 // PipeRun is one pass of tickets through fetcher, classifier and writer.
@@ -114,6 +164,9 @@ type PipeRun struct {
 	RatioAsync float64 `json:"ratio_to_async_ceiling"`
 	RatioSync  float64 `json:"ratio_to_sync_ceiling"`
 	Credits    int64   `json:"credits"`
+	// ShareOfBound is tickets/s over the component ceilings' upper bound
+	// (backlog runs only): how much of what is reachable here the run got.
+	ShareOfBound float64 `json:"share_of_bound,omitempty"`
 	// CPUMsPerTicket is this process's CPU time (user+system) over the run
 	// per ticket: stages, NATS server and simulator together.
 	CPUMsPerTicket float64 `json:"cpu_ms_per_ticket"`

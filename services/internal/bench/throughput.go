@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -19,7 +20,8 @@ import (
 
 // runThroughput is section 3: bursts of N tickets through the three stages
 // with one and with two classifier replicas (polling), the raw JetStream
-// ceiling on the same embedded server, and a paced webhook run for latency.
+// ceiling on the same embedded server, the component ceilings (the upper
+// bound any pipeline could reach here), and a paced webhook run for latency.
 func (h *harness) runThroughput(ctx context.Context, rep *Report) error {
 	n := h.o.Tickets
 	pr := &PipelineRep{Tickets: n}
@@ -54,8 +56,19 @@ func (h *harness) runThroughput(ctx context.Context, rep *Report) error {
 			}
 			pr.Raw = raw
 		}
+		fd, wcfg := e.cfg.Freshdesk, e.cfg.Writer
 		e.stop()
 		pr.Runs = append(pr.Runs, run)
+		if replicas == 1 {
+			// Right after the raw ceiling, with the stages stopped: what the
+			// irreducible per-ticket work allows on this machine at all.
+			h.logf("pipeline: component ceilings (simulator writes, inference), %d tickets, %d passes each", n, ceilingPasses)
+			c, err := h.componentCeilings(ctx, fd, wcfg, pr.Raw, n)
+			if err != nil {
+				return fmt.Errorf("component ceilings: %w", err)
+			}
+			pr.Ceilings = c
+		}
 	}
 
 	// Webhooks, paced well below the burst throughput, for latency: the
@@ -98,6 +111,10 @@ func (h *harness) runThroughput(ctx context.Context, rep *Report) error {
 		}
 		if pr.Raw.SyncPerSec > 0 {
 			r.RatioSync = r.PerSec / pr.Raw.SyncPerSec
+		}
+		// The paced run's rate is its arrival rate, not what it could do.
+		if c := pr.Ceilings; c != nil && c.BoundPerSec > 0 && r.Arrival == "backlog" {
+			r.ShareOfBound = r.PerSec / c.BoundPerSec
 		}
 	}
 	return nil
@@ -256,61 +273,68 @@ func rawCeiling(ctx context.Context, url string, n, size int) (RawCeiling, error
 		payload[i] = byte('a' + i%26)
 	}
 	for _, async := range []bool{true, false} {
-		var secs []float64
-		for pass := range 3 {
-			name := fmt.Sprintf("BENCHRAW_%v_%d", async, pass)
-			d, err := rawPass(ctx, url, name, n, payload, async)
+		type pass struct{ wall, cpu time.Duration }
+		var passes []pass
+		for i := range 3 {
+			name := fmt.Sprintf("BENCHRAW_%v_%d", async, i)
+			d, cpu, err := rawPass(ctx, url, name, n, payload, async)
 			if err != nil {
 				return r, err
 			}
-			secs = append(secs, d.Seconds())
+			passes = append(passes, pass{d, cpu})
 		}
-		slices.Sort(secs)
-		med := secs[1]
+		slices.SortFunc(passes, func(a, b pass) int { return cmp.Compare(a.wall, b.wall) })
+		med := passes[1]
+		secs := med.wall.Seconds()
 		if async {
-			r.AsyncSeconds, r.AsyncPerSec = med, float64(n)/med
+			r.AsyncSeconds, r.AsyncPerSec = secs, float64(n)/secs
+			cp := newCeilingPass(n, med.wall, med.cpu)
+			r.AsyncCPUShare, r.AsyncCPUMsPerMsg = cp.cpuShare, cp.cpuMs
 		} else {
-			r.SyncSeconds, r.SyncPerSec = med, float64(n)/med
+			r.SyncSeconds, r.SyncPerSec = secs, float64(n)/secs
 		}
 	}
 	return r, nil
 }
 
-func rawPass(ctx context.Context, url, stream string, n int, payload []byte, async bool) (time.Duration, error) {
+// rawPass returns the wall time from the consumer's start to the last
+// message consumed, and this process's CPU time over the same span.
+func rawPass(ctx context.Context, url, stream string, n int, payload []byte, async bool) (time.Duration, time.Duration, error) {
 	pubNC, err := nats.Connect(url, nats.Name("bench-raw-pub"))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer pubNC.Close()
 	subNC, err := nats.Connect(url, nats.Name("bench-raw-sub"))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer subNC.Close()
 	pjs, err := jetstream.New(pubNC, jetstream.WithPublishAsyncMaxPending(256))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	sjs, err := jetstream.New(subNC)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	subject := "benchraw." + stream
 	if _, err := pjs.CreateStream(ctx, jetstream.StreamConfig{
 		Name: stream, Subjects: []string{subject + ".>"}, Storage: jetstream.FileStorage, Retention: jetstream.LimitsPolicy,
 		Duplicates: 2 * time.Minute,
 	}); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer func() { _ = pjs.DeleteStream(context.WithoutCancel(ctx), stream) }()
 	cons, err := sjs.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
 		Durable: "raw", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 1000, AckWait: 30 * time.Second,
 	})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	got := make(chan struct{})
 	var count atomic.Int64
+	cpu0 := processCPU()
 	start := time.Now()
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		_ = m.Ack()
@@ -319,7 +343,7 @@ func rawPass(ctx context.Context, url, stream string, n int, payload []byte, asy
 		}
 	})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer cc.Stop()
 	for i := range n {
@@ -327,30 +351,30 @@ func rawPass(ctx context.Context, url, stream string, n int, payload []byte, asy
 		id := stream + ":" + strconv.Itoa(i)
 		if async {
 			if _, err := pjs.PublishAsync(subj, payload, jetstream.WithMsgID(id)); err != nil {
-				return 0, err
+				return 0, 0, err
 			}
 		} else if _, err := pjs.Publish(ctx, subj, payload, jetstream.WithMsgID(id)); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
 	if async {
 		select {
 		case <-pjs.PublishAsyncComplete():
 		case <-time.After(60 * time.Second):
-			return 0, fmt.Errorf("raw: async publishes not acknowledged within 60s")
+			return 0, 0, fmt.Errorf("raw: async publishes not acknowledged within 60s")
 		}
 	}
 	select {
 	case <-got:
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return 0, 0, ctx.Err()
 	case <-time.After(60 * time.Second):
-		return 0, fmt.Errorf("raw: %d of %d messages consumed within 60s", count.Load(), n)
+		return 0, 0, fmt.Errorf("raw: %d of %d messages consumed within 60s", count.Load(), n)
 	}
-	d := time.Since(start)
+	d, cpu := time.Since(start), processCPU()-cpu0
 	// Make sure the acks reached the server before the stream goes.
 	_ = subNC.Flush()
-	return d, nil
+	return d, cpu, nil
 }
 
 // processCPU is the user+system CPU time this process has used.
