@@ -96,7 +96,7 @@ func TestQuickRun(t *testing.T) {
 	if len(rep.Quality) != 1 || rep.Quality[0].Dataset != "tiny" || len(rep.Quality[0].Sklearn) < 2 {
 		t.Fatalf("quality rows: %+v", rep.Quality)
 	}
-	if len(rep.Speed) != 1 || rep.Speed[0].ModelBytes <= 0 || rep.Speed[0].TrainPeakRSS <= 0 || rep.HoldMem == nil || rep.HoldMem.RSS <= 0 {
+	if len(rep.Speed) != 1 || rep.Speed[0].ModelBytes <= 0 || rep.Speed[0].OneFitUsPerTick <= 0 || rep.Speed[0].TrainPeakRSS <= 0 || rep.HoldMem == nil || rep.HoldMem.RSS <= 0 {
 		t.Fatalf("speed: %+v hold %+v", rep.Speed, rep.HoldMem)
 	}
 	if rep.Pipeline == nil || len(rep.Pipeline.Runs) != 3 || rep.Pipeline.Raw.AsyncPerSec <= 0 || rep.Pipeline.Raw.SyncPerSec <= 0 {

@@ -98,17 +98,9 @@ func runClassifier(ctx context.Context, o *Options, rep *Report, logf func(strin
 		}
 		if tr.Examples > 0 {
 			sp.TrainUsPerTick = tr.TrainSeconds * 1e6 / float64(tr.Examples)
+			sp.OneFitUsPerTick = tr.OneFitSeconds * 1e6 / float64(tr.Examples)
 		}
-		for _, b := range baselines {
-			if b.Dataset == name && b.Source == "datasets/README.md" {
-				if sp.SklearnPredUs == 0 || b.PredictUsPerTick < sp.SklearnPredUs {
-					sp.SklearnPredUs = b.PredictUsPerTick
-				}
-				if sp.SklearnTrainUs == 0 || b.TrainUsPerTicket < sp.SklearnTrainUs {
-					sp.SklearnTrainUs = b.TrainUsPerTicket
-				}
-			}
-		}
+		sklearnSpeed(&sp, baselines)
 		logf("classifier: timing prediction on %s", name)
 		sp.PredictP50Us, sp.PredictP99Us, sp.PredictN = predictLatency(m, test, o.Quick)
 		texts := make([][2]string, len(test))
@@ -204,4 +196,32 @@ func short(id string) string {
 		return id[:12]
 	}
 	return id
+}
+
+// sklearnSpeed fills a speed row's scikit-learn times from the rows of its
+// dataset: the ones recomputed in this run when there are any (same
+// machine, same moment), else the README's.
+func sklearnSpeed(sp *SpeedRow, baselines []SklearnRow) {
+	src := "datasets/README.md"
+	for _, b := range baselines {
+		if b.Dataset == sp.Dataset && b.Source == "recomputed" && b.TrainUsPerTicket > 0 {
+			src = "recomputed"
+		}
+	}
+	bestF1 := 0.0
+	for _, b := range baselines {
+		if b.Dataset != sp.Dataset || b.Source != src {
+			continue
+		}
+		sp.SklearnSource = src
+		if sp.SklearnPredUs == 0 || b.PredictUsPerTick < sp.SklearnPredUs {
+			sp.SklearnPredUs = b.PredictUsPerTick
+		}
+		if sp.SklearnTrainUs == 0 || b.TrainUsPerTicket < sp.SklearnTrainUs {
+			sp.SklearnTrainUs = b.TrainUsPerTicket
+		}
+		if b.MacroF1 > bestF1 {
+			bestF1, sp.SklearnBestTrainUs = b.MacroF1, b.TrainUsPerTicket
+		}
+	}
 }

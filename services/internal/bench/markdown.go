@@ -45,11 +45,13 @@ func (r *Report) Markdown() string {
 		p("\n## 2. Classifier speed and memory\n\n")
 		p("Training runs in a child process (peak resident memory = its VmHWM from /proc/self/status; %d goroutines). "+
 			"Predict: single-ticket `Model.Predict` over the test texts, cycled. Batch: `PredictBatch` over the test texts, median of 3 passes; per core = all-core rate / GOMAXPROCS. "+
-			"scikit-learn: the best README figure (batch mode, vectorising included; a single `predict()` costs 2.5–5 ms there).\n\n", r.Speed[0].Workers)
-		p("| dataset | train s | train µs/ticket | sklearn train µs/ticket | model size | training peak RSS | predict p50 µs | predict p99 µs | calls | batch 1 worker /s | batch all cores /s | per core /s | sklearn predict µs/ticket |\n")
-		p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+			"Train: the default training (3-fold cross-validation over 2 losses × 2 costs, then the chosen configuration and its calibration: 13 fits and more); one fit: a single linear SVM at its default cost, no selection or calibration, the work of one scikit-learn fit. "+
+			"scikit-learn (%s): the fastest fit (LinearSVC) and the fit of the row with the best macro-F1 (LogReg); batch mode, vectorising included; a single `predict()` costs 2.5–5 ms there.\n\n", r.Speed[0].Workers, sklearnSpeedSource(r.Speed))
+		p("| dataset | train s | train µs/ticket | one fit µs/ticket | sklearn fastest fit µs/ticket | sklearn best-F1 fit µs/ticket | model size | training peak RSS | predict p50 µs | predict p99 µs | calls | batch 1 worker /s | batch all cores /s | per core /s | sklearn predict µs/ticket |\n")
+		p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, s := range r.Speed {
-			p("| %s | %.1f | %.0f | %s | %s | %s | %.0f | %.0f | %d | %.0f | %.0f | %.0f | %s |\n", s.Dataset, s.TrainSeconds, s.TrainUsPerTick, orDash(s.SklearnTrainUs, "%.0f"),
+			p("| %s | %.1f | %.0f | %s | %s | %s | %s | %s | %.0f | %.0f | %d | %.0f | %.0f | %.0f | %s |\n", s.Dataset, s.TrainSeconds, s.TrainUsPerTick, orDash(s.OneFitUsPerTick, "%.0f"),
+				orDash(s.SklearnTrainUs, "%.0f"), orDash(s.SklearnBestTrainUs, "%.0f"),
 				mib(s.ModelBytes), mib(s.TrainPeakRSS), s.PredictP50Us, s.PredictP99Us, s.PredictN, s.Batch1PerSec, s.BatchAllPerSec, s.BatchPerCoreSec, orDash(s.SklearnPredUs, "%.0f"))
 		}
 		if h := r.HoldMem; h != nil {
@@ -192,11 +194,18 @@ func (r *Report) checkTargets() []TargetCheck {
 		}
 		out = append(out, TargetCheck{Target: fmt.Sprintf("%s/%s macro-F1 ≥ best scikit-learn", q.Dataset, q.Label), Value: val, Met: q.MacroF1 >= best})
 	}
-	// datasets/README.md: "... in a fraction of the time" of scikit-learn.
+	// datasets/README.md: the better row's macro-F1 "in a fraction of the
+	// time". Two readings, both reported: the default training against the
+	// scikit-learn fit whose quality it is held to, and one fit against
+	// scikit-learn's fastest fit (like for like: one model each).
 	for _, s := range r.Speed {
-		if s.SklearnTrainUs > 0 {
-			out = append(out, TargetCheck{Target: s.Dataset + ": training µs/ticket below the fastest scikit-learn row",
-				Value: fmt.Sprintf("%.0f vs %.0f µs/ticket (%.1f×)", s.TrainUsPerTick, s.SklearnTrainUs, s.TrainUsPerTick/s.SklearnTrainUs), Met: s.TrainUsPerTick < s.SklearnTrainUs})
+		if s.SklearnBestTrainUs > 0 {
+			out = append(out, TargetCheck{Target: s.Dataset + ": default training (model selection + calibration) µs/ticket below the best-macro-F1 scikit-learn fit",
+				Value: fmt.Sprintf("%.0f vs %.0f µs/ticket (%.2f×, %s)", s.TrainUsPerTick, s.SklearnBestTrainUs, s.TrainUsPerTick/s.SklearnBestTrainUs, s.SklearnSource), Met: s.TrainUsPerTick < s.SklearnBestTrainUs})
+		}
+		if s.SklearnTrainUs > 0 && s.OneFitUsPerTick > 0 {
+			out = append(out, TargetCheck{Target: s.Dataset + ": one fit µs/ticket below scikit-learn's fastest fit",
+				Value: fmt.Sprintf("%.0f vs %.0f µs/ticket (%.2f×, %s)", s.OneFitUsPerTick, s.SklearnTrainUs, s.OneFitUsPerTick/s.SklearnTrainUs, s.SklearnSource), Met: s.OneFitUsPerTick < s.SklearnTrainUs})
 		}
 		if s.SklearnPredUs > 0 {
 			out = append(out, TargetCheck{Target: s.Dataset + ": single-ticket predict p50 below scikit-learn's batch µs/ticket",
@@ -266,4 +275,15 @@ func orDash(v float64, f string) string {
 		return "–"
 	}
 	return fmt.Sprintf(f, v)
+}
+
+// sklearnSpeedSource names where the speed rows' scikit-learn times come
+// from.
+func sklearnSpeedSource(rows []SpeedRow) string {
+	for _, s := range rows {
+		if s.SklearnSource == "recomputed" {
+			return "recomputed in this run"
+		}
+	}
+	return "from datasets/README.md"
 }

@@ -59,14 +59,23 @@ type SpeedRow struct {
 	PredictP50Us    float64 `json:"predict_p50_us"`
 	PredictP99Us    float64 `json:"predict_p99_us"`
 	PredictN        int     `json:"predict_n"`
-	Batch1PerSec    float64 `json:"batch_1worker_per_sec"`   // PredictBatch, 1 worker
-	BatchAllPerSec  float64 `json:"batch_all_per_sec"`       // PredictBatch, GOMAXPROCS workers
-	BatchPerCoreSec float64 `json:"batch_per_core_per_sec"`  // BatchAll / GOMAXPROCS
-	SklearnPredUs   float64 `json:"sklearn_predict_us"`      // best README batch figure
-	SklearnTrainUs  float64 `json:"sklearn_train_us"`        // best README figure
-	FieldsTrained   string  `json:"fields_trained"`          // fields in the model
-	ModelID         string  `json:"model_id"`                // first 12 hex digits
-	Workers         int     `json:"train_workers,omitempty"` // goroutines of training
+	Batch1PerSec    float64 `json:"batch_1worker_per_sec"`  // PredictBatch, 1 worker
+	BatchAllPerSec  float64 `json:"batch_all_per_sec"`      // PredictBatch, GOMAXPROCS workers
+	BatchPerCoreSec float64 `json:"batch_per_core_per_sec"` // BatchAll / GOMAXPROCS
+	// OneFitUsPerTick is one fit of the linear SVM (no model selection, no
+	// calibration), the work of one scikit-learn fit.
+	OneFitUsPerTick float64 `json:"one_fit_train_us_per_ticket,omitempty"`
+	SklearnPredUs   float64 `json:"sklearn_predict_us"` // fastest scikit-learn batch figure
+	SklearnTrainUs  float64 `json:"sklearn_train_us"`   // fastest scikit-learn training (a LinearSVC fit)
+	// SklearnBestTrainUs is the training time of the scikit-learn row with
+	// the best macro-F1 (the quality the default training is compared with).
+	SklearnBestTrainUs float64 `json:"sklearn_best_f1_train_us,omitempty"`
+	// SklearnSource says where the scikit-learn times come from:
+	// "recomputed" (this run, this machine) or "datasets/README.md".
+	SklearnSource string `json:"sklearn_source,omitempty"`
+	FieldsTrained string `json:"fields_trained"`          // fields in the model
+	ModelID       string `json:"model_id"`                // first 12 hex digits
+	Workers       int    `json:"train_workers,omitempty"` // goroutines of training
 }
 
 // HoldMem is the resident memory of a process that loaded the largest model.
