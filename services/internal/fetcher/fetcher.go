@@ -257,7 +257,10 @@ func (f *Fetcher) handle(ctx context.Context, t *ticketsystem.Ticket, o publishO
 		// The first observation of the ticket by anyone: the writer records
 		// the version of every PUT it makes as seen (before its ledger
 		// record), so there is no write of autotriage's to recognise or
-		// overrides to look for, and the ledger read is saved.
+		// overrides to look for, and the ledger read is saved. (If the
+		// writer failed to record its version as seen — logged there — this
+		// version is classified once more; the same decision finds its
+		// fields set and its note written, so nothing is written twice.)
 		f.seen.put(t.ID, snapshotOf(t))
 	case o.live:
 		res, done, err := f.checkLedger(ctx, t)
