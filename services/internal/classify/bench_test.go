@@ -2,10 +2,16 @@ package classify
 
 import (
 	"context"
+	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/metrics"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 var (
@@ -75,6 +81,11 @@ func BenchmarkPredictBatch(b *testing.B) {
 // BenchmarkTrain trains on each shared dataset, cross-validation
 // included; run with -benchtime=1x. cpu-s/op is the process CPU time per
 // training, which separates the work from the load of a shared machine.
+// peak-heap-MiB is the largest Go heap (live and not yet collected objects)
+// and peak-rss-MiB the largest resident size of the process, both sampled
+// every few milliseconds during the trainings (the RSS includes the test
+// binary, the dataset and earlier sub-benchmarks' freed pages; the bench
+// command's child-process figure is the one to compare across changes).
 func BenchmarkTrain(b *testing.B) {
 	for _, dir := range datasetDirs(b) {
 		b.Run(filepath.Base(dir), func(b *testing.B) {
@@ -82,6 +93,8 @@ func BenchmarkTrain(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			runtime.GC()
+			peak := sampleMemory(5 * time.Millisecond)
 			c0 := cpuSeconds()
 			for b.Loop() {
 				if _, err := Train(context.Background(), train, TrainOptions{Seed: 1}); err != nil {
@@ -89,8 +102,60 @@ func BenchmarkTrain(b *testing.B) {
 				}
 			}
 			b.ReportMetric((cpuSeconds()-c0)/float64(b.N), "cpu-s/op")
+			heap, rss := peak()
+			b.ReportMetric(float64(heap)/(1<<20), "peak-heap-MiB")
+			if rss > 0 {
+				b.ReportMetric(float64(rss)/(1<<20), "peak-rss-MiB")
+			}
 		})
 	}
+}
+
+// sampleMemory samples the Go heap and the resident size every interval
+// until the returned function is called, which reports their maxima.
+func sampleMemory(interval time.Duration) func() (heap, rss uint64) {
+	stop, done := make(chan struct{}), make(chan struct{})
+	var maxHeap, maxRSS uint64
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	sample := func() {
+		metrics.Read(s)
+		maxHeap = max(maxHeap, s[0].Value.Uint64())
+		maxRSS = max(maxRSS, residentBytes())
+	}
+	go func() {
+		defer close(done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			sample()
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() (uint64, uint64) {
+		close(stop)
+		<-done
+		sample()
+		return maxHeap, maxRSS
+	}
+}
+
+// residentBytes is VmRSS from /proc/self/status, 0 where there is none.
+func residentBytes() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 // cpuSeconds is the user and system CPU time of the process so far.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"sync"
 )
 
 // csr is a row-compressed sparse matrix of document vectors.
@@ -48,18 +50,20 @@ type ovrSolver struct {
 	qd    []float64 // x_i·x_i (bias included)
 	seed1 uint64
 	seed2 uint64
+	bufs  *f64Pool
 	lrC   float64 // cost of the current logistic-regression solution, 0 before
 	d     []float64
 	delta []float64
 	index []int32
 }
 
-func newOVR(x *csr, rows []int32, G int, pos []bool, cw []float64, seed1, seed2 uint64) *ovrSolver {
+func newOVR(bufs *f64Pool, x *csr, rows []int32, G int, pos []bool, cw []float64, seed1, seed2 uint64) *ovrSolver {
 	s := &ovrSolver{
 		x: x, rows: rows, G: G, pos: pos, cw: cw,
-		alpha: make([]float64, len(rows)*G),
-		w:     make([]float64, (x.ncol+1)*G),
-		qd:    make([]float64, len(rows)),
+		bufs:  bufs,
+		alpha: bufs.get(len(rows) * G),
+		w:     bufs.get((x.ncol + 1) * G),
+		qd:    bufs.get(len(rows)),
 		seed1: seed1, seed2: seed2,
 		d:     make([]float64, G),
 		delta: make([]float64, G),
@@ -69,6 +73,63 @@ func newOVR(x *csr, rows []int32, G int, pos []bool, cw []float64, seed1, seed2 
 		s.qd[k] = x.sqnorm(int(r))
 	}
 	return s
+}
+
+// release hands the solver's buffers back to its pool, the weights too
+// when withWeights; the solver must not be used afterwards.
+func (s *ovrSolver) release(withWeights bool) {
+	s.bufs.put(s.alpha)
+	s.bufs.put(s.qd)
+	if withWeights {
+		s.bufs.put(s.w)
+	}
+	s.alpha, s.qd, s.w = nil, nil, nil
+}
+
+// f64Pool recycles the large float64 buffers of the solvers (weights,
+// duals) between the jobs of a training: each cross-validation job would
+// otherwise leave tens of megabytes of garbage, which, while the training
+// matrix is live, the garbage collector lets pile up to the size of the
+// matrix before it collects. A nil pool allocates.
+type f64Pool struct {
+	mu   sync.Mutex
+	free [][]float64
+}
+
+// get returns a zeroed slice of length n, from the smallest free buffer
+// large enough.
+func (p *f64Pool) get(n int) []float64 {
+	if p == nil {
+		return make([]float64, n)
+	}
+	p.mu.Lock()
+	best := -1
+	for i, b := range p.free {
+		if cap(b) >= n && (best < 0 || cap(b) < cap(p.free[best])) {
+			best = i
+		}
+	}
+	var b []float64
+	if best >= 0 {
+		b = p.free[best][:n]
+		p.free = slices.Delete(p.free, best, best+1)
+	}
+	p.mu.Unlock()
+	if b == nil {
+		return make([]float64, n)
+	}
+	clear(b)
+	return b
+}
+
+// put hands b back; the caller must not use it afterwards.
+func (p *f64Pool) put(b []float64) {
+	if p == nil || cap(b) == 0 {
+		return
+	}
+	p.mu.Lock()
+	p.free = append(p.free, b)
+	p.mu.Unlock()
 }
 
 // warm starts from the dual variables alpha (n×G), feasible for the loss

@@ -44,7 +44,7 @@ func TestOVRGroupingInvariant(t *testing.T) {
 			for a := range rows {
 				copy(pos[a*G:(a+1)*G], posK[a*K+lo:a*K+hi])
 			}
-			s := newOVR(tr.x, rows, G, pos, cw, 3, 11)
+			s := newOVR(nil, tr.x, rows, G, pos, cw, 3, 11)
 			for ci, c := range tr.grid(loss) {
 				var err error
 				if loss == LossLogistic {

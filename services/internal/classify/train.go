@@ -160,6 +160,7 @@ type trainer struct {
 	ex     []Example
 	x      *csr
 	colOf  []int32 // model column -> column of x
+	bufs   f64Pool // solver buffers, reused across jobs
 	progMu sync.Mutex
 }
 
@@ -275,52 +276,69 @@ func (t *trainer) summary(fields []string) TrainingSummary {
 
 // buildFeatures hashes all examples, keeps the buckets seen in at least
 // MinDF documents, learns their IDF and builds the training matrix.
+//
+// It hashes every document twice rather than keep the hashed terms of the
+// whole corpus between the passes: the first pass counts document
+// frequencies and each document's distinct terms, the second writes the
+// weighted, renumbered, sorted rows straight into a matrix allocated once
+// at its final size. Hashing is cheap next to the memory (and garbage
+// collection) the kept terms and their copies cost: on a large corpus they
+// were several times the size of the matrix itself.
 func (t *trainer) buildFeatures(m *Model) error {
 	fo := t.opts.Features
 	n := len(t.ex)
-	W := t.opts.Workers
-	type part struct {
-		lo, hi int
-		off    []int // per doc offset into keys/tfs, len hi-lo+1
-		keys   []uint32
-		tfs    []float32
-	}
-	parts := make([]part, W)
-	for w := range W {
-		parts[w].lo, parts[w].hi = n*w/W, n*(w+1)/W
+	W := max(min(t.opts.Workers, n), 1)
+	bounds := make([]int, W+1)
+	for w := range bounds {
+		bounds[w] = n * w / W
 	}
 	var done atomic.Int64
+	tick := func() {
+		if d := done.Add(1); d%4096 == 0 {
+			t.progress(Progress{Stage: "features", Done: int(d), Total: 2 * n})
+		}
+	}
+	// Pass 1: df counts every key of a document (its word and character
+	// keys of one bucket separately); nterms its distinct keys.
+	size := 1 << fo.HashBits
+	df := make([]int32, size)
+	var dfMu sync.Mutex
+	nterms := make([]int32, n)
 	err := parallel(t.ctx, W, W, func(w int) error {
-		p := &parts[w]
 		e := newExtractor(fo)
 		var tab termTable
 		var buf []byte
-		p.off = append(p.off, 0)
-		for i := p.lo; i < p.hi; i++ {
-			if (i-p.lo)%1024 == 0 {
+		var pend []uint32 // keys not yet counted in df
+		flush := func() {
+			dfMu.Lock()
+			for _, k := range pend {
+				df[k&^blockBit]++
+			}
+			dfMu.Unlock()
+			pend = pend[:0]
+		}
+		for i := bounds[w]; i < bounds[w+1]; i++ {
+			if (i-bounds[w])%1024 == 0 {
 				if err := t.ctx.Err(); err != nil {
 					return err
 				}
 			}
 			tab.reset()
 			featurizeInto(e, &tab, &buf, t.ex[i].Subject, t.ex[i].Body)
-			p.keys, p.tfs = tab.entries(p.keys, p.tfs)
-			p.off = append(p.off, len(p.keys))
-			if d := done.Add(1); d%4096 == 0 {
-				t.progress(Progress{Stage: "features", Done: int(d), Total: n})
+			nterms[i] = int32(len(tab.used))
+			for _, s := range tab.used {
+				pend = append(pend, tab.keys[s]-1)
 			}
+			if len(pend) >= 1<<16 {
+				flush()
+			}
+			tick()
 		}
+		flush()
 		return nil
 	})
 	if err != nil {
 		return err
-	}
-	size := 1 << fo.HashBits
-	df := make([]int32, size)
-	for w := range parts {
-		for _, k := range parts[w].keys {
-			df[k&^blockBit]++
-		}
 	}
 	m.vec.colOf = make([]int32, size)
 	for b := range m.vec.colOf {
@@ -335,80 +353,120 @@ func (t *trainer) buildFeatures(m *Model) error {
 	}
 	m.vec.charWeight = float32(fo.CharWeight)
 	ncol := len(m.buckets)
-	// Vectorise each part, then concatenate in order.
-	vparts := make([]csr, W)
-	err = parallel(t.ctx, W, W, func(w int) error {
-		p := &parts[w]
-		var v sparse
-		out := &vparts[w]
-		out.ptr = append(out.ptr, 0)
-		for d := 0; d < p.hi-p.lo; d++ {
-			lo, hi := p.off[d], p.off[d+1]
-			m.vec.vectorize(p.keys[lo:hi], p.tfs[lo:hi], &v)
-			out.cols = append(out.cols, v.cols...)
-			out.vals = append(out.vals, v.vals...)
-			out.ptr = append(out.ptr, len(out.cols))
+	// A column's entries in the matrix are exactly its bucket's keys
+	// counted in df, so the training order of the columns is known now.
+	colDF := make([]int32, ncol)
+	for c, b := range m.buckets {
+		colDF[c] = df[b]
+	}
+	df = nil
+	t.colOf = columnOrder(colDF)
+	colDF = nil
+	// Pass 2: each worker writes its documents' rows, pruned, weighted,
+	// renumbered and sorted, from the start of its range of the matrix
+	// (sized for the unpruned terms, so they always fit).
+	start := make([]int, W+1)
+	for w := range W {
+		start[w+1] = start[w]
+		for i := bounds[w]; i < bounds[w+1]; i++ {
+			start[w+1] += int(nterms[i])
 		}
-		p.keys, p.tfs = nil, nil
+	}
+	nterms = nil
+	x := &csr{ptr: make([]int, n+1), cols: make([]int32, start[W]), vals: make([]float32, start[W]), ncol: ncol}
+	end := make([]int, W)
+	err = parallel(t.ctx, W, W, func(w int) error {
+		e := newExtractor(fo)
+		var tab termTable
+		var buf []byte
+		var keys []uint32
+		var tfs []float32
+		var v sparse
+		var row []colVal
+		at := start[w]
+		for i := bounds[w]; i < bounds[w+1]; i++ {
+			if (i-bounds[w])%1024 == 0 {
+				if err := t.ctx.Err(); err != nil {
+					return err
+				}
+			}
+			tab.reset()
+			featurizeInto(e, &tab, &buf, t.ex[i].Subject, t.ex[i].Body)
+			keys, tfs = tab.entries(keys[:0], tfs[:0])
+			m.vec.vectorize(keys, tfs, &v)
+			row = sortRow(row, v, t.colOf)
+			if at+len(row) > start[w+1] {
+				return errors.New("classify: features differ between passes (examples modified during training?)")
+			}
+			x.ptr[i] = at
+			for k, cv := range row {
+				x.cols[at+k], x.vals[at+k] = cv.c, cv.v
+			}
+			at += len(row)
+			tick()
+		}
+		end[w] = at
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	nnz := 0
-	for w := range vparts {
-		nnz += len(vparts[w].cols)
-	}
-	x := &csr{ptr: make([]int, 1, n+1), cols: make([]int32, 0, nnz), vals: make([]float32, 0, nnz), ncol: ncol}
-	for w := range vparts {
-		base := len(x.cols)
-		for _, p := range vparts[w].ptr[1:] {
-			x.ptr = append(x.ptr, base+p)
+	// Close the gaps the pruned terms left between the workers' ranges.
+	at := end[0]
+	for w := 1; w < W; w++ {
+		if shift := start[w] - at; shift > 0 {
+			copy(x.cols[at:], x.cols[start[w]:end[w]])
+			copy(x.vals[at:], x.vals[start[w]:end[w]])
+			for i := bounds[w]; i < bounds[w+1]; i++ {
+				x.ptr[i] -= shift
+			}
 		}
-		x.cols = append(x.cols, vparts[w].cols...)
-		x.vals = append(x.vals, vparts[w].vals...)
-		vparts[w] = csr{}
+		at += end[w] - start[w]
 	}
-	t.x, t.colOf = reorderColumns(x)
+	x.ptr[n] = at
+	x.cols, x.vals = x.cols[:at:at], x.vals[:at:at]
+	if at < start[W]/4*3 {
+		// Mostly pruned (a high MinDF): do not keep the slack.
+		x.cols, x.vals = slices.Clone(x.cols), slices.Clone(x.vals)
+	}
+	t.x = x
 	return nil
 }
 
-// reorderColumns renumbers the columns of x by decreasing document
-// frequency (ties by column) and sorts each row by column, so the weights
-// of the frequent features, which the solvers touch on every row, share a
-// small block of memory that stays in cache. It returns the training
-// column of every model column.
-func reorderColumns(x *csr) (*csr, []int32) {
-	df := make([]int32, x.ncol)
-	for _, c := range x.cols {
-		df[c]++
-	}
-	order := make([]int32, x.ncol)
+// columnOrder numbers the columns by decreasing document frequency df
+// (ties by column), so the weights of the frequent features, which the
+// solvers touch on every row, share a small block of memory that stays in
+// cache. It returns the training column of every model column.
+func columnOrder(df []int32) []int32 {
+	order := make([]int32, len(df))
 	for c := range order {
 		order[c] = int32(c)
 	}
 	slices.SortStableFunc(order, func(a, b int32) int { return int(df[b]) - int(df[a]) })
-	colOf := make([]int32, x.ncol)
+	colOf := make([]int32, len(df))
 	for nc, c := range order {
 		colOf[c] = int32(nc)
 	}
-	type entry struct {
-		c int32
-		v float32
+	return colOf
+}
+
+// colVal is one entry of a training row.
+type colVal struct {
+	c int32
+	v float32
+}
+
+// sortRow renumbers the model columns of v to training columns (colOf)
+// and sorts them into buf. A row may hold a column twice (a word and a
+// character key of one bucket); those keep the order the sort gives them,
+// which depends only on v.
+func sortRow(buf []colVal, v sparse, colOf []int32) []colVal {
+	buf = buf[:0]
+	for k, c := range v.cols {
+		buf = append(buf, colVal{colOf[c], v.vals[k]})
 	}
-	var buf []entry
-	for i := range len(x.ptr) - 1 {
-		lo, hi := x.ptr[i], x.ptr[i+1]
-		buf = buf[:0]
-		for k := lo; k < hi; k++ {
-			buf = append(buf, entry{colOf[x.cols[k]], x.vals[k]})
-		}
-		slices.SortFunc(buf, func(a, b entry) int { return int(a.c) - int(b.c) })
-		for k, e := range buf {
-			x.cols[lo+k], x.vals[lo+k] = e.c, e.v
-		}
-	}
-	return x, colOf
+	slices.SortFunc(buf, func(a, b colVal) int { return int(a.c) - int(b.c) })
+	return buf
 }
 
 // folds assigns each of the rows to a fold, stratified by class (cls may be
@@ -459,23 +517,25 @@ type ovrJob struct {
 	pos   []bool    // len(train)×G: positive for problem g
 	cw    []float64 // cost multiplier per train row
 	test  []int32   // rows to score (held out)
-	// out[ci][j*G+g] receives the score of test[j] for problem g under
-	// costs[ci].
-	out [][]float64
-	// final, when wanted, receives the (ncol+1)×G weights at the last cost.
+	// out[ci][outAt[j]+g] (outAt[j] = j*G when outAt is nil) receives the
+	// score of test[j] for problem g under costs[ci].
+	out   [][]float64
+	outAt []int
+	// final, when wanted, receives the (ncol+1)×G weights at the last cost;
+	// the caller hands them back with t.bufs.put.
 	wantFinal bool
 	final     []float64
 	// salt picks the random stream; it must not depend on the grouping.
 	salt uint64
-	// keepAlpha asks for the dual variables after each cost in alphas;
+	// alpha, when set, is called with the len(train)×G dual variables after
+	// each cost; they are the solver's, valid only during the call.
+	alpha func(ci int, alpha []float64)
 	// init, when set, warm-starts the first cost from these duals.
-	keepAlpha bool
-	alphas    [][]float64
-	init      []float64
+	init []float64
 }
 
 func (t *trainer) runJob(j *ovrJob, loss string, costs []float64) error {
-	s := newOVR(t.x, j.train, j.G, j.pos, j.cw, t.opts.Seed, j.salt)
+	s := newOVR(&t.bufs, t.x, j.train, j.G, j.pos, j.cw, t.opts.Seed, j.salt)
 	if j.init != nil {
 		s.warm(j.init, loss == LossLogistic, costs[0])
 	}
@@ -487,21 +547,76 @@ func (t *trainer) runJob(j *ovrJob, loss string, costs []float64) error {
 			err = s.solve(t.ctx, c, t.opts.Tolerance, t.opts.MaxIter, uint64(ci))
 		}
 		if err != nil {
+			s.release(true)
 			return err
 		}
-		if j.keepAlpha {
-			j.alphas = append(j.alphas, slices.Clone(s.alpha))
+		if j.alpha != nil {
+			j.alpha(ci, s.alpha)
 		}
 		if j.out != nil {
+			G := j.G
 			for k, r := range j.test {
-				s.scores(int(r), j.out[ci][k*j.G:(k+1)*j.G], nil)
+				at := k * G
+				if j.outAt != nil {
+					at = j.outAt[k]
+				}
+				s.scores(int(r), j.out[ci][at:at+G:at+G], nil)
 			}
 		}
 	}
 	if j.wantFinal {
 		j.final = s.w
 	}
+	s.release(!j.wantFinal)
 	return nil
+}
+
+// dualSums sums the dual variables of the cross-validation jobs per
+// candidate (loss and cost) and row, adding the folds of each group of
+// classes in fold order whatever order the jobs finish in, so the sums are
+// the same bits as a sequential loop over the folds would give.
+type dualSums struct {
+	mu      sync.Mutex
+	sum     [][]float64 // per candidate
+	ng      int
+	next    []int // per candidate×group: the fold to add next
+	pending map[[3]int]pendingDuals
+}
+
+type pendingDuals struct {
+	alpha []float64
+	addTo func(sum, alpha []float64)
+}
+
+func newDualSums(ncand, size, ng int) *dualSums {
+	d := &dualSums{sum: make([][]float64, ncand), ng: ng, next: make([]int, ncand*ng), pending: map[[3]int]pendingDuals{}}
+	for c := range d.sum {
+		d.sum[c] = make([]float64, size)
+	}
+	return d
+}
+
+// add adds the duals alpha of fold f and group g of candidate c to its
+// sum with addTo, now if every earlier fold is in, else (on a copy of
+// alpha) when they are.
+func (d *dualSums) add(c, f, g int, alpha []float64, addTo func(sum, alpha []float64)) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	q := c*d.ng + g
+	if d.next[q] != f {
+		d.pending[[3]int{c, g, f}] = pendingDuals{slices.Clone(alpha), addTo}
+		return
+	}
+	addTo(d.sum[c], alpha)
+	for d.next[q]++; ; d.next[q]++ {
+		k := [3]int{c, g, d.next[q]}
+		p, ok := d.pending[k]
+		if !ok {
+			return
+		}
+		delete(d.pending, k)
+		p.addTo(d.sum[c], p.alpha)
+	}
 }
 
 // maxGroup bounds the problems solved together: beyond it the interleaved
@@ -579,47 +694,79 @@ func (t *trainer) trainSingle(field string) (fieldModel, error) {
 	folds := t.opts.Folds
 	if folds > 1 && n >= 2*folds {
 		fold := t.folds(n, cls, salt)
-		var testPos, trainPosOf [][]int
 		// Jobs by loss, fold, group of classes; the slower logistic ones
 		// first.
 		bounds := groups(K, (t.opts.Workers+len(losses)*folds-1)/(len(losses)*folds))
 		ng := len(bounds) - 1
 		jobs := make([]ovrJob, len(losses)*folds*ng)
+		// The cross-validation scores of every (loss, cost) candidate,
+		// n×K row-major over positions in rows, which the jobs fill in.
+		type candidate struct {
+			loss   string
+			cost   float64
+			scores []float64
+		}
+		var cands []candidate
+		candOf := make([][]int, len(losses)) // [li][ci] -> index in cands
+		for li, loss := range losses {
+			for _, c := range t.grid(loss) {
+				candOf[li] = append(candOf[li], len(cands))
+				cands = append(cands, candidate{loss: loss, cost: c, scores: make([]float64, n*K)})
+			}
+		}
+		// The final fit starts from the mean of the duals each row had in
+		// the folds that trained on it: close to the full-data solution,
+		// feasible for the same cost, and far fewer passes than from zero.
+		// Every candidate's mean is summed as its jobs finish (rather than
+		// keep every job's duals until the best candidate is known), in
+		// fold order as a plain loop over the folds would, so the sums do
+		// not depend on the scheduling.
+		sums := newDualSums(len(cands), n*K, ng)
 		for f := range folds {
 			var train, test []int32
-			var trainPos, tp []int
+			var trainPos, testPos []int
 			for i, r := range rows {
 				if fold[i] == f {
 					test = append(test, r)
-					tp = append(tp, i)
+					testPos = append(testPos, i)
 				} else {
 					train = append(train, r)
 					trainPos = append(trainPos, i)
 				}
 			}
-			testPos = append(testPos, tp)
-			trainPosOf = append(trainPosOf, trainPos)
 			cw := make([]float64, len(train))
 			for a, p := range trainPos {
 				cw[a] = weight[cls[p]]
 			}
-			for li, loss := range losses {
-				for gi := range ng {
-					lo, hi := bounds[gi], bounds[gi+1]
-					G := hi - lo
-					j := &jobs[(li*folds+f)*ng+gi]
-					j.train, j.test, j.G, j.cw = train, test, G, cw
-					j.salt = salt + uint64(li*folds+f)
-					j.keepAlpha = true
-					j.pos = make([]bool, len(train)*G)
-					for a, p := range trainPos {
-						if c := cls[p]; c >= lo && c < hi {
-							j.pos[a*G+c-lo] = true
-						}
+			for gi := range ng {
+				lo, hi := bounds[gi], bounds[gi+1]
+				G := hi - lo
+				pos := make([]bool, len(train)*G)
+				for a, p := range trainPos {
+					if c := cls[p]; c >= lo && c < hi {
+						pos[a*G+c-lo] = true
 					}
-					j.out = make([][]float64, len(t.grid(loss)))
+				}
+				outAt := make([]int, len(test))
+				for a, p := range testPos {
+					outAt[a] = p*K + lo
+				}
+				for li, loss := range losses {
+					j := &jobs[(li*folds+f)*ng+gi]
+					j.train, j.test, j.G, j.cw, j.pos = train, test, G, cw, pos
+					j.salt = salt + uint64(li*folds+f)
+					j.out, j.outAt = make([][]float64, len(t.grid(loss))), outAt
 					for ci := range j.out {
-						j.out[ci] = make([]float64, len(test)*G)
+						j.out[ci] = cands[candOf[li][ci]].scores
+					}
+					j.alpha = func(ci int, al []float64) {
+						sums.add(candOf[li][ci], f, gi, al, func(sum []float64, al []float64) {
+							for a, p := range trainPos {
+								for g := range G {
+									sum[p*K+lo+g] += al[a*G+g] / float64(folds-1)
+								}
+							}
+						})
 					}
 				}
 			}
@@ -630,34 +777,12 @@ func (t *trainer) trainSingle(field string) (fieldModel, error) {
 			if err := t.runJob(&jobs[ji], loss, t.grid(loss)); err != nil {
 				return err
 			}
+			jobs[ji] = ovrJob{}
 			t.progress(Progress{Stage: "cv", Field: field, Done: int(done.Add(1)), Total: len(jobs)})
 			return nil
 		})
 		if err != nil {
 			return fieldModel{}, err
-		}
-		// Gather the cross-validation scores of every (loss, cost)
-		// candidate: n×K row-major over positions in rows.
-		type candidate struct {
-			loss   string
-			cost   float64
-			scores []float64
-		}
-		var cands []candidate
-		for li, loss := range losses {
-			for ci, c := range t.grid(loss) {
-				cv := make([]float64, n*K)
-				for f := range folds {
-					for gi := range ng {
-						j := &jobs[(li*folds+f)*ng+gi]
-						lo, G := bounds[gi], j.G
-						for a, p := range testPos[f] {
-							copy(cv[p*K+lo:p*K+lo+G], j.out[ci][a*G:(a+1)*G])
-						}
-					}
-				}
-				cands = append(cands, candidate{loss: loss, cost: c, scores: cv})
-			}
 		}
 		best, bestF1 := 0, -1.0
 		for ci := range cands {
@@ -666,25 +791,10 @@ func (t *trainer) trainSingle(field string) (fieldModel, error) {
 			}
 		}
 		info.Loss, info.Cost = cands[best].loss, cands[best].cost
-		// The final fit starts from the mean of the duals each row had in
-		// the folds that trained on it: close to the full-data solution,
-		// feasible for the same cost, and far fewer passes than from zero.
 		li := slices.Index(losses, info.Loss)
 		ci := slices.Index(t.grid(info.Loss), info.Cost)
-		init = make([]float64, n*K)
-		for f := range folds {
-			for gi := range ng {
-				j := &jobs[(li*folds+f)*ng+gi]
-				lo, G := bounds[gi], j.G
-				al := j.alphas[ci]
-				for a, p := range trainPosOf[f] {
-					for g := range G {
-						init[p*K+lo+g] += al[a*G+g] / float64(folds-1)
-					}
-				}
-			}
-		}
-		clear(jobs)
+		init = sums.sum[candOf[li][ci]]
+		sums = nil
 		scores := cands[best].scores
 		info.Temperature = fitTemperature(scores, cls, K)
 		probs := make([]float64, n*K)
@@ -747,7 +857,7 @@ func (t *trainer) fitFinal(fm *fieldModel, field string, rows []int32, K int, cw
 		G := len(g.ks)
 		j := &ovrJob{train: rows, G: G, pos: make([]bool, n*G), cw: cw, wantFinal: true, salt: salt}
 		if init != nil {
-			j.init = make([]float64, n*G)
+			j.init = t.bufs.get(n * G)
 		}
 		for i := range n {
 			for a, k := range g.ks {
@@ -757,7 +867,9 @@ func (t *trainer) fitFinal(fm *fieldModel, field string, rows []int32, K int, cw
 				}
 			}
 		}
-		if err := t.runJob(j, g.key.loss, []float64{g.key.cost}); err != nil {
+		err := t.runJob(j, g.key.loss, []float64{g.key.cost})
+		t.bufs.put(j.init)
+		if err != nil {
 			return err
 		}
 		for a, k := range g.ks {
@@ -766,6 +878,7 @@ func (t *trainer) fitFinal(fm *fieldModel, field string, rows []int32, K int, cw
 			}
 			fm.B[k] = float32(j.final[ncol*G+a])
 		}
+		t.bufs.put(j.final)
 		t.progress(Progress{Stage: "fit", Field: field, Done: int(done.Add(int64(G))), Total: K})
 		return nil
 	})
