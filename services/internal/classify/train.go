@@ -305,9 +305,6 @@ func (t *trainer) buildFeatures(m *Model) error {
 	var dfMu sync.Mutex
 	nterms := make([]int32, n)
 	err := parallel(t.ctx, W, W, func(w int) error {
-		e := newExtractor(fo)
-		var tab termTable
-		var buf []byte
 		var pend []uint32 // keys not yet counted in df
 		flush := func() {
 			dfMu.Lock()
@@ -317,14 +314,7 @@ func (t *trainer) buildFeatures(m *Model) error {
 			dfMu.Unlock()
 			pend = pend[:0]
 		}
-		for i := bounds[w]; i < bounds[w+1]; i++ {
-			if (i-bounds[w])%1024 == 0 {
-				if err := t.ctx.Err(); err != nil {
-					return err
-				}
-			}
-			tab.reset()
-			featurizeInto(e, &tab, &buf, t.ex[i].Subject, t.ex[i].Body)
+		err := t.hashRange(bounds[w], bounds[w+1], func(i int, tab *termTable) error {
 			nterms[i] = int32(len(tab.used))
 			for _, s := range tab.used {
 				pend = append(pend, tab.keys[s]-1)
@@ -333,9 +323,10 @@ func (t *trainer) buildFeatures(m *Model) error {
 				flush()
 			}
 			tick()
-		}
+			return nil
+		})
 		flush()
-		return nil
+		return err
 	})
 	if err != nil {
 		return err
@@ -376,22 +367,12 @@ func (t *trainer) buildFeatures(m *Model) error {
 	x := &csr{ptr: make([]int, n+1), cols: make([]int32, start[W]), vals: make([]float32, start[W]), ncol: ncol}
 	end := make([]int, W)
 	err = parallel(t.ctx, W, W, func(w int) error {
-		e := newExtractor(fo)
-		var tab termTable
-		var buf []byte
 		var keys []uint32
 		var tfs []float32
 		var v sparse
 		var row []colVal
 		at := start[w]
-		for i := bounds[w]; i < bounds[w+1]; i++ {
-			if (i-bounds[w])%1024 == 0 {
-				if err := t.ctx.Err(); err != nil {
-					return err
-				}
-			}
-			tab.reset()
-			featurizeInto(e, &tab, &buf, t.ex[i].Subject, t.ex[i].Body)
+		err := t.hashRange(bounds[w], bounds[w+1], func(i int, tab *termTable) error {
 			keys, tfs = tab.entries(keys[:0], tfs[:0])
 			m.vec.vectorize(keys, tfs, &v)
 			row = sortRow(row, v, t.colOf)
@@ -404,9 +385,10 @@ func (t *trainer) buildFeatures(m *Model) error {
 			}
 			at += len(row)
 			tick()
-		}
+			return nil
+		})
 		end[w] = at
-		return nil
+		return err
 	})
 	if err != nil {
 		return err
@@ -430,6 +412,29 @@ func (t *trainer) buildFeatures(m *Model) error {
 		x.cols, x.vals = slices.Clone(x.cols), slices.Clone(x.vals)
 	}
 	t.x = x
+	return nil
+}
+
+// hashRange hashes the examples [from, to) in order, each into the same
+// term table, and calls fn with its index and terms; both passes of
+// buildFeatures go through it, so they see the same terms. It stops when
+// training is cancelled or fn fails.
+func (t *trainer) hashRange(from, to int, fn func(i int, tab *termTable) error) error {
+	e := newExtractor(t.opts.Features)
+	var tab termTable
+	var buf []byte
+	for i := from; i < to; i++ {
+		if (i-from)%1024 == 0 {
+			if err := t.ctx.Err(); err != nil {
+				return err
+			}
+		}
+		tab.reset()
+		featurizeInto(e, &tab, &buf, t.ex[i].Subject, t.ex[i].Body)
+		if err := fn(i, &tab); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
