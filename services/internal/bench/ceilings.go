@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"html"
 	"runtime"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -253,22 +251,26 @@ func writeUpdate(sim *freshdesksim.Sim, t freshdesksim.Ticket, l freshdesksim.La
 	return u
 }
 
-// writeNote is a private note of the writer's shape and size (see
-// writer.renderNote): one line per field with confidence and runners-up,
-// the model version and the decision marker.
+// writeNote is the note the writer posts for a prediction of l under the
+// bench's policy (group and type applied, priority and tags suggested), with
+// three runners-up per field (writer.NoteFor: the real text and size).
 func writeNote(l freshdesksim.Labels, id int64) string {
-	var b strings.Builder
-	b.WriteString("<div><p><b>autotriage</b> triage of this ticket:</p><ul>")
-	line := func(title, value, mode string) {
-		fmt.Fprintf(&b, "<li><b>%s</b>: %s (confidence 93%%, %s); runners-up: Other 4%%, Another 2%%, Third 1%%</li>", title, html.EscapeString(value), mode)
+	field := func(name, label string, d v1.Decision) *v1.FieldPrediction {
+		return &v1.FieldPrediction{Field: name, Label: label, Decision: d, Confidence: 0.93, TopK: []*v1.LabelScore{
+			{Label: label, Probability: 0.93}, {Label: "Other", Probability: 0.04},
+			{Label: "Another", Probability: 0.02}, {Label: "Third", Probability: 0.01}}}
 	}
-	line("Group", l.Group, "applied")
-	line("Type", l.Type, "applied")
-	line("Priority", strconv.Itoa(l.Priority), "suggested")
-	line("Tags", strings.Join(l.Tags, ", "), "suggested")
-	b.WriteString("</ul><p>Model 20250101-000000. Applied fields carry the tag set by autotriage; change them freely, autotriage will not overwrite a person's choice.</p>")
-	fmt.Fprintf(&b, "<p><small>%s</small></p></div>", writer.Marker(fmt.Sprintf("%016x", uint64(id)*0x9e3779b97f4a7c15)))
-	return b.String()
+	tags := field(writer.FieldTags, "", v1.Decision_DECISION_SUGGEST)
+	tags.Labels = l.Tags
+	return writer.NoteFor(&v1.Prediction{
+		System: "freshdesk", Account: "sim", TicketId: id, ModelVersion: "20250101-000000",
+		Fields: []*v1.FieldPrediction{
+			field(writer.FieldGroup, l.Group, v1.Decision_DECISION_APPLY),
+			field(writer.FieldType, l.Type, v1.Decision_DECISION_APPLY),
+			field(writer.FieldPriority, strconv.Itoa(l.Priority), v1.Decision_DECISION_SUGGEST),
+			tags,
+		},
+	})
 }
 
 // ceilingTickets is n generated untriaged tickets as the fetcher publishes

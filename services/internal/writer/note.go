@@ -96,6 +96,26 @@ func renderNote(pred *v1.Prediction, plans []*fieldPlan, hash string) string {
 	return b.String()
 }
 
+// NoteFor is the note the writer posts for pred when every field it
+// suggests or applies keeps its predicted label (no label map) and is
+// written as decided: the real text and size of a decision note, for
+// benchmarks and previews.
+func NoteFor(pred *v1.Prediction) string {
+	plans := initialPlans(pred)
+	for _, p := range plans {
+		if !p.pending {
+			continue
+		}
+		p.names, p.noted = labels(p.pred), true
+		if p.pred.Decision == v1.Decision_DECISION_APPLY {
+			p.finish(v1.Action_ACTION_APPLIED, ReasonApplied)
+		} else {
+			p.finish(v1.Action_ACTION_SUGGESTED, ReasonSuggested)
+		}
+	}
+	return renderNote(pred, plans, DecisionHash(pred))
+}
+
 func modelVersion(pred *v1.Prediction) string {
 	v := pred.ModelVersion
 	if v == "" {

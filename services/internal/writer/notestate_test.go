@@ -431,3 +431,24 @@ func TestRefusedNoteClearsTheLease(t *testing.T) {
 		t.Error("outcome note_written false")
 	}
 }
+
+// TestNoteForIsTheNoteTheWriterPosts: NoteFor (what the bench sends as
+// the writer's note) is byte for byte the note the writer posts.
+func TestNoteForIsTheNoteTheWriterPosts(t *testing.T) {
+	h := newHarness(t, options{})
+	obs := h.observer()
+	id := h.ticket(freshdesksim.NewTicket{Subject: "Invoice 42 is wrong", Description: "I was charged twice."})
+	obs.poll()
+	h.run()
+	pred := predictionFrom(h.published()[id][0], apply(FieldGroup, "Billing"), apply(FieldType, "Incident"),
+		suggest(FieldPriority, "High"), tags(v1.Decision_DECISION_SUGGEST, "invoice"))
+	h.publish(pred, "note-for")
+	h.settle(1)
+	notes := h.sim.Notes(id)
+	if len(notes) != 1 {
+		t.Fatalf("%d notes, want 1", len(notes))
+	}
+	if got, want := notes[0].Body, NoteFor(pred); got != want {
+		t.Errorf("posted note:\n%s\nNoteFor:\n%s", got, want)
+	}
+}
