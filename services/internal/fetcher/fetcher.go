@@ -68,7 +68,7 @@ type StateKV interface {
 // version of each ticket the fetcher observed (*ledger.Ledger implements it).
 type Ledger interface {
 	GetApplied(ctx context.Context, system, account string, id int64) (ledger.Applied, error)
-	PutApplied(ctx context.Context, system, account string, id int64, a ledger.Applied) (uint64, error)
+	UpdateAppliedFrom(ctx context.Context, system, account string, id int64, cur ledger.Applied, found bool, fn func(a *ledger.Applied, found bool) error) (ledger.Applied, error)
 	ObserveSeen(ctx context.Context, system, account string, id int64, s ledger.Seen) (bool, error)
 	CreateSeen(ctx context.Context, system, account string, id int64, s ledger.Seen) error
 }

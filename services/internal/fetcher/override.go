@@ -134,33 +134,32 @@ func (f *Fetcher) detectOverrides(ctx context.Context, t *ticketsystem.Ticket, a
 	return fields, true, nil
 }
 
-// recordOverrides adds fields to OverridesSeen with compare-and-set,
-// re-reading the record when the writer changed it in between.
+// recordOverrides adds fields to OverridesSeen of a, the record as read,
+// by compare-and-set (ledger.UpdateAppliedFrom: the writer's changes in
+// between are kept).
 func (f *Fetcher) recordOverrides(ctx context.Context, id int64, a ledger.Applied, fields []string) error {
-	for attempt := 0; attempt < 8; attempt++ {
-		changed := false
+	if !slices.ContainsFunc(fields, func(fl string) bool { return !slices.Contains(a.OverridesSeen, fl) }) {
+		return nil
+	}
+	_, err := f.ledger.UpdateAppliedFrom(ctx, f.system, f.account, id, a, true, func(r *ledger.Applied, found bool) error {
+		if !found {
+			return errRecordGone
+		}
 		for _, fl := range fields {
-			if !slices.Contains(a.OverridesSeen, fl) {
-				a.OverridesSeen = append(a.OverridesSeen, fl)
-				changed = true
+			if !slices.Contains(r.OverridesSeen, fl) {
+				r.OverridesSeen = append(r.OverridesSeen, fl)
 			}
 		}
-		if !changed {
-			return nil
-		}
-		_, err := f.ledger.PutApplied(ctx, f.system, f.account, id, a)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, ledger.ErrConflict) {
-			return fmt.Errorf("record overrides of ticket %d: %w", id, err)
-		}
-		if a, err = f.ledger.GetApplied(ctx, f.system, f.account, id); err != nil {
-			return fmt.Errorf("record overrides of ticket %d: re-read: %w", id, err)
-		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record overrides of ticket %d: %w", id, err)
 	}
-	return fmt.Errorf("record overrides of ticket %d: %w after repeated conflicts", id, ledger.ErrConflict)
+	return nil
 }
+
+// errRecordGone: the ledger record expired between the read and the write.
+var errRecordGone = errors.New("the ledger record is gone")
 
 // snapshot is what the fetcher remembers of the latest version it saw of a
 // ticket: the fields autotriage may set, plus a fingerprint of the rest.

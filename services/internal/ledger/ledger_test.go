@@ -245,3 +245,63 @@ func TestIntentIsKeptAndMatchedByVersionAndDecision(t *testing.T) {
 		t.Error("a record without intent matched")
 	}
 }
+
+// getCounter counts the reads of a KV.
+type getCounter struct {
+	ledger.KV
+	mu   sync.Mutex
+	gets int
+}
+
+func (g *getCounter) Get(ctx context.Context, key string) (pipeline.Entry, error) {
+	g.mu.Lock()
+	g.gets++
+	g.mu.Unlock()
+	return g.KV.Get(ctx, key)
+}
+
+// UpdateAppliedFrom stores a change to a record the caller holds without
+// reading it again, and on a conflict applies the change to the record as
+// it is now, keeping the other writer's change.
+func TestUpdateAppliedFrom(t *testing.T) {
+	_, kv := bucketKV(t)
+	counted := &getCounter{KV: kv}
+	l := ledger.New(counted)
+	ctx := context.Background()
+	addTag := func(tag string) func(*ledger.Applied, bool) error {
+		return func(a *ledger.Applied, _ bool) error {
+			a.Fields.Tags = append(a.Fields.Tags, tag)
+			return nil
+		}
+	}
+
+	// None yet: created, no read.
+	a, err := l.UpdateAppliedFrom(ctx, "freshdesk", "acme", 5, ledger.Applied{}, false, addTag("a"))
+	if err != nil || a.Revision == 0 || counted.gets != 0 {
+		t.Fatalf("create: %+v, %v, %d reads", a, err, counted.gets)
+	}
+	// Held at its revision: updated, no read, and the caller's copy is
+	// not written into.
+	held := a
+	b, err := l.UpdateAppliedFrom(ctx, "freshdesk", "acme", 5, held, true, addTag("b"))
+	if err != nil || counted.gets != 0 || strings.Join(b.Fields.Tags, ",") != "a,b" || strings.Join(held.Fields.Tags, ",") != "a" {
+		t.Fatalf("update: %+v (held %v), %v, %d reads", b, held.Fields.Tags, err, counted.gets)
+	}
+	// Stale (another writer stored b since held was read): the change
+	// lands on the current record.
+	c, err := l.UpdateAppliedFrom(ctx, "freshdesk", "acme", 5, held, true, addTag("c"))
+	if err != nil || counted.gets == 0 {
+		t.Fatalf("stale update: %v, %d reads", err, counted.gets)
+	}
+	got, err := l.GetApplied(ctx, "freshdesk", "acme", 5)
+	if err != nil || strings.Join(got.Fields.Tags, ",") != "a,b,c" || got.Revision != c.Revision {
+		t.Errorf("stored %+v (%v), want tags a,b,c at revision %d", got, err, c.Revision)
+	}
+	// A found=false caller racing a creator also lands on the record.
+	if _, err := l.UpdateAppliedFrom(ctx, "freshdesk", "acme", 5, ledger.Applied{}, false, addTag("d")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := l.GetApplied(ctx, "freshdesk", "acme", 5); strings.Join(got.Fields.Tags, ",") != "a,b,c,d" {
+		t.Errorf("tags %v, want a,b,c,d", got.Fields.Tags)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -97,6 +98,35 @@ func (l *Ledger) GetNote(ctx context.Context, system, account string, id int64, 
 		return NoteRecord{}, fmt.Errorf("ledger: note record %s of ticket %d is unreadable: %w", hash, id, err)
 	}
 	return r, nil
+}
+
+// UpdateAppliedFrom is UpdateApplied for a caller that already holds the
+// record: cur as it last read or stored it (found: there was one). fn
+// changes a copy of cur, which is stored against cur's revision (created
+// when !found) without another read; only when the record changed
+// meanwhile does UpdateApplied's read-and-CAS loop apply fn to the current
+// record. fn must be a pure function of its input.
+func (l *Ledger) UpdateAppliedFrom(ctx context.Context, system, account string, id int64, cur Applied, found bool, fn func(a *Applied, found bool) error) (Applied, error) {
+	next := Applied{}
+	if found {
+		next = cur
+		next.Fields.Tags = slices.Clone(cur.Fields.Tags)
+		next.OverridesSeen = slices.Clone(cur.OverridesSeen)
+	}
+	rev0 := next.Revision
+	if err := fn(&next, found); err != nil {
+		return Applied{}, err
+	}
+	next.Revision = rev0
+	rev, err := l.PutApplied(ctx, system, account, id, next)
+	if err == nil {
+		next.Revision = rev
+		return next, nil
+	}
+	if !errors.Is(err, ErrConflict) {
+		return Applied{}, err
+	}
+	return l.UpdateApplied(ctx, system, account, id, fn)
 }
 
 // maxCASAttempts bounds UpdateApplied's retries under contention.

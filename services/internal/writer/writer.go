@@ -624,30 +624,17 @@ func (s *Stage) recordNote(ctx context.Context, a *attempt, rec *ledger.Applied,
 }
 
 // updateRecord stores merge's change to the ticket's ledger record. rec is
-// the record as this delivery last read or stored it (nil: there was none):
-// the change is first stored against that revision, which saves a read
-// when nobody changed the record since; on a conflict (the fetcher's
-// override bookkeeping, another replica) the read-and-CAS loop applies it
-// to the current record. merge must be a pure function of its input.
+// the record as this delivery last read or stored it (nil: there was none),
+// so the common case is one compare-and-set without a read
+// (ledger.UpdateAppliedFrom); a conflict (the fetcher's override
+// bookkeeping, another replica) applies merge to the current record.
 func (s *Stage) updateRecord(ctx context.Context, pred *v1.Prediction, rec *ledger.Applied, merge func(*ledger.Applied, bool) error) (*ledger.Applied, error) {
-	var next ledger.Applied
+	var cur ledger.Applied
 	if rec != nil {
-		next = *rec
-		next.Fields.Tags = slices.Clone(rec.Fields.Tags)
-		next.OverridesSeen = slices.Clone(rec.OverridesSeen)
+		cur = *rec
 	}
-	if err := merge(&next, rec != nil); err != nil {
-		return nil, err
-	}
-	rev, err := s.ledger.PutApplied(ctx, pred.System, pred.Account, pred.TicketId, next)
-	if err == nil {
-		next.Revision = rev
-		return &next, nil
-	}
-	if !errors.Is(err, ledger.ErrConflict) {
-		return nil, err
-	}
-	if next, err = s.ledger.UpdateApplied(ctx, pred.System, pred.Account, pred.TicketId, merge); err != nil {
+	next, err := s.ledger.UpdateAppliedFrom(ctx, pred.System, pred.Account, pred.TicketId, cur, rec != nil, merge)
+	if err != nil {
 		return nil, err
 	}
 	return &next, nil
