@@ -104,29 +104,9 @@ func (l *Ledger) GetNote(ctx context.Context, system, account string, id int64, 
 // record: cur as it last read or stored it (found: there was one). fn
 // changes a copy of cur, which is stored against cur's revision (created
 // when !found) without another read; only when the record changed
-// meanwhile does UpdateApplied's read-and-CAS loop apply fn to the current
-// record. fn must be a pure function of its input.
+// meanwhile does the loop read the record and apply fn to it.
 func (l *Ledger) UpdateAppliedFrom(ctx context.Context, system, account string, id int64, cur Applied, found bool, fn func(a *Applied, found bool) error) (Applied, error) {
-	next := Applied{}
-	if found {
-		next = cur
-		next.Fields.Tags = slices.Clone(cur.Fields.Tags)
-		next.OverridesSeen = slices.Clone(cur.OverridesSeen)
-	}
-	rev0 := next.Revision
-	if err := fn(&next, found); err != nil {
-		return Applied{}, err
-	}
-	next.Revision = rev0
-	rev, err := l.PutApplied(ctx, system, account, id, next)
-	if err == nil {
-		next.Revision = rev
-		return next, nil
-	}
-	if !errors.Is(err, ErrConflict) {
-		return Applied{}, err
-	}
-	return l.UpdateApplied(ctx, system, account, id, fn)
+	return l.updateApplied(ctx, system, account, id, &heldRecord{cur, found}, fn)
 }
 
 // maxCASAttempts bounds UpdateApplied's retries under contention.
@@ -138,15 +118,40 @@ const maxCASAttempts = 10
 // and calling fn again otherwise. fn must be a pure function of its input.
 // It returns the stored record.
 func (l *Ledger) UpdateApplied(ctx context.Context, system, account string, id int64, fn func(a *Applied, found bool) error) (Applied, error) {
+	return l.updateApplied(ctx, system, account, id, nil, fn)
+}
+
+// heldRecord is a record as a caller read it, found or not.
+type heldRecord struct {
+	rec   Applied
+	found bool
+}
+
+// updateApplied is the compare-and-set loop; its first attempt starts from
+// held instead of a read when held is set.
+func (l *Ledger) updateApplied(ctx context.Context, system, account string, id int64, held *heldRecord, fn func(a *Applied, found bool) error) (Applied, error) {
 	var lastErr error
 	for range maxCASAttempts {
-		cur, err := l.GetApplied(ctx, system, account, id)
-		found := err == nil
-		if err != nil && !errors.Is(err, ErrNotFound) {
-			return Applied{}, err
-		}
-		if !found {
-			cur = Applied{}
+		var cur Applied
+		var found bool
+		if held != nil {
+			if found = held.found; found {
+				cur = held.rec
+				// fn must not write into the caller's copy.
+				cur.Fields.Tags = slices.Clone(cur.Fields.Tags)
+				cur.OverridesSeen = slices.Clone(cur.OverridesSeen)
+			}
+			held = nil
+		} else {
+			var err error
+			cur, err = l.GetApplied(ctx, system, account, id)
+			found = err == nil
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				return Applied{}, err
+			}
+			if !found {
+				cur = Applied{}
+			}
 		}
 		rev0 := cur.Revision
 		if err := fn(&cur, found); err != nil {
