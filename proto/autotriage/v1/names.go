@@ -3,6 +3,11 @@ package autotriagev1
 // Hand-written helpers beside the generated code (buf generate leaves this
 // file alone).
 
+import (
+	"strconv"
+	"time"
+)
+
 // Short is the lower-case name used in metrics labels, reports and the CLI:
 // "shadow", "suggest", "apply", "abstain" or "unspecified".
 func (d Decision) Short() string {
@@ -38,4 +43,34 @@ func (a Action) Short() string {
 		return "abstained"
 	}
 	return "unspecified"
+}
+
+// PredictionKey names a prediction by what it was made from: the ticket
+// version, the model and, for backfilled or replayed tickets, their batch.
+// Every attempt at the same prediction (its redeliveries, a DLQ retry, a
+// replay of PREDICTIONS) shares the key; Outcome.attempt tells them apart.
+func PredictionKey(p *Prediction) string {
+	if p == nil {
+		return ""
+	}
+	k := p.GetSystem() + ":" + p.GetAccount() + ":" + strconv.FormatInt(p.GetTicketId(), 10) + ":" +
+		p.GetTicketUpdatedAt().AsTime().UTC().Format(time.RFC3339Nano) + ":" + p.GetModelId()
+	if b := p.GetTicket().GetBatchId(); b != "" {
+		k += ":" + b
+	}
+	return k
+}
+
+// Key returns the outcome's prediction_key; for outcomes stored before the
+// field existed, the key of the prediction they carry, else of their own
+// ticket version and model.
+func (o *Outcome) Key() string {
+	if k := o.GetPredictionKey(); k != "" {
+		return k
+	}
+	if p := o.GetPrediction(); p != nil {
+		return PredictionKey(p)
+	}
+	return PredictionKey(&Prediction{System: o.GetSystem(), Account: o.GetAccount(), TicketId: o.GetTicketId(),
+		TicketUpdatedAt: o.GetTicketUpdatedAt(), ModelId: o.GetModelId()})
 }

@@ -348,8 +348,18 @@ type Outcome struct {
 	Prediction *Prediction `protobuf:"bytes,14,opt,name=prediction,proto3" json:"prediction,omitempty"`
 	// Seconds from the ticket's creation to this outcome, for latency metrics.
 	LatencySeconds float64 `protobuf:"fixed64,15,opt,name=latency_seconds,json=latencySeconds,proto3" json:"latency_seconds,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Which attempt at the prediction this outcome answers: empty for the
+	// prediction's own deliveries, else the operator's run that re-published
+	// it ("dlq-retry:<run>", "replay:<run>"). The outcome of a later attempt
+	// supersedes an earlier one's; readers keep the latest per prediction
+	// (prediction_key).
+	Attempt string `protobuf:"bytes,16,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	// Names the prediction this outcome answers, the same for every attempt:
+	// system, account, ticket, ticket version, model and (for backfill and
+	// replayed tickets) the batch.
+	PredictionKey string `protobuf:"bytes,17,opt,name=prediction_key,json=predictionKey,proto3" json:"prediction_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Outcome) Reset() {
@@ -487,6 +497,20 @@ func (x *Outcome) GetLatencySeconds() float64 {
 	return 0
 }
 
+func (x *Outcome) GetAttempt() string {
+	if x != nil {
+		return x.Attempt
+	}
+	return ""
+}
+
+func (x *Outcome) GetPredictionKey() string {
+	if x != nil {
+		return x.PredictionKey
+	}
+	return ""
+}
+
 var File_autotriage_v1_outcome_proto protoreflect.FileDescriptor
 
 const file_autotriage_v1_outcome_proto_rawDesc = "" +
@@ -510,7 +534,7 @@ const file_autotriage_v1_outcome_proto_rawDesc = "" +
 	"humanValue\x12;\n" +
 	"\vobserved_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"observedAt\x12#\n" +
-	"\rmodel_version\x18\x05 \x01(\tR\fmodelVersion\"\xe4\x04\n" +
+	"\rmodel_version\x18\x05 \x01(\tR\fmodelVersion\"\xa5\x05\n" +
 	"\aOutcome\x12\x16\n" +
 	"\x06system\x18\x01 \x01(\tR\x06system\x12\x18\n" +
 	"\aaccount\x18\x02 \x01(\tR\aaccount\x12\x1b\n" +
@@ -530,7 +554,9 @@ const file_autotriage_v1_outcome_proto_rawDesc = "" +
 	"\n" +
 	"prediction\x18\x0e \x01(\v2\x19.autotriage.v1.PredictionR\n" +
 	"prediction\x12'\n" +
-	"\x0flatency_seconds\x18\x0f \x01(\x01R\x0elatencySeconds*\x9c\x01\n" +
+	"\x0flatency_seconds\x18\x0f \x01(\x01R\x0elatencySeconds\x12\x18\n" +
+	"\aattempt\x18\x10 \x01(\tR\aattempt\x12%\n" +
+	"\x0eprediction_key\x18\x11 \x01(\tR\rpredictionKey*\x9c\x01\n" +
 	"\x06Action\x12\x16\n" +
 	"\x12ACTION_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eACTION_APPLIED\x10\x01\x12\x14\n" +

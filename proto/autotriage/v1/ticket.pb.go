@@ -236,9 +236,15 @@ type Ticket struct {
 	// predictions are recorded but nothing is written back.
 	ShadowOnly bool `protobuf:"varint,20,opt,name=shadow_only,json=shadowOnly,proto3" json:"shadow_only,omitempty"`
 	// Groups the versions of one backfill or replay run, for its report.
-	BatchId       string `protobuf:"bytes,21,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	BatchId string `protobuf:"bytes,21,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
+	// description_text was cut to the classifier's input limit before
+	// publishing (a real-sized HTML e-mail with quoted threads and inline
+	// images can be megabytes; only its beginning carries the topic).
+	DescriptionTruncated bool `protobuf:"varint,22,opt,name=description_truncated,json=descriptionTruncated,proto3" json:"description_truncated,omitempty"`
+	// Size in bytes of the plain-text description before any cut (0: unknown).
+	DescriptionBytes int64 `protobuf:"varint,23,opt,name=description_bytes,json=descriptionBytes,proto3" json:"description_bytes,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Ticket) Reset() {
@@ -418,6 +424,20 @@ func (x *Ticket) GetBatchId() string {
 	return ""
 }
 
+func (x *Ticket) GetDescriptionTruncated() bool {
+	if x != nil {
+		return x.DescriptionTruncated
+	}
+	return false
+}
+
+func (x *Ticket) GetDescriptionBytes() int64 {
+	if x != nil {
+		return x.DescriptionBytes
+	}
+	return 0
+}
+
 var File_autotriage_v1_ticket_proto protoreflect.FileDescriptor
 
 const file_autotriage_v1_ticket_proto_rawDesc = "" +
@@ -429,7 +449,7 @@ const file_autotriage_v1_ticket_proto_rawDesc = "" +
 	"\fnumber_value\x18\x03 \x01(\x01H\x00R\vnumberValue\x12\x1f\n" +
 	"\n" +
 	"bool_value\x18\x04 \x01(\bH\x00R\tboolValueB\x06\n" +
-	"\x04kind\"\xcd\x06\n" +
+	"\x04kind\"\xaf\a\n" +
 	"\x06Ticket\x12\x16\n" +
 	"\x06system\x18\x01 \x01(\tR\x06system\x12\x18\n" +
 	"\aaccount\x18\x02 \x01(\tR\aaccount\x12\x0e\n" +
@@ -457,7 +477,9 @@ const file_autotriage_v1_ticket_proto_rawDesc = "" +
 	"group_name\x18\x13 \x01(\tR\tgroupName\x12\x1f\n" +
 	"\vshadow_only\x18\x14 \x01(\bR\n" +
 	"shadowOnly\x12\x19\n" +
-	"\bbatch_id\x18\x15 \x01(\tR\abatchId\x1a[\n" +
+	"\bbatch_id\x18\x15 \x01(\tR\abatchId\x123\n" +
+	"\x15description_truncated\x18\x16 \x01(\bR\x14descriptionTruncated\x12+\n" +
+	"\x11description_bytes\x18\x17 \x01(\x03R\x10descriptionBytes\x1a[\n" +
 	"\x11CustomFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x120\n" +
 	"\x05value\x18\x02 \x01(\v2\x1a.autotriage.v1.CustomValueR\x05value:\x028\x01*s\n" +
