@@ -53,8 +53,24 @@ func PredictionKey(p *Prediction) string {
 	if p == nil {
 		return ""
 	}
-	k := p.GetSystem() + ":" + p.GetAccount() + ":" + strconv.FormatInt(p.GetTicketId(), 10) + ":" +
-		p.GetTicketUpdatedAt().AsTime().UTC().Format(time.RFC3339Nano) + ":" + p.GetModelId()
+	// A prediction names its ticket version itself; older ones (and some
+	// tests) only carry it in the embedded ticket.
+	t := p.GetTicket()
+	system, account, id, at := p.GetSystem(), p.GetAccount(), p.GetTicketId(), p.GetTicketUpdatedAt()
+	if system == "" {
+		system = t.GetSystem()
+	}
+	if account == "" {
+		account = t.GetAccount()
+	}
+	if id == 0 {
+		id = t.GetId()
+	}
+	if at == nil {
+		at = t.GetUpdatedAt()
+	}
+	k := system + ":" + account + ":" + strconv.FormatInt(id, 10) + ":" +
+		at.AsTime().UTC().Format(time.RFC3339Nano) + ":" + p.GetModelId()
 	if b := p.GetTicket().GetBatchId(); b != "" {
 		k += ":" + b
 	}
