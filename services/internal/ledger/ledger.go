@@ -70,7 +70,11 @@ type Applied struct {
 	Revision uint64 `json:"-"`
 }
 
-// Intent is one decision autotriage is about to write to a ticket.
+// Intent is one decision autotriage is about to write to a ticket, recorded
+// before its note and its PUT. While it is live (Until in the future) it is
+// also the ticket's write lease: one writer at a time, across replicas,
+// writes to a ticket, and a prediction is never written while another one
+// is in flight (see Applied.Lease).
 type Intent struct {
 	// SourceUpdatedAt is the ticket version the prediction was made from.
 	SourceUpdatedAt time.Time `json:"source_updated_at"`
@@ -80,15 +84,61 @@ type Intent struct {
 	// Fields are the values the PUT sets (Tags: the tags it adds).
 	Fields Fields    `json:"fields"`
 	At     time.Time `json:"at"`
+	// Holder names the delivery that recorded the intent (replica, message
+	// and delivery), for its own release and for operators.
+	Holder string `json:"holder,omitempty"`
+	// Until is when the lease ends if it is not released first. Zero: the
+	// writes finished (or certainly did not happen) and the lease was
+	// released. Intents of writers before the lease have none.
+	Until time.Time `json:"until,omitzero"`
+}
+
+// Same reports whether the intent is the one of the decision made from the
+// ticket version source: the same prediction, or another model's identical
+// decision from the same version, which writes the same values.
+func (in *Intent) Same(source time.Time, decision string) bool {
+	return in != nil && in.Decision == decision && in.SourceUpdatedAt.Equal(source)
 }
 
 // IntentFor returns the recorded intent when it is the one of the decision
 // made from the ticket version source, else nil.
 func (a Applied) IntentFor(source time.Time, decision string) *Intent {
-	if a.Intent == nil || a.Intent.Decision != decision || !a.Intent.SourceUpdatedAt.Equal(source) {
+	if !a.Intent.Same(source, decision) {
 		return nil
 	}
 	return a.Intent
+}
+
+// Lease returns the intent holding the ticket's write lease at now, or nil
+// when nobody holds it: the last intent was released, or its writer is gone
+// (Until passed).
+func (a Applied) Lease(now time.Time) *Intent {
+	if a.Intent == nil || a.Intent.Until.IsZero() || !now.Before(a.Intent.Until) {
+		return nil
+	}
+	return a.Intent
+}
+
+// NewestSource is the newest ticket version a prediction was applied from
+// or set out to be written from (a live or abandoned intent counts: its PUT
+// may have happened). A prediction from an older version is stale.
+func (a Applied) NewestSource() time.Time {
+	t := a.SourceUpdatedAt
+	if a.Intent != nil && a.Intent.SourceUpdatedAt.After(t) {
+		t = a.Intent.SourceUpdatedAt
+	}
+	return t
+}
+
+// SameWrites reports whether a and b record the same writes: they differ at
+// most in OverridesSeen (the fetcher's override bookkeeping) and their
+// revision. A writer that read a and finds b on its compare-and-set knows
+// no other write to the ticket started or finished in between.
+func (a Applied) SameWrites(b Applied) bool {
+	a.OverridesSeen, b.OverridesSeen = nil, nil
+	ja, erra := json.Marshal(a)
+	jb, errb := json.Marshal(b)
+	return erra == nil && errb == nil && string(ja) == string(jb)
 }
 
 // Ledger reads and writes records.

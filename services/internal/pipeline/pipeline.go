@@ -106,8 +106,13 @@ const (
 	HeaderOriginalSeq    = "Autotriage-Original-Seq"
 	HeaderOriginalSubj   = "Autotriage-Original-Subject"
 	HeaderFailedAt       = "Autotriage-Failed-At"
-	HeaderContentType    = "Content-Type"
-	ContentTypeProtobuf  = "application/protobuf"
+	// HeaderAttempt names the operator's run that re-published a message
+	// (dlq-retry:<run>, replay:<run>): a new attempt at the same work, whose
+	// results supersede the earlier attempt's instead of being dropped as
+	// its duplicates.
+	HeaderAttempt       = "Autotriage-Attempt"
+	HeaderContentType   = "Content-Type"
+	ContentTypeProtobuf = "application/protobuf"
 )
 
 // Subject tokens must not contain the separators NATS reserves.
