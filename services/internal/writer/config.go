@@ -13,8 +13,11 @@ type Config struct {
 	Concurrency int  `env:"AUTOTRIAGE_WRITER_CONCURRENCY" envDefault:"16" help:"predictions handled at once by this replica (each waits mostly on Freshdesk and KV round trips; the API rate limit, not this, bounds the write rate against a real account)"`
 	Notes       bool `env:"AUTOTRIAGE_WRITER_NOTES" envDefault:"true" help:"add a private note explaining each decision that suggests or applies something (suggest mode needs it)"`
 	// Reread makes the writer read the ticket (GET, 1 credit) before every
-	// write instead of relying on the newest version the fetcher observed.
-	Reread   bool   `env:"AUTOTRIAGE_WRITER_REREAD" envDefault:"false" help:"read the ticket (GET /tickets/{id}, +1 API credit per ticket) just before writing: the no-clobber window shrinks from (fetcher's latest observation -> PUT) to (read -> PUT); with webhooks on ticket updates the default window is already seconds. Freshdesk has no conditional update either way"`
+	// write and compare, instead of relying on the newest version the
+	// fetcher observed. On by default: "never overwrite a person" is the
+	// headline promise, and the read gives the narrowest window Freshdesk
+	// allows (it has no conditional update).
+	Reread   bool   `env:"AUTOTRIAGE_WRITER_REREAD" envDefault:"true" help:"read the ticket (GET /tickets/{id}, +1 API credit per written ticket) just before writing and leave alone every field a person changed: the no-clobber window is (read -> PUT). false saves the credit and compares with the newest version the fetcher observed instead: the window grows to (that observation -> PUT), seconds with webhooks on ticket updates, up to the poll interval without."`
 	Tag      string `env:"AUTOTRIAGE_TAG" envDefault:"autotriage" help:"tag added to every ticket autotriage writes to"`
 	LabelMap string `env:"AUTOTRIAGE_LABEL_MAP" help:"model labels renamed in the helpdesk, e.g. 'group:Billing Dept=Billing,type:Bug=Incident'"`
 	// CatalogTTL bounds how stale the cached catalog may be; a label the
@@ -26,6 +29,11 @@ type Config struct {
 	// ledger record is presumed to belong to a live writer. After it, a
 	// writer that finds no note with the decision's marker in the ticket's
 	// conversations posts it.
+	// Lease is how long a delivery may hold a ticket's write lease (see
+	// lease.go): other predictions for the ticket wait meanwhile, its writes
+	// are cancelled shortly before it ends, and a writer that dies holding
+	// it is replaced after it.
+	Lease     time.Duration `env:"AUTOTRIAGE_WRITER_LEASE" envDefault:"2m" help:"how long one writer may hold a ticket's write lease: other predictions for the ticket (on any replica) wait meanwhile, a write not finished within it is cancelled and retried, and a writer that dies holding it is replaced after at most this long (replica clocks must agree to well within a fifth of it)"`
 	NoteLease time.Duration `env:"AUTOTRIAGE_WRITER_NOTE_LEASE" envDefault:"2m" help:"how long a note whose outcome is unknown is waited for before it is posted again (after checking the ticket's conversations)"`
 }
 
@@ -43,6 +51,8 @@ func (c Config) Validate() error {
 		return &platform.ConfigError{Var: "AUTOTRIAGE_WRITER_CATALOG_TTL", Msg: "must be positive"}
 	case c.CatalogMinRefresh < 0:
 		return &platform.ConfigError{Var: "AUTOTRIAGE_WRITER_CATALOG_MIN_REFRESH", Msg: "must not be negative"}
+	case c.Lease < time.Second:
+		return &platform.ConfigError{Var: "AUTOTRIAGE_WRITER_LEASE", Msg: "must be at least 1s"}
 	case c.NoteLease <= 0:
 		return &platform.ConfigError{Var: "AUTOTRIAGE_WRITER_NOTE_LEASE", Msg: "must be positive"}
 	}

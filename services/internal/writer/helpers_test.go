@@ -53,7 +53,7 @@ type options struct {
 
 func testConfig() Config {
 	return Config{Concurrency: 4, Notes: true, Tag: "autotriage", CatalogTTL: time.Minute,
-		CatalogMinRefresh: 0, NoteLease: 300 * time.Millisecond}
+		CatalogMinRefresh: 0, NoteLease: 300 * time.Millisecond, Lease: 5 * time.Second}
 }
 
 func newHarness(t *testing.T, o options) *harness {

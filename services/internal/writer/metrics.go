@@ -14,6 +14,11 @@ type metrics struct {
 	rateLimited prometheus.Counter
 	invalid     prometheus.Counter
 	endToEnd    prometheus.Histogram
+	// leaseWaits counts deliveries that met another writer's lease on the
+	// ticket: waited for it, restarted from a fresh read, or asked for a
+	// redelivery.
+	leaseWaits        *prometheus.CounterVec
+	outcomeDuplicates *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -55,9 +60,24 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time from a ticket's creation to autotriage's update of it.",
 			Buckets: []float64{1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 24 * 3600},
 		}),
+		leaseWaits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "autotriage_writer_lease_waits_total",
+			Help: "Deliveries that met another writer's lease on their ticket, by what they did: wait (in process), restart (from a fresh read, the record had changed), redeliver (asked for a later delivery).",
+		}, []string{"action"}),
+		outcomeDuplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "autotriage_writer_outcome_duplicates_total",
+			Help: "Outcome publishes the stream answered as duplicates; expected=true on a redelivery (an earlier delivery stored it), false on a first delivery (an outcome was lost).",
+		}, []string{"expected"}),
+	}
+	for _, a := range []string{"wait", "restart", "redeliver"} {
+		m.leaseWaits.WithLabelValues(a)
+	}
+	for _, e := range []string{"true", "false"} {
+		m.outcomeDuplicates.WithLabelValues(e)
 	}
 	if reg != nil {
-		reg.MustRegister(m.decisions, m.actions, m.outcomes, m.writes, m.notes, m.credits, m.rateLimited, m.invalid, m.endToEnd)
+		reg.MustRegister(m.decisions, m.actions, m.outcomes, m.writes, m.notes, m.credits, m.rateLimited, m.invalid, m.endToEnd,
+			m.leaseWaits, m.outcomeDuplicates)
 	}
 	return m
 }

@@ -321,7 +321,7 @@ func TestConcurrentReplicasPostOneNote(t *testing.T) {
 			wg.Go(func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				defer cancel()
-				errs[j] = s.apply(ctx, &attempt{pred: pred, delivery: 1})
+				_, errs[j] = s.applyLeased(ctx, pred, 1, fmt.Sprintf("replica-%d/%d", j, i))
 			})
 		}
 		wg.Wait()

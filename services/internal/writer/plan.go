@@ -44,6 +44,9 @@ type fieldPlan struct {
 	names   []string // the label(s) in the helpdesk's names
 	t       target   // resolved value (single-label fields)
 	addTags []string // tags to add (tags field)
+	// ownTags are predicted tags an earlier delivery of the same decision
+	// added (its intent), found on the ticket: autotriage's, not a person's.
+	ownTags []string
 	// write: the field is part of the PUT. noted: part of the note.
 	write, noted bool
 }
@@ -169,14 +172,20 @@ func decide(plans []*fieldPlan, pred *v1.Prediction, cur *ticketsystem.Ticket, r
 		suggest := p.pred.Decision == v1.Decision_DECISION_SUGGEST
 		switch p.pred.Field {
 		case FieldTags:
-			mine := intent != nil && containsAll(intent.Fields.Tags, p.names)
-			decideTags(p, was, cur, mine, suggest, notes)
+			var mine, removed []string
+			if intent != nil {
+				mine = intent.Fields.Tags
+			}
+			if rec != nil {
+				removed = rec.Fields.Tags
+			}
+			decideTags(p, was, cur, mine, removed, suggest, notes)
 		case FieldGroup:
 			pv, cv := cur.GroupID, cur.GroupID
 			if was != nil {
 				pv = was.GroupId
 			}
-			own := rec != nil && rec.Fields.GroupID != 0 && rec.Fields.GroupID == cv
+			own := rec != nil && cv != 0 && (rec.Fields.GroupID == cv || (rec.Intent != nil && rec.Intent.Fields.GroupID == cv))
 			mine := intent != nil && intent.Fields.GroupID == p.t.groupID
 			p.out.PreviousValue = groupName(cat, previous(mine, pv, cv, p.t.groupID))
 			decideSingle(p, pv == p.t.groupID, cv == p.t.groupID, pv != cv, pv != 0, own, mine, suggest, notes)
@@ -185,7 +194,7 @@ func decide(plans []*fieldPlan, pred *v1.Prediction, cur *ticketsystem.Ticket, r
 			if was != nil {
 				pv = was.Type
 			}
-			own := rec != nil && rec.Fields.Type != "" && rec.Fields.Type == cv
+			own := rec != nil && cv != "" && (rec.Fields.Type == cv || (rec.Intent != nil && rec.Intent.Fields.Type == cv))
 			mine := intent != nil && intent.Fields.Type != "" && intent.Fields.Type == p.t.typ
 			p.out.PreviousValue = previous(mine, pv, cv, p.t.typ)
 			decideSingle(p, pv == p.t.typ, cv == p.t.typ, pv != cv, pv != "", own, mine, suggest, notes)
@@ -194,7 +203,7 @@ func decide(plans []*fieldPlan, pred *v1.Prediction, cur *ticketsystem.Ticket, r
 			if was != nil {
 				pv = int(was.Priority)
 			}
-			own := rec != nil && rec.Fields.Priority != 0 && int(rec.Fields.Priority) == cv
+			own := rec != nil && cv != 0 && (int(rec.Fields.Priority) == cv || (rec.Intent != nil && int(rec.Intent.Fields.Priority) == cv))
 			mine := intent != nil && intent.Fields.Priority != 0 && int(intent.Fields.Priority) == p.t.priority
 			p.out.PreviousValue = priorityName(cat, previous(mine, pv, cv, p.t.priority))
 			decideSingle(p, pv == p.t.priority, cv == p.t.priority, pv != cv, pv != 0 && pv != defaultPriority, own, mine, suggest, notes)
@@ -253,26 +262,40 @@ func decideSingle(p *fieldPlan, predHad, curHas, changed, set, own, mine, sugges
 }
 
 // decideTags merges predicted tags into the ticket's tags; tags are only
-// ever added, so no person's choice can be overwritten.
+// ever added, so no person's choice can be overwritten: a predicted tag the
+// predicted version had and the ticket no longer has, or one autotriage
+// added earlier (removed: the record's tags) that is gone now, was removed
+// by a person and is not put back.
 //
-// mine: an earlier delivery of this same decision set out to add these tags
+// mine: the tags an earlier delivery of this same decision set out to add
 // (see decide).
-func decideTags(p *fieldPlan, was *v1.Ticket, cur *ticketsystem.Ticket, mine, suggest, notes bool) {
+func decideTags(p *fieldPlan, was *v1.Ticket, cur *ticketsystem.Ticket, mine, removed []string, suggest, notes bool) {
 	p.out.PreviousValue = strings.Join(cur.Tags, ",")
 	predHad := was != nil && containsAll(was.Tags, p.names)
-	p.addTags = p.addTags[:0]
+	p.addTags, p.ownTags = p.addTags[:0], p.ownTags[:0]
+	dropped := 0
 	for _, n := range p.names {
-		if !slices.Contains(cur.Tags, n) {
+		switch {
+		case slices.Contains(cur.Tags, n):
+			if slices.Contains(mine, n) && (was == nil || !slices.Contains(was.Tags, n)) {
+				p.ownTags = append(p.ownTags, n)
+			}
+		case (was != nil && slices.Contains(was.Tags, n)) || slices.Contains(removed, n):
+			dropped++ // a person removed it
+		default:
 			p.addTags = append(p.addTags, n)
 		}
 	}
-	curHas := len(p.addTags) == 0
-	if mine && curHas && !predHad && was != nil {
+	curHas := len(p.addTags) == 0 && dropped == 0
+	own := len(p.ownTags) > 0
+	if own && curHas && !predHad && was != nil {
 		p.out.PreviousValue = strings.Join(was.Tags, ",")
 	}
 	switch {
 	case curHas && predHad:
 		p.finish(v1.Action_ACTION_SKIPPED, ReasonAlreadyHad)
+	case len(p.addTags) == 0 && dropped > 0:
+		p.finish(v1.Action_ACTION_SKIPPED, ReasonPersonChanged)
 	case curHas && suggest:
 		p.finish(v1.Action_ACTION_SKIPPED, ReasonAlreadySet)
 	case suggest && !notes:
@@ -280,11 +303,12 @@ func decideTags(p *fieldPlan, was *v1.Ticket, cur *ticketsystem.Ticket, mine, su
 	case suggest:
 		p.noted = true
 		p.finish(v1.Action_ACTION_SUGGESTED, ReasonSuggested)
-	case curHas && mine:
+	case curHas && own:
 		p.noted = true
 		p.out.NewValue = strings.Join(cur.Tags, ",")
 		p.finish(v1.Action_ACTION_APPLIED, ReasonApplied)
 	case curHas:
+		p.ownTags = p.ownTags[:0]
 		p.out.NewValue = strings.Join(cur.Tags, ",")
 		p.finish(v1.Action_ACTION_APPLIED, ReasonAlreadySet)
 	default:

@@ -42,7 +42,9 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -108,6 +110,10 @@ type Stage struct {
 	maxDeliver int
 	now        func() time.Time
 	locks      keyedLocks
+	// id names this replica in the ticket leases it holds; deliveries
+	// makes every delivery's holder name unique.
+	id         string
+	deliveries atomic.Uint64
 }
 
 // New builds a stage. cfg must be valid (Config.Validate).
@@ -132,7 +138,7 @@ func New(cfg Config, d Deps) (*Stage, error) {
 		cfg: cfg, labelMap: lm, log: d.Log, tickets: d.Tickets, ledger: ledger.New(d.KV), kv: d.KV, pub: d.Publisher,
 		catalog:  &catalogCache{src: d.Tickets, ttl: cfg.CatalogTTL, minRefresh: cfg.CatalogMinRefresh, now: d.Now},
 		metrics:  newMetrics(d.Registerer),
-		pmetrics: d.PipelineMetrics, maxDeliver: d.MaxDeliver, now: d.Now,
+		pmetrics: d.PipelineMetrics, maxDeliver: d.MaxDeliver, now: d.Now, id: replicaID(),
 	}, nil
 }
 
@@ -147,11 +153,18 @@ func (s *Stage) Run(ctx context.Context, cons Consumer) error {
 	}, s.Handle)
 }
 
-// OutcomeID names the outcome of a prediction by the prediction's identity
-// (ticket version and model), so redeliveries publish it once.
-func OutcomeID(p *v1.Prediction) string {
-	return fmt.Sprintf("outcome:%s:%s:%d:%s:%s", p.System, p.Account, p.TicketId,
-		p.TicketUpdatedAt.AsTime().UTC().Format(time.RFC3339Nano), p.ModelId)
+// OutcomeID names the outcome of one attempt at a prediction: the
+// prediction's identity (v1.PredictionKey: ticket version, model, batch)
+// and, for an operator's retry or replay, its run (the message's
+// Autotriage-Attempt header). Redeliveries of one attempt publish its
+// outcome once; a later attempt's outcome is stored beside the earlier
+// one and supersedes it (readers keep the latest per prediction key).
+func OutcomeID(p *v1.Prediction, attempt string) string {
+	id := "outcome:" + v1.PredictionKey(p)
+	if attempt != "" {
+		id += ":" + attempt
+	}
+	return id
 }
 
 // Handle applies one prediction and publishes its outcome. Undecodable or
@@ -175,8 +188,8 @@ func (s *Stage) Handle(ctx context.Context, m *pipeline.Msg) error {
 	unlock := s.locks.lock(ledger.AppliedKey(pred.System, pred.Account, pred.TicketId))
 	defer unlock()
 
-	a := &attempt{pred: &pred, delivery: m.NumDelivered}
-	err := s.apply(ctx, a)
+	attemptID := m.HeaderValue(pipeline.HeaderAttempt)
+	a, err := s.applyLeased(ctx, &pred, m.NumDelivered, s.holderOf(m))
 	s.metrics.credits.Add(float64(use.credits.Load()))
 	s.metrics.rateLimited.Add(float64(use.rateLimited.Load()))
 	if err != nil && !pipeline.IsPermanent(err) {
@@ -193,18 +206,32 @@ func (s *Stage) Handle(ctx context.Context, m *pipeline.Msg) error {
 		s.metrics.actions.WithLabelValues(p.pred.Field, p.out.Action.Short()).Inc()
 	}
 	out := s.outcome(a, use)
+	out.Attempt = attemptID
 	data, merr := proto.Marshal(out)
 	if merr != nil {
 		return pipeline.Permanent(fmt.Errorf("encode outcome: %w", merr))
 	}
-	if _, perr := s.pub.Publish(ctx, pipeline.OutMsg{
+	ack, perr := s.pub.Publish(ctx, pipeline.OutMsg{
 		Subject: pipeline.OutcomeSubject(pred.System, pred.Account, pred.TicketId),
-		ID:      OutcomeID(&pred),
+		ID:      OutcomeID(&pred, attemptID),
 		Data:    data,
 		Header:  map[string]string{pipeline.HeaderContentType: pipeline.ContentTypeProtobuf},
-	}); perr != nil {
+	})
+	if perr != nil {
 		// Everything before is idempotent: the redelivery publishes it.
 		return fmt.Errorf("publish outcome for ticket %d: %w", pred.TicketId, perr)
+	}
+	if ack.Duplicate {
+		// Expected when an earlier delivery of this attempt stored the
+		// outcome and died before its ack. On a first delivery the stream
+		// holds an outcome of the same attempt that this one did not
+		// produce: this outcome is lost, so say so.
+		expected := m.NumDelivered > 1
+		s.metrics.outcomeDuplicates.WithLabelValues(strconv.FormatBool(expected)).Inc()
+		if !expected {
+			s.log.Warn("outcome dropped as a duplicate on the prediction's first delivery; OUTCOMES keeps an earlier one",
+				"ticket", pred.TicketId, "outcome_id", OutcomeID(&pred, attemptID))
+		}
 	}
 	switch {
 	case out.Error != "":
@@ -225,15 +252,67 @@ func (s *Stage) Handle(ctx context.Context, m *pipeline.Msg) error {
 	return err
 }
 
+// applyLeased applies one delivery of pred, taking the ticket's write lease
+// from other replicas: it starts again from a fresh read when another
+// writer moved the ticket's record (up to maxRestarts), waits in process a
+// little for a lease held elsewhere, and otherwise asks for a redelivery
+// once the lease may be free.
+func (s *Stage) applyLeased(ctx context.Context, pred *v1.Prediction, delivery uint64, holder string) (*attempt, error) {
+	var a *attempt
+	var err error
+	waitUntil := time.Now().Add(leaseWaitInProcess)
+	for restarts := 0; ; {
+		a = &attempt{pred: pred, delivery: delivery, holder: holder}
+		err = s.apply(ctx, a)
+		var held *leaseHeld
+		switch {
+		case errors.Is(err, errRecordMoved) && restarts < maxRestarts:
+			restarts++
+			s.metrics.leaseWaits.WithLabelValues("restart").Inc()
+			continue
+		case errors.As(err, &held) && time.Now().Before(waitUntil) && s.now().Before(held.until):
+			s.metrics.leaseWaits.WithLabelValues("wait").Inc()
+			if sleepCtx(ctx, 100*time.Millisecond) {
+				continue
+			}
+		}
+		switch {
+		case errors.As(err, &held):
+			s.metrics.leaseWaits.WithLabelValues("redeliver").Inc()
+			err = pipeline.RetryAfter(err, leaseRetry(held, s.now(), delivery))
+		case errors.Is(err, errRecordMoved):
+			err = pipeline.RetryAfter(err, time.Second)
+		}
+		return a, err
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
 // attempt is the state of one delivery's handling.
 type attempt struct {
-	pred        *v1.Prediction
-	delivery    uint64 // the message's delivery count (1: first)
-	plans       []*fieldPlan
-	noteWritten bool
-	putApplied  bool
-	createdAt   time.Time
-	errText     string
+	pred     *v1.Prediction
+	delivery uint64 // the message's delivery count (1: first)
+	holder   string // this delivery's name in the ticket's lease
+	// lease is the intent this delivery recorded (nil: none yet); released
+	// once the lease was given back or the final record stored.
+	lease        *ledger.Intent
+	released     bool
+	writeUnknown bool // a note or PUT failed and may still have landed
+	plans        []*fieldPlan
+	noteWritten  bool
+	putApplied   bool
+	createdAt    time.Time
+	errText      string
 }
 
 // failUnfinished marks every field whose effect did not happen as FAILED.
@@ -249,7 +328,7 @@ func (a *attempt) failUnfinished(msg string) {
 	}
 }
 
-func (s *Stage) apply(ctx context.Context, a *attempt) error {
+func (s *Stage) apply(ctx context.Context, a *attempt) (err error) {
 	pred := a.pred
 	a.plans = initialPlans(pred)
 	if t := pred.GetTicket(); t != nil && t.CreatedAt != nil {
@@ -258,6 +337,8 @@ func (s *Stage) apply(ctx context.Context, a *attempt) error {
 	if !anyPending(a.plans) {
 		return nil // shadow, abstain: nothing to do in the ticket system
 	}
+	src := pred.TicketUpdatedAt.AsTime()
+	hash := DecisionHash(pred)
 
 	var rec *ledger.Applied
 	switch r, err := s.ledger.GetApplied(ctx, pred.System, pred.Account, pred.TicketId); {
@@ -266,9 +347,14 @@ func (s *Stage) apply(ctx context.Context, a *attempt) error {
 	case !errors.Is(err, ledger.ErrNotFound):
 		return fmt.Errorf("read ledger: %w", err)
 	}
-	if rec != nil && pred.TicketUpdatedAt.AsTime().Before(rec.SourceUpdatedAt) {
-		skipPending(a.plans, v1.Action_ACTION_SKIPPED, ReasonNewerApplied)
-		return nil
+	if rec != nil {
+		if src.Before(rec.NewestSource()) {
+			skipPending(a.plans, v1.Action_ACTION_SKIPPED, ReasonNewerApplied)
+			return nil
+		}
+		if in := rec.Lease(s.now()); in != nil && !in.Same(src, hash) {
+			return &leaseHeld{holder: in.Holder, until: in.Until}
+		}
 	}
 
 	cat, err := s.catalog.get(ctx)
@@ -301,10 +387,9 @@ func (s *Stage) apply(ctx context.Context, a *attempt) error {
 	if !cur.CreatedAt.IsZero() {
 		a.createdAt = cur.CreatedAt
 	}
-	hash := DecisionHash(pred)
 	var intent *ledger.Intent
 	if rec != nil {
-		intent = rec.IntentFor(pred.TicketUpdatedAt.AsTime(), hash)
+		intent = rec.IntentFor(src, hash)
 	}
 	decide(a.plans, pred, cur, rec, intent, cat, s.cfg.Notes)
 
@@ -320,22 +405,34 @@ func (s *Stage) apply(ctx context.Context, a *attempt) error {
 		}
 	}
 
-	// What the PUT will set, and the claim of the note, are recorded before
-	// the note and the PUT, so a delivery after a crash tells this write
-	// from a person's (decide) and the note is never posted twice.
-	if slices.ContainsFunc(a.plans, func(p *fieldPlan) bool { return p.write }) || np.set != nil {
-		if rec, err = s.recordIntent(ctx, a, rec, hash, &np); err != nil {
+	// The intent (what the PUT will set, the note's claim) is recorded
+	// before the note and the PUT: it is the ticket's write lease (see
+	// lease.go), and it lets a delivery after a crash tell this write from
+	// a person's (decide) and never post the note twice.
+	if slices.ContainsFunc(a.plans, func(p *fieldPlan) bool { return p.write }) || np.set != nil || np.post {
+		if rec, err = s.recordIntent(ctx, a, rec, hash, &np, cur); err != nil {
 			return err
 		}
+		defer func() {
+			// A delivery that ends without its final record gives the
+			// lease back, unless a write of its may still land.
+			if !a.released && !a.writeUnknown {
+				s.releaseLease(context.WithoutCancel(ctx), a, rec)
+			}
+		}()
 	}
+	wctx, cancel := s.writeContext(ctx, a)
+	defer cancel()
 
 	var permanent error
 	note := noteResult{written: np.written, convID: np.convID}
 	var noteErr error
 	if np.post {
-		note, noteErr = s.postNote(ctx, pred, hash, renderNote(pred, a.plans, hash))
+		note, noteErr = s.postNote(wctx, pred, hash, renderNote(pred, a.plans, hash))
 		if note.refused {
 			rec = s.releaseNote(ctx, a, rec, np)
+		} else if noteErr != nil && mayHaveLanded(noteErr) {
+			a.writeUnknown = true
 		}
 	}
 	if noting {
@@ -368,7 +465,7 @@ func (s *Stage) apply(ctx context.Context, a *attempt) error {
 	upd := buildUpdate(a.plans, cur, s.cfg.Tag, a.noteWritten, note.posted)
 	var writtenAt time.Time
 	if !upd.IsZero() {
-		after, err := s.tickets.UpdateTicket(ctx, pred.TicketId, upd)
+		after, err := s.tickets.UpdateTicket(wctx, pred.TicketId, upd)
 		switch {
 		case err == nil:
 			s.metrics.writes.WithLabelValues("ok").Inc()
@@ -393,6 +490,9 @@ func (s *Stage) apply(ctx context.Context, a *attempt) error {
 			permanent = pipeline.Permanent(fmt.Errorf("update of ticket %d: %w", pred.TicketId, err))
 		default:
 			s.metrics.writes.WithLabelValues("error").Inc()
+			if mayHaveLanded(err) {
+				a.writeUnknown = true
+			}
 			// The retry must not pay a conversations read to learn that
 			// the note it posted exists.
 			s.recordNote(ctx, a, rec, written)
@@ -524,50 +624,43 @@ func (s *Stage) observe(ctx context.Context, pred *v1.Prediction, t *ticketsyste
 
 // recordIntent stores, in the ticket's ledger record, the write this
 // delivery is about to make (ledger.Intent: the predicted version, the
-// decision and the values of every field the PUT sets) and the planned
-// state of the decision's note (notePlan.store). It returns the stored
+// decision, the values of every field the PUT sets, and the ticket's write
+// lease) and the planned state of the decision's note (notePlan.store). It
+// is a compare-and-set against the record as apply read it (rec): a change
+// by another writer in between ends the delivery with errRecordMoved, to be
+// started again from a fresh read (see lease.go). It returns the stored
 // record, which record then updates.
-func (s *Stage) recordIntent(ctx context.Context, a *attempt, rec *ledger.Applied, hash string, np *notePlan) (*ledger.Applied, error) {
+func (s *Stage) recordIntent(ctx context.Context, a *attempt, rec *ledger.Applied, hash string, np *notePlan, cur *ticketsystem.Ticket) (*ledger.Applied, error) {
 	pred := a.pred
-	var in *ledger.Intent
-	for _, p := range a.plans {
-		if !p.write {
-			continue
+	in := s.newIntent(a, hash)
+	next, err := s.updateRecord(ctx, pred, rec, func(r *ledger.Applied, found bool) error {
+		if found != (rec != nil) || (rec != nil && !rec.SameWrites(*r)) {
+			return errRecordMoved
 		}
-		if in == nil {
-			in = &ledger.Intent{SourceUpdatedAt: pred.TicketUpdatedAt.AsTime().UTC(), Decision: hash, At: s.now().UTC()}
-		}
-		switch p.pred.Field {
-		case FieldGroup:
-			in.Fields.GroupID, in.Fields.GroupName = p.t.groupID, p.t.name
-		case FieldType:
-			in.Fields.Type = p.t.typ
-		case FieldPriority:
-			in.Fields.Priority = int32(p.t.priority)
-		case FieldTags:
-			in.Fields.Tags = mergeTags(in.Fields.Tags, p.names)
-		}
-	}
-	next, err := s.updateRecord(ctx, pred, rec, func(r *ledger.Applied, _ bool) error {
 		if err := np.store(r); err != nil {
 			return err
 		}
-		if in != nil {
-			r.Intent = in
-		}
+		adoptAbandoned(r, cur, s.now())
+		r.Intent = in
 		return nil
 	})
-	if errors.Is(err, errNoteRaced) {
+	switch {
+	case errors.Is(err, errRecordMoved):
+		return nil, err
+	case errors.Is(err, errNoteRaced):
 		return nil, pipeline.RetryAfter(err, time.Second)
-	}
-	if err != nil {
+	case err != nil:
 		return nil, fmt.Errorf("record the intended write to ticket %d in the ledger: %w", pred.TicketId, err)
 	}
+	a.lease = in
 	return next, nil
 }
 
 // record merges this write into the ticket's ledger record, with the note
-// this delivery posted as written (note, nil: none).
+// this delivery posted as written (note, nil: none), and releases the
+// ticket's write lease. Only values autotriage wrote become the record's
+// fields (a value a person had set, even the predicted one, stays the
+// person's: changing it later is no override).
 func (s *Stage) record(ctx context.Context, a *attempt, rec *ledger.Applied, cat *ticketsystem.Catalog, writtenAt time.Time, note *ledger.Note) error {
 	pred := a.pred
 	src := pred.TicketUpdatedAt.AsTime()
@@ -578,8 +671,11 @@ func (s *Stage) record(ctx context.Context, a *attempt, rec *ledger.Applied, cat
 		if writtenAt.After(r.WrittenUpdatedAt) {
 			r.WrittenUpdatedAt = writtenAt
 		}
+		// Once another delivery took the lease over (this one outlived it),
+		// the fields are that delivery's to record.
+		ours := a.lease == nil || (r.Intent != nil && r.Intent.Holder == a.holder)
 		for _, p := range a.plans {
-			if p.out.Action != v1.Action_ACTION_APPLIED {
+			if !ours || p.out.Action != v1.Action_ACTION_APPLIED || p.out.Reason != ReasonApplied {
 				continue
 			}
 			switch p.pred.Field {
@@ -590,13 +686,18 @@ func (s *Stage) record(ctx context.Context, a *attempt, rec *ledger.Applied, cat
 			case FieldPriority:
 				r.Fields.Priority = int32(p.t.priority)
 			case FieldTags:
-				r.Fields.Tags = mergeTags(r.Fields.Tags, p.names)
+				r.Fields.Tags = mergeTags(r.Fields.Tags, p.addTags, p.ownTags)
 			}
 			// A field autotriage sets again is watched for overrides again.
 			r.OverridesSeen = slices.DeleteFunc(r.OverridesSeen, func(f string) bool { return f == p.pred.Field })
 		}
 		if note != nil {
 			r.SetNote(*note)
+		}
+		if a.lease != nil && r.Intent != nil && r.Intent.Holder == a.holder && !r.Intent.Until.IsZero() {
+			released := *r.Intent
+			released.Until = time.Time{}
+			r.Intent = &released
 		}
 		r.ModelVersion = modelVersion(pred)
 		r.At = s.now().UTC()
@@ -605,6 +706,7 @@ func (s *Stage) record(ctx context.Context, a *attempt, rec *ledger.Applied, cat
 	if err != nil {
 		return fmt.Errorf("record ledger of ticket %d: %w", pred.TicketId, err)
 	}
+	a.released = true
 	return nil
 }
 
@@ -659,7 +761,7 @@ func (s *Stage) outcome(a *attempt, use *usage) *v1.Outcome {
 		TicketUpdatedAt: pred.TicketUpdatedAt, ModelId: pred.ModelId, ModelVersion: pred.ModelVersion,
 		Kind: v1.OutcomeKind_OUTCOME_KIND_DECISION, NoteWritten: a.noteWritten,
 		ApiCredits: int32(min(use.credits.Load(), 1<<31-1)), Error: a.errText,
-		At: timestamppb.New(now), Prediction: pred,
+		At: timestamppb.New(now), Prediction: pred, PredictionKey: v1.PredictionKey(pred),
 	}
 	for _, p := range a.plans {
 		out.Fields = append(out.Fields, p.out)
