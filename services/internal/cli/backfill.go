@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	v1 "github.com/autotriage/autotriage/proto/autotriage/v1"
+	"github.com/autotriage/autotriage/services/internal/outcomes"
 	"github.com/autotriage/autotriage/services/internal/fetcher"
 	"github.com/autotriage/autotriage/services/internal/freshdesk"
 	"github.com/autotriage/autotriage/services/internal/ledger"
@@ -188,17 +189,17 @@ func parseThresholds(s string) ([]float64, error) {
 	return slices.Compact(out), nil
 }
 
-// outcomeCollector gathers the decision outcomes of one batch, once per
-// ticket version (a redelivered prediction may produce a second outcome).
+// outcomeCollector gathers the decision outcomes of one batch: the latest
+// per prediction (a retried or replayed prediction's outcome supersedes the
+// earlier one, see package outcomes).
 type outcomeCollector struct {
 	batch   string
-	seen    map[string]bool
-	items   []*v1.Outcome
+	latest  outcomes.Latest
 	lastSeq uint64
 }
 
 func newOutcomeCollector(batch string) *outcomeCollector {
-	return &outcomeCollector{batch: batch, seen: map[string]bool{}}
+	return &outcomeCollector{batch: batch}
 }
 
 func (c *outcomeCollector) add(m pipeline.RawMsg) {
@@ -207,16 +208,10 @@ func (c *outcomeCollector) add(m pipeline.RawMsg) {
 	if proto.Unmarshal(m.Data, &o) != nil || o.Kind != v1.OutcomeKind_OUTCOME_KIND_DECISION {
 		return
 	}
-	t := o.GetPrediction().GetTicket()
-	if t == nil || t.BatchId != c.batch {
+	if t := o.GetPrediction().GetTicket(); t == nil || t.BatchId != c.batch {
 		return
 	}
-	key := fmt.Sprintf("%s/%s/%d/%d", t.System, t.Account, t.Id, t.GetUpdatedAt().AsTime().UnixNano())
-	if c.seen[key] {
-		return
-	}
-	c.seen[key] = true
-	c.items = append(c.items, &o)
+	c.latest.Add(&o)
 }
 
 func (c *outcomeCollector) readFrom(ctx context.Context, conn *pipeline.Conn, ro pipeline.ReadOptions) (int, error) {
@@ -231,23 +226,23 @@ func (c *outcomeCollector) wait(ctx context.Context, conn *pipeline.Conn, from t
 	lastNew := time.Now()
 	ro := pipeline.ReadOptions{Stream: pipeline.StreamOutcomes, StartTime: from}
 	for {
-		before := len(c.items)
+		before := c.latest.Len()
 		if _, err := c.readFrom(ctx, conn, ro); err != nil {
 			return err
 		}
 		if c.lastSeq > 0 {
 			ro = pipeline.ReadOptions{Stream: pipeline.StreamOutcomes, StartSeq: c.lastSeq + 1}
 		}
-		if len(c.items) > before {
+		if c.latest.Len() > before {
 			lastNew = time.Now()
 		}
-		prog.update("waiting for outcomes: %d of %d", len(c.items), expected)
-		if len(c.items) >= expected {
+		prog.update("waiting for outcomes: %d of %d", c.latest.Len(), expected)
+		if c.latest.Len() >= expected {
 			prog.done("all %d outcomes of the batch arrived", expected)
 			return nil
 		}
 		if time.Now().After(deadline) || time.Since(lastNew) > idle {
-			prog.done("stopped waiting: %d of %d outcomes arrived (is the classifier running with a promoted model, and the writer?)", len(c.items), expected)
+			prog.done("stopped waiting: %d of %d outcomes arrived (is the classifier running with a promoted model, and the writer?)", c.latest.Len(), expected)
 			return nil
 		}
 		select {
@@ -316,11 +311,11 @@ type sample struct {
 }
 
 func (c *outcomeCollector) report(thresholds []float64) backfillReport {
-	rep := backfillReport{Batch: c.batch, Outcomes: len(c.items)}
+	rep := backfillReport{Batch: c.batch, Outcomes: c.latest.Len()}
 	samples := map[string][]sample{}
 	decisions := map[string]map[string]int{}
 	models := map[string]bool{}
-	for _, o := range c.items {
+	for _, o := range c.latest.Outcomes() {
 		p := o.GetPrediction()
 		t := p.GetTicket()
 		models[p.GetModelVersion()+" "+shortID(p.GetModelId())] = true

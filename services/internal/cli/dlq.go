@@ -61,8 +61,9 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	const cmd = "dlq"
 	f := newFlags(cmd, "list [--stage S] | show SEQ | retry (SEQ... | --all [--stage S]) | purge [--stage S] --yes",
 		"Inspect and act on dead letters (stream DLQ, subjects dlq.<stage>.<account>).\n"+
-			"retry re-publishes the original payload to its original subject with a new message id,\n"+
-			"then deletes the dead letter.", stdout)
+			"retry re-publishes the original payload to its original subject with a new message id and\n"+
+			"an Autotriage-Attempt header naming the retry (the writer's outcome of the retried prediction\n"+
+			"supersedes its earlier FAILED one), then deletes the dead letter.", stdout)
 	var co connOpts
 	co.register(f)
 	stage := f.String("stage", "", "only this stage (fetcher, classifier, writer, ...)")
@@ -253,6 +254,9 @@ func retryOne(ctx context.Context, conn *pipeline.Conn, m pipeline.RawMsg, run s
 	for _, k := range dlqHeaders {
 		delete(h, k)
 	}
+	// A new attempt: the writer's outcome of it supersedes the FAILED one
+	// instead of being dropped as its duplicate.
+	h[pipeline.HeaderAttempt] = "dlq-retry:" + run
 	ack, err := conn.Publish(ctx, pipeline.OutMsg{Subject: subj, ID: fmt.Sprintf("dlq-retry:%s:%d", run, m.Sequence), Data: m.Data, Header: h})
 	if err != nil {
 		r.Error = err.Error()

@@ -153,6 +153,10 @@ func replay(ctx context.Context, conn *pipeline.Conn, stage string, ro pipeline.
 			}
 		}
 		h[HeaderReplay] = run
+		// A new attempt at each prediction: its outcomes supersede the
+		// earlier ones (the classifier's replayed tickets carry the run as
+		// their batch, which makes their predictions new ones already).
+		h[pipeline.HeaderAttempt] = "replay:" + run
 		if _, err := conn.Publish(ctx, pipeline.OutMsg{Subject: m.Subject, ID: fmt.Sprintf("replay:%s:%d", run, m.Sequence), Data: data, Header: h}); err != nil {
 			return err
 		}
