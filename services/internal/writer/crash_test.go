@@ -87,15 +87,6 @@ func (h *harness) crashedStage(kv ledger.KV, tickets Tickets, pub Publisher, cfg
 	return s
 }
 
-// handleWith runs a stage's handler on a prediction as delivery n.
-func (h *harness) handleWith(s *Stage, p *v1.Prediction, n uint64) error {
-	h.t.Helper()
-	saved := h.stage
-	h.stage = s
-	defer func() { h.stage = saved }()
-	return h.handle(p, n)
-}
-
 // wantSameOutcomeAfterCrash checks the single outcome a ticket got after an
 // earlier delivery wrote the note and the PUT and died: the outcome says
 // what that delivery did (every apply field APPLIED "applied", the note

@@ -38,6 +38,7 @@ type harness struct {
 	kv     *pipeline.KV
 	stage  *Stage
 	ledger *ledger.Ledger
+	ns     *natsserver.Server
 }
 
 type options struct {
@@ -120,7 +121,7 @@ func newHarness(t *testing.T, o options) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, sim: sim, client: client, conn: conn, kv: kv, stage: stage, ledger: ledger.New(kv)}
+	return &harness{t: t, sim: sim, client: client, conn: conn, kv: kv, stage: stage, ledger: ledger.New(kv), ns: ns}
 }
 
 // run starts the consume loop; it stops at the end of the test.
@@ -235,13 +236,20 @@ func (h *harness) publishRaw(subject, msgID string, data []byte) {
 // handle runs the handler directly, as delivery number n of a message.
 func (h *harness) handle(p *v1.Prediction, n uint64) error {
 	h.t.Helper()
+	return h.handleWith(h.stage, p, n)
+}
+
+// handleWith runs a stage's handler (another replica's) directly, as
+// delivery number n of a message.
+func (h *harness) handleWith(s *Stage, p *v1.Prediction, n uint64) error {
+	h.t.Helper()
 	b, err := proto.Marshal(p)
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return h.stage.Handle(ctx, &pipeline.Msg{Subject: pipeline.PredictionSubject(p.System, p.Account, p.TicketId),
+	return s.Handle(ctx, &pipeline.Msg{Subject: pipeline.PredictionSubject(p.System, p.Account, p.TicketId),
 		Data: b, Stream: pipeline.StreamPredictions, NumDelivered: n})
 }
 
