@@ -30,6 +30,7 @@ type config struct {
 	New                 int           `env:"FRESHDESK_SIM_NEW" envDefault:"20" help:"generated untriaged open tickets at start (ignored with DATASET)"`
 	ArrivalRate         float64       `env:"FRESHDESK_SIM_ARRIVAL_RATE" envDefault:"0" help:"new tickets per real second after start (0 = none; with DATASET: test rows per second, 0 = all at once)"`
 	Arrivals            int           `env:"FRESHDESK_SIM_ARRIVALS" envDefault:"0" help:"stop generated arrivals after this many (0 = no limit)"`
+	EmailShare          float64       `env:"FRESHDESK_SIM_EMAIL_SHARE" envDefault:"0" help:"share (0..1) of generated tickets that are realistic HTML e-mails: quoted threads, signatures, forwards, inline images, sizes up to several MB (0 keeps every seed's output as before)"`
 	Dataset             string        `env:"FRESHDESK_SIM_DATASET" help:"dataset directory with train.jsonl (history) and test.jsonl (new tickets); replaces the generator"`
 	DatasetHistoryLimit int           `env:"FRESHDESK_SIM_DATASET_HISTORY_LIMIT" envDefault:"0" help:"load at most this many train.jsonl rows (0 = all)"`
 	DatasetNewLimit     int           `env:"FRESHDESK_SIM_DATASET_NEW_LIMIT" envDefault:"0" help:"load at most this many test.jsonl rows (0 = all)"`
@@ -63,6 +64,7 @@ func (cfg config) Validate() error {
 		check(cfg.New >= 0, "FRESHDESK_SIM_NEW", "must be >= 0"),
 		check(cfg.ArrivalRate >= 0, "FRESHDESK_SIM_ARRIVAL_RATE", "must be >= 0"),
 		check(cfg.Arrivals >= 0, "FRESHDESK_SIM_ARRIVALS", "must be >= 0"),
+		check(cfg.EmailShare >= 0 && cfg.EmailShare <= 1, "FRESHDESK_SIM_EMAIL_SHARE", "must be in [0,1]"),
 		check(cfg.IndexDelay >= 0, "FRESHDESK_SIM_INDEX_DELAY", "must be >= 0"),
 		check(cfg.FaultErrorRate >= 0 && cfg.FaultErrorRate <= 1, "FRESHDESK_SIM_FAULT_ERROR_RATE", "must be in [0,1]"),
 		check(cfg.FaultResetRate >= 0 && cfg.FaultResetRate <= 1, "FRESHDESK_SIM_FAULT_RESET_RATE", "must be in [0,1]"),
@@ -106,7 +108,7 @@ func serve(ctx context.Context, cfg config, stderr io.Writer, ready chan<- strin
 	if cfg.Dataset != "" {
 		err = sim.LoadDataset(cfg.Dataset, freshdesksim.DatasetOptions{HistoryLimit: cfg.DatasetHistoryLimit, NewLimit: cfg.DatasetNewLimit, Rate: cfg.ArrivalRate})
 	} else {
-		err = sim.Generate(freshdesksim.GenerateOptions{History: cfg.History, New: cfg.New, ArrivalRate: cfg.ArrivalRate, Arrivals: cfg.Arrivals})
+		err = sim.Generate(freshdesksim.GenerateOptions{History: cfg.History, New: cfg.New, ArrivalRate: cfg.ArrivalRate, Arrivals: cfg.Arrivals, EmailShare: cfg.EmailShare})
 	}
 	if err != nil {
 		return fmt.Errorf("seed simulator: %w", err)

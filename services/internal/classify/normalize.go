@@ -61,6 +61,16 @@ func normalizeAppend(dst []byte, s string) []byte {
 }
 
 // truncateUTF8 cuts s to at most n bytes without splitting a rune.
+// CutRaw cuts s to the classifier's raw input limit (MaxRawBytes) at a
+// UTF-8 boundary; cut reports whether anything was removed. Stages that
+// carry ticket text cut it with this before passing it on: the classifier
+// never reads past the limit, and a multi-megabyte e-mail body would
+// otherwise ride through every message and example.
+func CutRaw(s string) (out string, cut bool) {
+	out = truncateUTF8(s, MaxRawBytes)
+	return out, len(out) < len(s)
+}
+
 func truncateUTF8(s string, n int) string {
 	if len(s) <= n {
 		return s

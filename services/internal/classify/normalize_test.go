@@ -109,3 +109,20 @@ func FuzzNormalize(f *testing.F) {
 		}
 	})
 }
+
+func TestCutRawCutsAtARuneBoundary(t *testing.T) {
+	short := strings.Repeat("é", 10)
+	if out, cut := CutRaw(short); out != short || cut {
+		t.Fatalf("short input changed: %q %v", out, cut)
+	}
+	// "€" is 3 bytes; placed across the limit it must go whole.
+	long := strings.Repeat("a", MaxRawBytes-1) + "€" + strings.Repeat("b", 100)
+	out, cut := CutRaw(long)
+	if !cut || len(out) != MaxRawBytes-1 || !utf8.ValidString(out) {
+		t.Fatalf("cut %v to %d bytes (valid %v); want %d valid bytes", cut, len(out), utf8.ValidString(out), MaxRawBytes-1)
+	}
+	exact := strings.Repeat("a", MaxRawBytes)
+	if out, cut := CutRaw(exact); out != exact || cut {
+		t.Fatalf("input of exactly the limit was cut")
+	}
+}

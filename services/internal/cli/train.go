@@ -304,5 +304,8 @@ func collectExamples(ctx context.Context, feed ticketsystem.ChangeFeed, cat *tic
 	}
 	prog.done("helpdesk: %d pages, %d tickets read, %d resolved or closed with labels, in %s",
 		last.Pages, last.Seen, len(out), time.Since(start).Round(time.Millisecond))
+	if last.Unreadable > 0 {
+		fmt.Fprintf(stderr, "helpdesk: %d ticket versions too large to read within the response limit were left out\n", last.Unreadable)
+	}
 	return out, nil
 }

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	v1 "github.com/autotriage/autotriage/proto/autotriage/v1"
+	"github.com/autotriage/autotriage/services/internal/classify"
 	"github.com/autotriage/autotriage/services/internal/ticketsystem"
 )
 
@@ -68,26 +69,31 @@ func validateTicket(t *ticketsystem.Ticket) error {
 }
 
 // ToProto converts a ticket version to the pipeline's message. groupName
-// may be "" when the catalog is unavailable.
+// may be "" when the catalog is unavailable. The description is cut to the
+// classifier's input limit (classify.MaxRawBytes, at a UTF-8 boundary):
+// description_truncated says so and description_bytes keeps the size read.
 func ToProto(system, account string, t *ticketsystem.Ticket, groupName string, arrival v1.Arrival, fetchedAt time.Time) *v1.Ticket {
+	desc, cut := classify.CutRaw(t.Description)
 	p := &v1.Ticket{
-		System:          system,
-		Account:         account,
-		Id:              t.ID,
-		Subject:         t.Subject,
-		DescriptionText: t.Description,
-		Tags:            slices.Clone(t.Tags),
-		Type:            t.Type,
-		GroupId:         t.GroupID,
-		Priority:        clampInt32(t.Priority),
-		Status:          clampInt32(t.Status),
-		Source:          clampInt32(t.Source),
-		RequesterId:     t.RequesterID,
-		ResponderId:     t.ResponderID,
-		GroupName:       groupName,
-		Arrival:         arrival,
-		FetchedAt:       timestamppb.New(fetchedAt.UTC()),
-		UpdatedAt:       timestamppb.New(t.UpdatedAt.UTC()),
+		System:               system,
+		Account:              account,
+		Id:                   t.ID,
+		Subject:              t.Subject,
+		DescriptionText:      desc,
+		DescriptionTruncated: cut,
+		DescriptionBytes:     int64(len(t.Description)),
+		Tags:                 slices.Clone(t.Tags),
+		Type:                 t.Type,
+		GroupId:              t.GroupID,
+		Priority:             clampInt32(t.Priority),
+		Status:               clampInt32(t.Status),
+		Source:               clampInt32(t.Source),
+		RequesterId:          t.RequesterID,
+		ResponderId:          t.ResponderID,
+		GroupName:            groupName,
+		Arrival:              arrival,
+		FetchedAt:            timestamppb.New(fetchedAt.UTC()),
+		UpdatedAt:            timestamppb.New(t.UpdatedAt.UTC()),
 	}
 	if !t.CreatedAt.IsZero() {
 		p.CreatedAt = timestamppb.New(t.CreatedAt.UTC())

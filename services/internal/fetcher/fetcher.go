@@ -186,12 +186,23 @@ func OverrideID(system, account string, id int64, field string, updatedAt time.T
 // Result says what became of one ticket version.
 type Result struct {
 	// Status is "published", "duplicate" (the stream had it), "skipped"
-	// (Reason says why) or "invalid" (dead-lettered).
+	// (Reason says why) or "invalid" (dead-lettered: malformed, or
+	// ReasonUnreadable).
 	Status string
 	Reason string
 	// Overrides lists the fields reported as overridden by this version.
 	Overrides []string
 }
+
+// Headers of the fetcher's dead letters that name a ticket version.
+const (
+	HeaderTicketID        = "Autotriage-Ticket-Id"
+	HeaderTicketUpdatedAt = "Autotriage-Ticket-Updated-At"
+)
+
+// ReasonUnreadable is Result.Reason of a version dead-lettered because the
+// ticket system could not deliver it within the response limit.
+const ReasonUnreadable = "unreadable"
 
 // Result statuses.
 const (
@@ -309,6 +320,9 @@ func (f *Fetcher) observe(ctx context.Context, t *ticketsystem.Ticket, live bool
 }
 
 func (f *Fetcher) publishTicket(ctx context.Context, t *ticketsystem.Ticket, o publishOpts) (Result, error) {
+	if t.Unreadable != "" {
+		return f.deadLetterUnreadable(ctx, t, o)
+	}
 	now := f.now()
 	pt := ToProto(f.system, f.account, t, f.catalog.groupName(ctx, t.GroupID), o.arrival, now)
 	pt.ShadowOnly = o.shadowOnly
@@ -350,6 +364,34 @@ func (f *Fetcher) deadLetterTicket(ctx context.Context, t *ticketsystem.Ticket, 
 		return Result{}, fmt.Errorf("dead-letter malformed ticket %d: %w", t.ID, err)
 	}
 	return Result{Status: StatusInvalid, Reason: cause.Error()}, nil
+}
+
+// deadLetterUnreadable copies a version the ticket system could not deliver
+// within the response limit (ticketsystem.Ticket.Unreadable: its fields
+// without the description) to the DLQ in place of publishing it, so the
+// page counts as handled and the cursor moves past it; an operator sees the
+// ticket id and the reason. Its message id names the version, so re-reading
+// it (the poll's overlap, a rerun backfill) stores one copy. It fails only
+// if the DLQ cannot be written.
+func (f *Fetcher) deadLetterUnreadable(ctx context.Context, t *ticketsystem.Ticket, o publishOpts) (Result, error) {
+	src := arrivalLabel(o.arrival)
+	f.metrics.unreadable.WithLabelValues(src).Inc()
+	f.log.Warn("ticket version too large to read; sent to the DLQ instead of triage", "source", src,
+		"ticket", t.ID, "updated_at", t.UpdatedAt, "reason", t.Unreadable)
+	body, err := json.Marshal(t)
+	if err != nil {
+		body = []byte(fmt.Sprintf(`{"ID":%d}`, t.ID))
+	}
+	id := fmt.Sprintf("fetcher:unreadable:%s%s:%s:%d:%s", o.idPrefix, f.system, f.account, t.ID, t.UpdatedAt.UTC().Format(time.RFC3339))
+	hdr := map[string]string{
+		pipeline.HeaderContentType: "application/json",
+		HeaderTicketID:             strconv.FormatInt(t.ID, 10),
+		HeaderTicketUpdatedAt:      t.UpdatedAt.UTC().Format(time.RFC3339),
+	}
+	if err := f.bus.DeadLetterRaw(ctx, Stage, f.account, id, body, "unreadable: "+t.Unreadable, hdr); err != nil {
+		return Result{}, fmt.Errorf("dead-letter unreadable ticket %d: %w", t.ID, err)
+	}
+	return Result{Status: StatusInvalid, Reason: ReasonUnreadable}, nil
 }
 
 // checkLedger keeps autotriage's own versions out of classification and

@@ -12,6 +12,7 @@ type metrics struct {
 	duplicates   *prometheus.CounterVec // by arrival
 	filtered     *prometheus.CounterVec // by reason
 	invalid      *prometheus.CounterVec // by source
+	unreadable   *prometheus.CounterVec // by source
 	webhooks     *prometheus.CounterVec // by HTTP code
 	overrides    *prometheus.CounterVec // by field
 	seenStored   prometheus.Counter
@@ -43,6 +44,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		invalid: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "autotriage_fetcher_invalid_total",
 			Help: "Malformed tickets or webhook bodies sent to the DLQ, by source.",
+		}, []string{"source"}),
+		unreadable: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "autotriage_fetcher_unreadable_total",
+			Help: "Ticket versions too large to read within the ticket-system client's response limit, by source: poll and backfill send them to the DLQ instead of triage; a webhook leaves them to the poll.",
 		}, []string{"source"}),
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "autotriage_fetcher_webhook_requests_total",
@@ -79,7 +84,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.fetched, m.published, m.duplicates, m.filtered, m.invalid, m.webhooks,
+		reg.MustRegister(m.fetched, m.published, m.duplicates, m.filtered, m.invalid, m.unreadable, m.webhooks,
 			m.overrides, m.seenStored, m.seenErrors, m.pollDuration, m.pollErrors, m.cursorLag, m.leaseHeld)
 	}
 	return m

@@ -30,7 +30,9 @@ const WebhookPath = "/webhooks/freshdesk"
 //   - 413: body larger than AUTOTRIAGE_WEBHOOK_MAX_BYTES;
 //   - 400: malformed JSON, no usable ticket id, or an unknown
 //     triggered_event; the raw body goes to the DLQ (stage "fetcher");
-//   - 200 {"status":"ignored"}: the ticket no longer exists;
+//   - 200 {"status":"ignored"}: the ticket no longer exists, or is too
+//     large to read within the client's response limit (the poll
+//     dead-letters that version);
 //   - 202: the ticket was fetched by id through the API (the payload's
 //     fields are never trusted) and published, or deliberately skipped;
 //   - 503: the ticket system or NATS failed transiently; Freshdesk retries.
@@ -120,6 +122,14 @@ func (f *Fetcher) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ticketsystem.ErrNotFound):
 		f.log.Info("webhook for a ticket that no longer exists; ignored", "ticket", ev.TicketID, "event", ev.Kind.String())
 		f.reply(w, http.StatusOK, webhookReply{Status: "ignored", Reason: "ticket not found", TicketID: ev.TicketID})
+		return
+	case errors.Is(err, freshdesk.ErrResponseTooLarge):
+		// Retrying cannot help, and the version's updated_at (its name in
+		// the DLQ) is not known without the body: the poll, which lists the
+		// version without its description, dead-letters it.
+		f.metrics.unreadable.WithLabelValues("webhook").Inc()
+		f.log.Warn("webhook: ticket too large to read; left to the poll, which dead-letters it", "ticket", ev.TicketID, "err", err)
+		f.reply(w, http.StatusOK, webhookReply{Status: "ignored", Reason: "ticket too large to read", TicketID: ev.TicketID})
 		return
 	case err != nil:
 		f.log.Warn("webhook: cannot fetch the ticket; asking Freshdesk to retry", "ticket", ev.TicketID, "err", err)

@@ -44,9 +44,10 @@ var errLimitReached = errors.New("limit reached")
 // exactly the matching tickets they saw.
 func (a *Adapter) FindTickets(ctx context.Context, q ticketsystem.Query) ([]ticketsystem.Ticket, error) {
 	var out []ticketsystem.Ticket
-	collect := func(page []Ticket) error {
+	collect := func(page []Ticket, unreadable string) error {
 		for i := range page {
 			n := ToNeutral(&page[i])
+			n.Unreadable = unreadable
 			if !Matches(q, &n) {
 				continue
 			}
@@ -59,11 +60,11 @@ func (a *Adapter) FindTickets(ctx context.Context, q ticketsystem.Query) ([]tick
 	}
 	var err error
 	if e, ok := searchExpr(q); ok {
-		err = a.c.SearchAll(ctx, e, collect)
+		err = a.c.SearchAll(ctx, e, func(page []Ticket) error { return collect(page, "") })
 	} else if !q.UpdatedSince.IsZero() {
-		err = a.c.ListTicketsSince(ctx, q.UpdatedSince, collect)
+		err = a.c.ChangesSince(ctx, q.UpdatedSince, func(p FeedPage) error { return collect(p.Tickets, p.Unreadable) })
 	} else {
-		err = a.listRecent(ctx, q, collect)
+		err = a.listRecent(ctx, q, func(page []Ticket) error { return collect(page, "") })
 	}
 	if err != nil && !errors.Is(err, errLimitReached) {
 		return nil, fmt.Errorf("freshdesk: find tickets: %w", err)
@@ -315,12 +316,15 @@ func (a *Adapter) Conversations(ctx context.Context, id int64) ([]ticketsystem.C
 	return out, nil
 }
 
-// ChangedSince implements ticketsystem.ChangeFeed with ListTicketsSince.
+// ChangedSince implements ticketsystem.ChangeFeed with ChangesSince: pages
+// too large for the response limit are read in smaller pages, and a version
+// too large even alone comes with Ticket.Unreadable set.
 func (a *Adapter) ChangedSince(ctx context.Context, since time.Time, fn func([]ticketsystem.Ticket) error) error {
-	return a.c.ListTicketsSince(ctx, since, func(page []Ticket) error {
-		out := make([]ticketsystem.Ticket, len(page))
-		for i := range page {
-			out[i] = ToNeutral(&page[i])
+	return a.c.ChangesSince(ctx, since, func(p FeedPage) error {
+		out := make([]ticketsystem.Ticket, len(p.Tickets))
+		for i := range p.Tickets {
+			out[i] = ToNeutral(&p.Tickets[i])
+			out[i].Unreadable = p.Unreadable
 		}
 		return fn(out)
 	})

@@ -28,6 +28,24 @@ import (
 // goroutine.
 const maxInternalRetryAfter = 2 * time.Minute
 
+// ErrResponseTooLarge matches (errors.Is) the error of a call whose response
+// body exceeded Config.MaxResponseBytes; the body was not decoded. The error
+// also matches ticketsystem.ErrInvalidResponse, and errors.As finds a
+// *ResponseTooLargeError with the limit.
+var ErrResponseTooLarge = errors.New("freshdesk: response body too large")
+
+// ResponseTooLargeError is the cause of an oversized response.
+type ResponseTooLargeError struct {
+	Limit int64 // Config.MaxResponseBytes in force
+}
+
+func (e *ResponseTooLargeError) Error() string {
+	return fmt.Sprintf("response body exceeds the %d-byte limit", e.Limit)
+}
+
+// Is matches ErrResponseTooLarge.
+func (e *ResponseTooLargeError) Is(target error) bool { return target == ErrResponseTooLarge }
+
 // Client is a Freshdesk API v2 client. It is safe for concurrent use.
 type Client struct {
 	base        *url.URL
@@ -44,6 +62,7 @@ type Client struct {
 	log         *slog.Logger
 	pacer       *pacer
 	metrics     *metrics
+	tooLarge    unreadableSet // versions too large to read even alone
 }
 
 // New validates cfg and returns a client. It performs no network I/O.
@@ -204,6 +223,9 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 				return nil, fmt.Errorf("%s: %w", op, ctx.Err())
 			}
 			c.metrics.request(r.endpoint, 0).Inc()
+			if errors.Is(err, ErrResponseTooLarge) {
+				c.metrics.oversized.WithLabelValues(r.endpoint).Inc()
+			}
 			if !isTransientNetErr(err) {
 				return nil, fmt.Errorf("%s: %w", op, err)
 			}
@@ -293,7 +315,7 @@ func (c *Client) once(ctx context.Context, method, target string, payload []byte
 			bodyPool.Put(buf)
 		}
 		return nil, &ticketsystem.Error{Kind: ticketsystem.ErrInvalidResponse, Status: res.StatusCode,
-			Message: fmt.Sprintf("response body exceeds the %d-byte limit", c.maxBody)}
+			Err: &ResponseTooLargeError{Limit: c.maxBody}}
 	}
 	return &response{status: res.StatusCode, header: res.Header, body: buf.Bytes(), buf: buf}, nil
 }

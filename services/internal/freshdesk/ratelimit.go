@@ -168,6 +168,7 @@ type metrics struct {
 	requests         *prometheus.CounterVec
 	requestsMu       sync.RWMutex
 	requestsByCode   map[requestKey]prometheus.Counter // children of requests
+	oversized        *prometheus.CounterVec            // by endpoint
 	retries          *prometheus.CounterVec
 	credits          prometheus.Counter
 	rateLimited      prometheus.Counter
@@ -213,6 +214,10 @@ func newMetrics() *metrics {
 			Name: "freshdesk_api_requests_total",
 			Help: "HTTP attempts to the Freshdesk API by endpoint and status code (\"error\" for transport failures).",
 		}, []string{"endpoint", "code"}),
+		oversized: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "freshdesk_api_oversized_responses_total",
+			Help: "Responses larger than the client's response size limit (not decoded), by endpoint.",
+		}, []string{"endpoint"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "freshdesk_api_retries_total",
 			Help: "Retried Freshdesk API attempts by endpoint.",
@@ -250,7 +255,7 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) register(r prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.requests, m.retries, m.credits, m.rateLimited,
+	for _, c := range []prometheus.Collector{m.requests, m.oversized, m.retries, m.credits, m.rateLimited,
 		m.pacerWaits, m.pacerWaitSeconds, m.limitTotal, m.limitRemaining, m.duration} {
 		if err := r.Register(c); err != nil {
 			return err

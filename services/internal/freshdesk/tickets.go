@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/autotriage/autotriage/services/internal/ticketsystem"
@@ -414,7 +416,28 @@ func (c *Client) listPage(ctx context.Context, r request) (*TicketPage, error) {
 	return &p, nil
 }
 
+// FeedPage is one delivery of ChangesSince.
+type FeedPage struct {
+	Tickets []Ticket
+	// Unreadable is set when Tickets holds one ticket version whose
+	// response exceeded the client's size limit even alone (a list page of
+	// one, and the ticket viewed by id): the version is then as listed
+	// without include=description (Description and DescriptionText empty)
+	// and Unreadable says why. The feed goes on past it; the caller decides
+	// what becomes of it (the fetcher dead-letters it).
+	Unreadable string
+}
+
 // ListTicketsSince streams every ticket updated at or after since, oldest
+// update first, with descriptions (include=description, 3 credits a page),
+// one page per fn call. It is ChangesSince without the Unreadable mark: a
+// version too large to read even alone is delivered without its
+// description.
+func (c *Client) ListTicketsSince(ctx context.Context, since time.Time, fn func([]Ticket) error) error {
+	return c.listSince(ctx, since, MaxListPages, func(p FeedPage) error { return fn(p.Tickets) })
+}
+
+// ChangesSince streams every ticket updated at or after since, oldest
 // update first, with descriptions (include=description, 3 credits a page),
 // one page per fn call.
 //
@@ -428,31 +451,43 @@ func (c *Client) listPage(ctx context.Context, r request) (*TicketPage, error) {
 // shares one updated_at second, up to the 300-page cap. Tickets delivered
 // with the anchor's updated_at are not delivered again, so a ticket version
 // is delivered once; pages left empty by that are skipped.
-func (c *Client) ListTicketsSince(ctx context.Context, since time.Time, fn func([]Ticket) error) error {
+//
+// Pages are 100 tickets. A page whose response exceeds the size limit
+// (Config.MaxResponseBytes) is read again from the same position with the
+// same updated_since and order in pages half as large, down to one ticket,
+// so no ticket is skipped; after each re-anchor the page size doubles back
+// towards 100. A version too large even alone is identified by listing
+// its position without descriptions and confirmed by viewing it by id; it
+// is delivered as FeedPage.Unreadable.
+func (c *Client) ChangesSince(ctx context.Context, since time.Time, fn func(FeedPage) error) error {
 	return c.listSince(ctx, since, MaxListPages, fn)
 }
 
-// listSince is ListTicketsSince with a configurable page cap (tests).
-func (c *Client) listSince(ctx context.Context, since time.Time, pageCap int, fn func([]Ticket) error) error {
+// listSince is ChangesSince with a configurable page cap (tests).
+func (c *Client) listSince(ctx context.Context, since time.Time, pageCap int, fn func(FeedPage) error) error {
 	anchor := since.UTC().Truncate(time.Second)
 	// seenAtLast holds the ids delivered with updated_at == last; only those
 	// can come back after a re-anchor on last.
 	var last time.Time
 	seenAtLast := map[int64]struct{}{}
+	// per is the page size of the next read: MaxPerPage unless a page was
+	// too large.
+	per := MaxPerPage
 	// verify re-reads the tickets stamped in second sec from its first page
 	// and delivers those not delivered yet: offset pages within one second
 	// shift when some of its tickets change during the read, and the ones
 	// that slide back onto a page already read would be missed.
 	verify := func(sec time.Time) error {
-		page, err := c.ListTickets(ctx, ListOptions{UpdatedSince: sec, OrderBy: "updated_at",
-			OrderType: "asc", Include: []string{"description"}})
-		for n := 1; ; n++ {
+		vper := per
+		at := listPos{page: 1}
+		for {
+			r, err := c.readAt(ctx, sec, at, &vper)
 			if err != nil {
 				return err
 			}
 			var kept []Ticket
 			beyond := false
-			for _, t := range page.Tickets {
+			for _, t := range r.tickets {
 				u := t.UpdatedAt.UTC()
 				if u.After(sec) {
 					beyond = true
@@ -464,42 +499,41 @@ func (c *Client) listSince(ctx context.Context, since time.Time, pageCap int, fn
 				}
 			}
 			if len(kept) > 0 {
-				if err := fn(kept); err != nil {
+				if err := fn(FeedPage{Tickets: kept, Unreadable: r.unreadable}); err != nil {
 					return err
 				}
 			}
-			if beyond || page.Next == "" || n >= pageCap {
+			if beyond || !r.more || r.page >= pageCap {
 				return nil
 			}
-			page, err = c.listPage(ctx, request{method: "GET", path: "/api/v2/tickets", rawURL: page.Next,
-				endpoint: "tickets.list", idempotent: true, cost: listCostWithDescription})
+			at = r.following
 		}
 	}
 	for {
 		// The tickets already delivered at the anchor second come first on
 		// the re-anchored listing; start on the page where the unseen ones
 		// begin, so a burst stamped in one second is not read twice.
-		first := 1 + len(seenAtLast)/MaxPerPage
-		if !last.Equal(anchor) {
-			first = 1
+		at := listPos{page: 1}
+		if last.Equal(anchor) {
+			at.pos = len(seenAtLast) / per * per
+			at.page = 1 + at.pos/per
 		}
 		// offset is set while pages within the anchor second are read by
 		// offset; that second is verified before the read moves past it.
-		offset := first > 1
-		page, err := c.ListTickets(ctx, ListOptions{UpdatedSince: anchor, OrderBy: "updated_at",
-			OrderType: "asc", Include: []string{"description"}, Page: first})
-		if err != nil {
-			return err
-		}
-		for n := first; ; n++ {
-			if offset && (page.Next == "" || crosses(page.Tickets, anchor)) {
+		offset := at.page > 1
+		for {
+			r, err := c.readAt(ctx, anchor, at, &per)
+			if err != nil {
+				return err
+			}
+			if offset && (!r.more || crosses(r.tickets, anchor)) {
 				if err := verify(anchor); err != nil {
 					return err
 				}
 				offset = false
 			}
-			kept := page.Tickets[:0:0]
-			for _, t := range page.Tickets {
+			kept := r.tickets[:0:0]
+			for _, t := range r.tickets {
 				u := t.UpdatedAt.UTC()
 				if u.Equal(last) {
 					if _, dup := seenAtLast[t.ID]; dup {
@@ -513,35 +547,272 @@ func (c *Client) listSince(ctx context.Context, since time.Time, pageCap int, fn
 				kept = append(kept, t)
 			}
 			if len(kept) > 0 {
-				if err := fn(kept); err != nil {
+				if err := fn(FeedPage{Tickets: kept, Unreadable: r.unreadable}); err != nil {
 					return err
 				}
 			}
-			if page.Next == "" {
+			if !r.more {
 				return nil
 			}
-			if n >= pageCap || last.After(anchor) {
+			if r.page >= pageCap || last.After(anchor) {
 				break // re-anchor on last: the next page by key
 			}
 			offset = true
-			page, err = c.listPage(ctx, request{method: "GET", path: "/api/v2/tickets", rawURL: page.Next,
-				endpoint: "tickets.list", idempotent: true, cost: listCostWithDescription})
-			if err != nil {
-				return err
-			}
+			at = r.following
 		}
 		if !last.After(anchor) {
 			return fmt.Errorf("freshdesk: more than %d pages of tickets share updated_at %s; cannot re-anchor",
 				pageCap, anchor.Format(time.RFC3339))
 		}
 		anchor = last
+		per = min(MaxPerPage, per*2)
 	}
+}
+
+// listPos is where the next page of one anchor's listing starts.
+type listPos struct {
+	pos  int    // listing positions before it: tickets already read from the anchor
+	page int    // its page number at the current page size
+	link string // the server's link to it, when the page before gave one at the same page size
+}
+
+// feedRead is one page read by readAt.
+type feedRead struct {
+	tickets    []Ticket // from the position asked for on
+	page       int      // page number read
+	more       bool     // the listing goes on after them
+	following  listPos  // where the next page starts
+	unreadable string   // see FeedPage.Unreadable
+}
+
+// maxAloneAttempts bounds how often readAt tries again to identify an
+// oversized version whose position changed meanwhile.
+const maxAloneAttempts = 3
+
+// readAt reads the page of the listing from anchor (updated_at ascending,
+// with descriptions) that starts at position at, in pages of *per tickets.
+// A response over the size limit is read again from the same position with
+// *per halved (the caller keeps the smaller size); at one ticket a page, the
+// version is handed to readAlone.
+func (c *Client) readAt(ctx context.Context, anchor time.Time, at listPos, per *int) (feedRead, error) {
+	for attempt := 1; ; {
+		if c.tooLarge.mayHold(anchor) {
+			r, done, err := c.readAround(ctx, anchor, at, per)
+			if err != nil || done {
+				return r, err
+			}
+			if r.page != 0 {
+				at.link = "" // the page size changed
+			}
+		}
+		var page *TicketPage
+		var err error
+		skip := 0
+		if at.link != "" {
+			page, err = c.listPage(ctx, request{method: "GET", path: "/api/v2/tickets", rawURL: at.link,
+				endpoint: "tickets.list", idempotent: true, cost: listCostWithDescription})
+		} else {
+			// After a shrink the position may fall inside a page: the
+			// tickets before it on that page were read already.
+			skip = at.pos % *per
+			at.page = at.pos / *per + 1
+			page, err = c.ListTickets(ctx, ListOptions{UpdatedSince: anchor, OrderBy: "updated_at",
+				OrderType: "asc", Include: []string{"description"}, PerPage: *per, Page: at.page})
+		}
+		if err == nil {
+			end := max(at.pos, at.pos-skip+len(page.Tickets))
+			return feedRead{
+				tickets:   page.Tickets[min(skip, len(page.Tickets)):],
+				page:      at.page,
+				more:      page.Next != "",
+				following: listPos{pos: end, page: at.page + 1, link: page.Next},
+			}, nil
+		}
+		if !errors.Is(err, ErrResponseTooLarge) {
+			return feedRead{}, err
+		}
+		at.link = ""
+		if *per > 1 {
+			*per = max(1, *per/2)
+			c.log.LogAttrs(ctx, slog.LevelDebug, "freshdesk: list page too large; reading it in smaller pages",
+				slog.Time("updated_since", anchor), slog.Int("position", at.pos), slog.Int("per_page", *per))
+			continue
+		}
+		r, again, err := c.readAlone(ctx, anchor, at.pos)
+		if err != nil || !again {
+			return r, err
+		}
+		if attempt++; attempt > maxAloneAttempts {
+			return feedRead{}, fmt.Errorf("freshdesk: the oversized ticket at position %d after %s kept changing place: %w",
+				at.pos, anchor.Format(time.RFC3339), ErrResponseTooLarge)
+		}
+	}
+}
+
+// readAround keeps versions already found unreadable (c.tooLarge) out of
+// with-description reads: it lists the page at position at without
+// descriptions (1 credit, small) and, when a known unreadable version is
+// first there, delivers it as such (done); when one comes later, it lowers
+// *per so that the next read ends before it (r.page is then set). Without
+// this, every re-read of an unreadable version's second (each re-anchor on
+// it, each poll's overlap) would download oversized responses again.
+func (c *Client) readAround(ctx context.Context, anchor time.Time, at listPos, per *int) (r feedRead, done bool, err error) {
+	skip := at.pos % *per
+	n := at.pos / *per + 1
+	lp, err := c.ListTickets(ctx, ListOptions{UpdatedSince: anchor, OrderBy: "updated_at",
+		OrderType: "asc", PerPage: *per, Page: n})
+	if err != nil {
+		return feedRead{}, false, fmt.Errorf("freshdesk: listing without descriptions around an unreadable ticket: %w", err)
+	}
+	// A known version before the position (on the same page, after a
+	// shrink) must not be on the next read either: the read then has to
+	// start at the position exactly.
+	align := false
+	limit := *per
+	for i, t := range lp.Tickets {
+		reason, known := c.tooLarge.get(t.ID, t.UpdatedAt)
+		switch {
+		case !known:
+			continue
+		case i < skip:
+			align = true
+			continue
+		case i == skip:
+			return feedRead{tickets: []Ticket{t}, page: at.pos + 1, more: i+1 < len(lp.Tickets) || lp.Next != "",
+				following: listPos{pos: at.pos + 1, page: at.pos + 2}, unreadable: reason}, true, nil
+		}
+		limit = i - skip
+		break
+	}
+	if !align && limit == *per {
+		return feedRead{}, false, nil
+	}
+	// The largest page size within limit on whose page boundary the
+	// position lies: that page starts at the position and ends before the
+	// unreadable version.
+	d := limit
+	for at.pos%d != 0 {
+		d--
+	}
+	if d < *per {
+		*per = d
+		return feedRead{page: at.pos/d + 1}, false, nil
+	}
+	return feedRead{}, false, nil
+}
+
+// readAlone deals with the version at position pos of the listing from
+// anchor whose response is too large even as a page of one. That response
+// cannot be decoded, so the version is identified by listing the same
+// position without descriptions (1 credit, small), and confirmed by viewing
+// the ticket by id: the view carries the description too, so an oversized
+// view means the version cannot be read at all. again is true when the
+// position holds something else by now (the listing changed between the
+// calls): the caller reads the position again.
+func (c *Client) readAlone(ctx context.Context, anchor time.Time, pos int) (r feedRead, again bool, err error) {
+	lp, err := c.ListTickets(ctx, ListOptions{UpdatedSince: anchor, OrderBy: "updated_at",
+		OrderType: "asc", PerPage: 1, Page: pos + 1})
+	if err != nil {
+		return feedRead{}, false, fmt.Errorf("freshdesk: identifying an oversized ticket by listing it without its description: %w", err)
+	}
+	if len(lp.Tickets) == 0 {
+		return feedRead{}, true, nil
+	}
+	t := lp.Tickets[0]
+	// The description-less listing's link must not be followed: its pages
+	// lack descriptions.
+	r = feedRead{tickets: []Ticket{t}, page: pos + 1, more: lp.Next != "",
+		following: listPos{pos: pos + 1, page: pos + 2}}
+	if reason, known := c.tooLarge.get(t.ID, t.UpdatedAt); known {
+		r.unreadable = reason
+		return r, false, nil
+	}
+	v, err := c.ViewTicket(ctx, t.ID)
+	var tooLarge *ResponseTooLargeError
+	switch {
+	case errors.As(err, &tooLarge):
+		r.unreadable = fmt.Sprintf("ticket %d version %s is too large to read: its response exceeds the %d-byte limit even alone (list page of one and GET /tickets/%d)",
+			t.ID, t.UpdatedAt.UTC().Format(time.RFC3339), tooLarge.Limit, t.ID)
+		c.tooLarge.put(t.ID, t.UpdatedAt, r.unreadable)
+		c.log.LogAttrs(ctx, slog.LevelWarn, "freshdesk: ticket too large to read even alone",
+			slog.Int64("ticket", t.ID), slog.Time("updated_at", t.UpdatedAt), slog.Int64("limit", tooLarge.Limit))
+		return r, false, nil
+	case errors.Is(err, ticketsystem.ErrNotFound):
+		return feedRead{}, true, nil
+	case err != nil:
+		return feedRead{}, false, fmt.Errorf("freshdesk: viewing oversized ticket %d: %w", t.ID, err)
+	case !v.UpdatedAt.Equal(t.UpdatedAt):
+		return feedRead{}, true, nil
+	}
+	// The same version reads alone by id (the list page's framing was what
+	// tipped it over the limit).
+	r.tickets[0] = *v
+	return r, false, nil
 }
 
 // crosses reports whether a page holds a ticket stamped after sec.
 func crosses(page []Ticket, sec time.Time) bool {
 	for _, t := range page {
 		if t.UpdatedAt.UTC().After(sec) {
+			return true
+		}
+	}
+	return false
+}
+
+// maxRememberedUnreadable bounds Client.tooLarge.
+const maxRememberedUnreadable = 1024
+
+// unreadableSet remembers ticket versions found too large to read even
+// alone, with the reason given for them. It is bounded: past
+// maxRememberedUnreadable entries the oldest versions are forgotten (they
+// are then identified the expensive way again if read again).
+type unreadableSet struct {
+	mu sync.Mutex
+	m  map[int64]unreadableVersion
+}
+
+type unreadableVersion struct {
+	updatedAt time.Time
+	reason    string
+}
+
+func (s *unreadableSet) put(id int64, updatedAt time.Time, reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[int64]unreadableVersion{}
+	}
+	if len(s.m) >= maxRememberedUnreadable {
+		var oldest int64
+		first := true
+		for k, v := range s.m {
+			if first || v.updatedAt.Before(s.m[oldest].updatedAt) {
+				oldest, first = k, false
+			}
+		}
+		delete(s.m, oldest)
+	}
+	s.m[id] = unreadableVersion{updatedAt: updatedAt.UTC(), reason: reason}
+}
+
+func (s *unreadableSet) get(id int64, updatedAt time.Time) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.m[id]
+	if !ok || !v.updatedAt.Equal(updatedAt.UTC()) {
+		return "", false
+	}
+	return v.reason, true
+}
+
+// mayHold reports whether a listing from anchor can contain a remembered
+// version.
+func (s *unreadableSet) mayHold(anchor time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, v := range s.m {
+		if !v.updatedAt.Before(anchor) {
 			return true
 		}
 	}

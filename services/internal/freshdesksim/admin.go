@@ -69,6 +69,7 @@ func (s *Sim) adminMux() *http.ServeMux {
 			HistoryDays int     `json:"history_days"`
 			ArrivalRate float64 `json:"arrival_rate"`
 			Arrivals    int     `json:"arrivals"`
+			EmailShare  float64 `json:"email_share"`
 		}
 		if !readAdmin(w, r, &o) {
 			return

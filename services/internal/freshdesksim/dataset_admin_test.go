@@ -120,3 +120,30 @@ func TestNewValidatesConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminGenerateEmailShare: /_sim/generate takes email_share; with 1
+// every generated ticket is an HTML e-mail with a quoted thread, served
+// through the API with include=description.
+func TestAdminGenerateEmailShare(t *testing.T) {
+	e := newEnv(t, Config{Seed: 3})
+	if r := e.do("POST", "/_sim/generate", "", `{"email_share":1.5}`); r.status != 400 || !strings.Contains(string(r.body), "email share") {
+		t.Fatalf("share 1.5: %d %s", r.status, r.body)
+	}
+	if r := e.do("POST", "/_sim/generate", "", `{"history":5,"new":5,"email_share":1}`); r.status != 200 {
+		t.Fatalf("generate: %d %s", r.status, r.body)
+	}
+	r := e.get("/api/v2/tickets?updated_since=2000-01-01T00:00:00Z&include=description&per_page=100")
+	var list []struct {
+		ID          int64  `json:"id"`
+		Description string `json:"description"`
+		Source      int    `json:"source"`
+	}
+	if err := json.Unmarshal(r.body, &list); err != nil || len(list) != 10 {
+		t.Fatalf("list: %v, %d tickets: %.300s", err, len(list), r.body)
+	}
+	for _, tk := range list {
+		if !strings.Contains(tk.Description, "<blockquote") || tk.Source != 1 {
+			t.Errorf("ticket %d is not an e-mail (source %d): %.200s", tk.ID, tk.Source, tk.Description)
+		}
+	}
+}

@@ -41,6 +41,10 @@ type GenerateOptions struct {
 	HistoryDays int     // history spans this many days before now (default 90)
 	ArrivalRate float64 // further untriaged tickets per real second after Generate (0 = none)
 	Arrivals    int     // stop after this many arrivals (0 = until Close)
+	// EmailShare (0..1) of the generated tickets are realistic HTML e-mails
+	// with long-tailed sizes up to several MB (helpdeskgen.Options.EmailShare).
+	// Default 0: the output for a seed is what it was before e-mails existed.
+	EmailShare float64
 }
 
 // DatasetOptions says how to load a dataset directory.
@@ -241,10 +245,14 @@ func (s *Sim) Generate(opt GenerateOptions) error {
 	if opt.History < 0 || opt.New < 0 || opt.ArrivalRate < 0 || opt.Arrivals < 0 || opt.HistoryDays < 0 {
 		return errors.New("freshdesksim: generate: negative option")
 	}
+	if opt.EmailShare < 0 || opt.EmailShare > 1 {
+		return errors.New("freshdesksim: generate: email share must be in [0,1]")
+	}
 	if opt.HistoryDays == 0 {
 		opt.HistoryDays = 90
 	}
 	s.mu.Lock()
+	s.gen.SetEmailShare(opt.EmailShare)
 	for _, g := range helpdeskgen.Groups() {
 		s.ensureGroup(g.Name, g.Description)
 	}
@@ -264,7 +272,7 @@ func (s *Sim) Generate(opt GenerateOptions) error {
 	}
 	s.mu.Unlock()
 	if opt.ArrivalRate > 0 {
-		gen := helpdeskgen.New(s.cfg.Seed + 1)
+		gen := helpdeskgen.NewWithOptions(s.cfg.Seed+1, helpdeskgen.Options{EmailShare: opt.EmailShare})
 		n := 0
 		s.startArrivals(opt.ArrivalRate, func() (NewTicket, bool) {
 			if opt.Arrivals > 0 && n >= opt.Arrivals {

@@ -38,6 +38,12 @@ type Ticket struct {
 	UpdatedAt    time.Time
 	Spam         bool
 	Deleted      bool
+	// Unreadable is set when the system could not deliver this version
+	// within the adapter's response limits (Freshdesk: over 8 MiB even
+	// alone); it says why. The version then has its id, updated_at and
+	// fields but no Description or DescriptionHTML, and must not be
+	// classified as if its text were empty.
+	Unreadable string
 }
 
 // HasTag reports whether the ticket carries tag (exact match).
@@ -213,8 +219,10 @@ type ConversationLister interface {
 // ChangeFeed streams tickets changed at or after since, in ascending
 // updated_at order, one page per call of fn. A ticket version is delivered at
 // most once per call of ChangedSince; a ticket changed again while the feed
-// runs may appear again with its newer updated_at. If fn returns an error the
-// feed stops and returns it (wrapped). Callers resume by passing the last
+// runs may appear again with its newer updated_at. A version the system
+// cannot deliver within limits is delivered in its place with
+// Ticket.Unreadable set, so the feed does not stop on it. If fn returns an
+// error the feed stops and returns it (wrapped). Callers resume by passing the last
 // UpdatedAt they fully processed.
 type ChangeFeed interface {
 	ChangedSince(ctx context.Context, since time.Time, fn func(page []Ticket) error) error

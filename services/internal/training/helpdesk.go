@@ -23,11 +23,15 @@ const (
 
 // Progress reports how far a history read has come.
 type Progress struct {
-	Pages    int
-	Seen     int       // tickets read
-	Labelled int       // examples kept
-	Through  time.Time // updated_at of the last ticket read
-	Fraction float64   // of the span from since to the start of the read, 0..1
+	Pages int
+	Seen  int // tickets read
+	// Unreadable counts versions the helpdesk could not deliver within the
+	// client's response limit (ticketsystem.Ticket.Unreadable); they are
+	// not learnt from.
+	Unreadable int
+	Labelled   int       // examples kept
+	Through    time.Time // updated_at of the last ticket read
+	Fraction   float64   // of the span from since to the start of the read, 0..1
 }
 
 // Options configure FromHelpdesk.
@@ -41,7 +45,9 @@ type Options struct {
 }
 
 // FromHelpdesk reads finished tickets from the change feed and returns one
-// example per ticket with at least one label. Group ids and priority codes
+// example per ticket with at least one label. Versions the helpdesk could
+// not deliver whole (Ticket.Unreadable) are skipped and counted in
+// Progress.Unreadable: their text is unknown. Group ids and priority codes
 // become the catalog's names, the names the writer maps back to ids.
 func FromHelpdesk(ctx context.Context, feed ticketsystem.ChangeFeed, cat *ticketsystem.Catalog, o Options) ([]classify.Example, error) {
 	groups := map[int64]string{}
@@ -61,6 +67,10 @@ func FromHelpdesk(ctx context.Context, feed ticketsystem.ChangeFeed, cat *ticket
 			t := &page[i]
 			pr.Seen++
 			pr.Through = t.UpdatedAt
+			if t.Unreadable != "" {
+				pr.Unreadable++
+				continue
+			}
 			if ex, ok := ExampleOf(t, groups, prios, o.IgnoreTag); ok {
 				out = append(out, ex)
 			}
@@ -86,7 +96,10 @@ func ExampleOf(t *ticketsystem.Ticket, groups map[int64]string, prios map[int]st
 	if (t.Status != statusResolved && t.Status != statusClosed) || t.Spam || t.Deleted {
 		return classify.Example{}, false
 	}
-	ex := classify.Example{ID: strconv.FormatInt(t.ID, 10), Subject: t.Subject, Body: t.Description, Type: t.Type}
+	// The body is cut to what the classifier reads (a multi-megabyte
+	// e-mail would otherwise be held whole for every example).
+	body, _ := classify.CutRaw(t.Description)
+	ex := classify.Example{ID: strconv.FormatInt(t.ID, 10), Subject: t.Subject, Body: body, Type: t.Type}
 	if t.GroupID != 0 {
 		ex.Group = groups[t.GroupID]
 	}

@@ -34,6 +34,9 @@ type Ticket struct {
 	// Misrouted is true when the label was deliberately replaced by another
 	// group (label noise): the text speaks for a different group.
 	Misrouted bool
+	// Email is true when the body is a realistic HTML e-mail (see
+	// Options.EmailShare).
+	Email bool
 }
 
 // Group describes one generated group.
@@ -52,12 +55,21 @@ type Options struct {
 	ConfuserRate float64
 	// TypoRate is the per-word probability of a typo (default 0.03). Negative disables it.
 	TypoRate float64
+	// EmailShare is the fraction of tickets (0..1) whose body is a
+	// realistic HTML e-mail: quoted thread, signature, forwarded chains,
+	// pasted logs and inline images, with long-tailed sizes up to several
+	// MB (email.go). Default 0: none. E-mails draw from a random stream of
+	// their own, so the share changes only the bodies of the tickets it
+	// picks.
+	EmailShare float64
 }
 
 // Generator produces tickets. Create it with New.
 type Generator struct {
-	rng  *rand.Rand
-	opts Options
+	rng   *rand.Rand
+	opts  Options
+	seed  int64
+	email *emailGen // nil: no e-mails
 }
 
 // New returns a generator seeded with seed and default options.
@@ -75,7 +87,9 @@ func NewWithOptions(seed int64, opts Options) *Generator {
 		opts.TypoRate = 0.03
 	}
 	s := uint64(seed)
-	return &Generator{rng: rand.New(rand.NewPCG(s, s^0x9e3779b97f4a7c15)), opts: opts}
+	g := &Generator{rng: rand.New(rand.NewPCG(s, s^0x9e3779b97f4a7c15)), opts: opts, seed: seed}
+	g.SetEmailShare(opts.EmailShare)
+	return g
 }
 
 // Groups returns the groups in a fixed order.
@@ -290,12 +304,14 @@ func (g *Generator) Next() Ticket {
 	}
 	email := strings.ToLower(asciiFold(first)+"."+asciiFold(last)) + "@" + domain
 	src := int(g.pickWeighted(sources)[0] - '0')
-	return Ticket{
+	t := Ticket{
 		Subject: subject, Description: desc, DescriptionText: text,
 		Group: ld.name, Type: typ, Priority: prio, Tags: tags, Language: lang.code,
 		RequesterName: name, RequesterEmail: email, Company: company, Source: src,
 		ProductArea: g.pick(ProductAreas()), Misrouted: misrouted,
 	}
+	g.emailify(&t, gi, lang, paras, quoted)
+	return t
 }
 
 // renderHTML builds Freshdesk-like description HTML: one div per paragraph,
