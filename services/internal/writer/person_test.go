@@ -1,0 +1,77 @@
+package writer
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	v1 "github.com/autotriage/autotriage/proto/autotriage/v1"
+	"github.com/autotriage/autotriage/services/internal/freshdesksim"
+)
+
+// A person sets the group autotriage was about to set: the value is the
+// person's. The ledger must not claim it (a later change by that person is
+// their own business, not an override of autotriage), while the field
+// autotriage did write is recorded as its own.
+func TestPersonsEqualValueIsRecordedAsThePersons(t *testing.T) {
+	h := newHarness(t, options{writer: func(c *Config) { c.Reread = true }})
+	id := h.ticket(freshdesksim.NewTicket{})
+	pred := h.prediction(id, apply(FieldGroup, "Billing"), apply(FieldType, "Incident"))
+	if err := h.sim.AgentUpdate(id, map[string]any{"group_id": h.groupID("Billing")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.handle(pred, 1); err != nil {
+		t.Fatal(err)
+	}
+	o := only(t, h.outcomes(), id)
+	if g := fieldOutcome(t, o, FieldGroup); g.Reason == ReasonApplied {
+		t.Errorf("group outcome %s %q, want it not reported as autotriage's write", g.Action.Short(), g.Reason)
+	}
+	wantAction(t, o, FieldType, v1.Action_ACTION_APPLIED, ReasonApplied)
+	rec, err := h.ledger.GetApplied(context.Background(), testSystem, testAccount, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Fields.GroupID != 0 || rec.Fields.GroupName != "" {
+		t.Errorf("ledger claims the person's group: %+v", rec.Fields)
+	}
+	if rec.Fields.Type != "Incident" {
+		t.Errorf("ledger type %q, want autotriage's Incident", rec.Fields.Type)
+	}
+}
+
+// A person removes tags after the predicted version: the PUT does not put
+// them back, whether the prediction named them or not, and a prediction
+// left with nothing to add is skipped as the person's change.
+func TestTagsRemovedByAPersonStayRemoved(t *testing.T) {
+	for _, reread := range []bool{true, false} {
+		t.Run(map[bool]string{true: "reread", false: "observed by the fetcher"}[reread], func(t *testing.T) {
+			h := newHarness(t, options{writer: func(c *Config) { c.Reread = reread }})
+			o := h.observer()
+			keep := h.ticket(freshdesksim.NewTicket{Tags: []string{"vip", "legacy"}})
+			named := h.ticket(freshdesksim.NewTicket{Tags: []string{"vip", "legacy"}})
+			predKeep := h.prediction(keep, tags(v1.Decision_DECISION_APPLY, "refund"))
+			predNamed := h.prediction(named, tags(v1.Decision_DECISION_APPLY, "legacy"))
+			for _, id := range []int64{keep, named} {
+				if err := h.sim.AgentUpdate(id, map[string]any{"tags": []string{"vip"}}); err != nil {
+					t.Fatal(err)
+				}
+				o.webhook(id) // the fetcher observes the person's change
+			}
+			for _, p := range []*v1.Prediction{predKeep, predNamed} {
+				if err := h.handle(p, 1); err != nil {
+					t.Fatal(err)
+				}
+			}
+			outs := h.outcomes()
+			if st := h.simTicket(keep); slices.Contains(st.Tags, "legacy") || !slices.Contains(st.Tags, "refund") {
+				t.Errorf("ticket %d tags %v: want refund added and legacy still removed", keep, st.Tags)
+			}
+			wantAction(t, only(t, outs, keep), FieldTags, v1.Action_ACTION_APPLIED, ReasonApplied)
+			if st := h.simTicket(named); slices.Contains(st.Tags, "legacy") {
+				t.Errorf("ticket %d tags %v: the person removed legacy, the PUT put it back", named, st.Tags)
+			}
+			wantAction(t, only(t, outs, named), FieldTags, v1.Action_ACTION_SKIPPED, ReasonPersonChanged)
+		})
+	}
+}
