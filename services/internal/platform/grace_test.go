@@ -346,9 +346,7 @@ func (r *yamlReader) mapping(indent int) map[string]any {
 		r.i++
 		v := r.value(indent, rest, l.no)
 		if key == "<<" {
-			for _, src := range mergeSources(v) {
-				merges = append(merges, src)
-			}
+			merges = append(merges, mergeSources(v)...)
 			continue
 		}
 		m[key] = v
