@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 
 	"github.com/autotriage/autotriage/services/internal/classifier"
@@ -28,7 +29,7 @@ func (c config) Validate() error {
 
 func main() { platform.Main(run) }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	var cfg config
 	if err := platform.LoadConfig(&cfg, args, "classifier", "the autotriage classifier stage (TICKETS -> PREDICTIONS)", stdout); err != nil {
 		return err
@@ -39,7 +40,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer rt.Stop()
+	defer func() { err = errors.Join(err, rt.Stop()) }()
 
 	stage, err := classifier.Build(ctx, rt, cfg.Classifier, policy)
 	if err != nil {

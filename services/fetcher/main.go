@@ -61,9 +61,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 			return err
 		}
 		// Stop taking webhooks first, letting in-flight ones finish their
-		// publish, before the NATS connection drains.
+		// publish until the shutdown's work deadline, before the NATS
+		// connection drains (rt.Stop) in what is left of the same budget.
 		defer func() {
-			sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+			sctx, cancel := rt.Shutdown.WorkContext()
 			defer cancel()
 			if serr := web.Shutdown(sctx); serr != nil {
 				err = errors.Join(err, fmt.Errorf("webhook server: %w", serr))

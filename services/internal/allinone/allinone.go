@@ -97,7 +97,11 @@ type Addrs struct {
 	Sim                             *freshdesksim.Sim
 }
 
-// Start runs the pipeline until ctx ends, then drains every stage and stops.
+// Start runs the pipeline until ctx ends, then drains every stage and stops,
+// all within one AUTOTRIAGE_SHUTDOWN_TIMEOUT counted from the end of ctx:
+// the stages' drains, the webhook server, the simulator's server, the NATS
+// connection, the debug server and the embedded NATS server share its
+// deadline.
 func Start(ctx context.Context, cfg Config, o Options) (err error) {
 	if o.Stdout == nil {
 		o.Stdout = io.Discard
@@ -122,6 +126,7 @@ func Start(ctx context.Context, cfg Config, o Options) (err error) {
 	}
 	defer logFile.Close()
 	log := platform.NewLogger(logFile, cfg.Level(), "autotriage")
+	sd := platform.NewShutdown(ctx, cfg.ShutdownTimeout)
 	say := func(format string, args ...any) { fmt.Fprintf(o.Stdout, format+"\n", args...) }
 
 	// The simulator's helpdesk lives in memory, so the pipeline state that
@@ -142,37 +147,52 @@ func Start(ctx context.Context, cfg Config, o Options) (err error) {
 	if err != nil {
 		return fmt.Errorf("embedded NATS on %s: %w", cfg.NATSAddr, err)
 	}
-	defer srv.Stop()
+	defer stopWithin(sd, log, "embedded NATS server", srv.Stop)
 	addrs := Addrs{NATS: srv.URL()}
 
 	// The webhook listener comes first so the simulator can be told its
 	// real address (port 0 picks one); it answers 503 until the fetcher is
 	// built, and the simulator retries.
+	// The listeners stop after the stages (explicitly on the way out, by
+	// these defers on an early return) and before the NATS connection.
 	hooks := &lateHandler{}
+	stopWeb := func() {}
 	if !cfg.Fetcher.WebhooksOff {
 		web, err := platform.Listen("webhook", cfg.Fetcher.WebhookAddr, hooks, log)
 		if err != nil {
 			return &platform.ConfigError{Var: "AUTOTRIAGE_WEBHOOK_ADDR", Msg: err.Error()}
 		}
 		addrs.Webhook = web.Addr()
-		defer func() {
-			sctx, c := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		stopWeb = sync.OnceFunc(func() {
+			sctx, c := sd.WorkContext()
 			defer c()
 			_ = web.Shutdown(sctx)
-		}()
+		})
+		defer stopWeb()
 	}
 
 	var sim *freshdesksim.Sim
+	stopSim := func() {}
 	if simMode {
-		sim, addrs.Simulator, err = startSim(ctx, &cfg, addrs.Webhook, log)
+		var hs *platform.Server
+		sim, hs, err = startSim(&cfg, addrs.Webhook, log)
 		if err != nil {
 			return err
 		}
-		addrs.Sim = sim
+		addrs.Sim, addrs.Simulator = sim, hs.Addr()
 		defer sim.Close()
+		stopSim = sync.OnceFunc(func() {
+			// The simulator first, so its requests held by injected
+			// latency end; then its listener has nothing to wait for.
+			stopWithin(sd, log, "freshdesk simulator", func() { _ = sim.Close() })
+			sctx, c := sd.Context()
+			defer c()
+			_ = hs.Shutdown(sctx)
+		})
+		defer stopSim()
 	}
 
-	rt, err := service.Start(ctx, "autotriage", cfg.Common, pipeline.Config{URL: srv.URL(), ConnectWait: 10 * time.Second, Topology: cfg.Topology}, o.Stderr, service.Options{Log: log})
+	rt, err := service.Start(ctx, "autotriage", cfg.Common, pipeline.Config{URL: srv.URL(), ConnectWait: 10 * time.Second, Topology: cfg.Topology}, o.Stderr, service.Options{Log: log, Shutdown: sd})
 	if err != nil {
 		return err
 	}
@@ -249,19 +269,42 @@ loop:
 	say("draining...")
 	cancel()
 	wg.Wait()
+	stopWeb()
+	stopSim()
 	select {
 	case err := <-errs:
 		return err
 	default:
 	}
-	say("%s", sum.line(context.Background()))
+	sctx, scancel := sd.Context()
+	defer scancel()
+	say("%s", sum.line(sctx))
 	say("stopped")
 	return nil
 }
 
+// stopWithin runs stop but waits for it only until the shutdown deadline:
+// the process exits then whatever stop still does (the embedded server's
+// store recovers at the next start).
+func stopWithin(sd *platform.Shutdown, log *slog.Logger, what string, stop func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		stop()
+	}()
+	t := time.NewTimer(time.Until(sd.Deadline()))
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		log.Warn("still stopping at the shutdown deadline; not waiting longer", "what", what, "budget", sd.Budget())
+	}
+}
+
 // startSim starts the simulated helpdesk on its own listener and points the
-// Freshdesk settings and webhooks of cfg at it.
-func startSim(ctx context.Context, cfg *Config, webhookAddr string, log *slog.Logger) (*freshdesksim.Sim, string, error) {
+// Freshdesk settings and webhooks of cfg at it. The caller shuts the
+// listener down after the stages stopped, so their drains can still write.
+func startSim(cfg *Config, webhookAddr string, log *slog.Logger) (*freshdesksim.Sim, *platform.Server, error) {
 	secret := cfg.Fetcher.WebhookSecret.Reveal()
 	if secret == "" && !cfg.Fetcher.WebhooksOff && cfg.Fetcher.WebhookUser == "" {
 		b := make([]byte, 16)
@@ -273,7 +316,7 @@ func startSim(ctx context.Context, cfg *Config, webhookAddr string, log *slog.Lo
 	if webhookAddr != "" {
 		whost, wport, err := net.SplitHostPort(webhookAddr)
 		if err != nil {
-			return nil, "", fmt.Errorf("webhook address %s: %w", webhookAddr, err)
+			return nil, nil, fmt.Errorf("webhook address %s: %w", webhookAddr, err)
 		}
 		if whost == "" || whost == "0.0.0.0" || whost == "::" {
 			whost = "127.0.0.1"
@@ -285,29 +328,23 @@ func startSim(ctx context.Context, cfg *Config, webhookAddr string, log *slog.Lo
 		Webhook: freshdesksim.WebhookConfig{URL: webhookURL, Header: cfg.Fetcher.WebhookHeader, Secret: secret},
 	})
 	if err != nil {
-		return nil, "", fmt.Errorf("simulator: %w", err)
+		return nil, nil, fmt.Errorf("simulator: %w", err)
 	}
 	if err := sim.Generate(freshdesksim.GenerateOptions{History: cfg.Sim.History, New: cfg.Sim.New, ArrivalRate: cfg.Sim.ArrivalRate}); err != nil {
 		sim.Close()
-		return nil, "", fmt.Errorf("simulator: %w", err)
+		return nil, nil, fmt.Errorf("simulator: %w", err)
 	}
 	hs, err := platform.Listen("freshdesk-sim", cfg.Sim.Addr, sim, log)
 	if err != nil {
 		sim.Close()
-		return nil, "", &platform.ConfigError{Var: "AUTOTRIAGE_SIM_ADDR", Msg: err.Error()}
+		return nil, nil, &platform.ConfigError{Var: "AUTOTRIAGE_SIM_ADDR", Msg: err.Error()}
 	}
-	go func() {
-		<-ctx.Done()
-		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
-		defer c()
-		_ = hs.Shutdown(sctx)
-	}()
 	cfg.Freshdesk.BaseURL = "http://" + hs.Addr()
 	cfg.Freshdesk.APIKey = "sim-admin-key"
 	if cfg.Freshdesk.Account == "" {
 		cfg.Freshdesk.Account = "sim"
 	}
-	return sim, hs.Addr(), nil
+	return sim, hs, nil
 }
 
 // lateHandler serves 503 until the real handler is set.

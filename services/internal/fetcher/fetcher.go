@@ -89,6 +89,10 @@ type Deps struct {
 	Now func() time.Time
 	// HolderID names this replica in the lease; default host-pid-random.
 	HolderID string
+	// StopContext, when set, bounds what Run does after its context ended
+	// (giving the lease back) by the process's shutdown deadline
+	// (platform.Shutdown.Context).
+	StopContext func() (context.Context, context.CancelFunc)
 }
 
 // Fetcher is one fetcher replica.
@@ -107,6 +111,7 @@ type Fetcher struct {
 	metrics *metrics
 	catalog *catalogCache
 	seen    *seenCache
+	stopCtx func() (context.Context, context.CancelFunc)
 
 	// releaseOnStop gives the lease back when Run ends; tests turn it off
 	// to play a replica that dies.
@@ -146,6 +151,7 @@ func New(cfg Config, d Deps) (*Fetcher, error) {
 		metrics:       newMetrics(d.Registerer),
 		seen:          newSeenCache(100_000),
 		releaseOnStop: true,
+		stopCtx:       d.StopContext,
 	}
 	f.catalog = &catalogCache{ttl: cfg.CatalogTTL, now: d.Now, log: f.log}
 	if d.Catalog != nil {

@@ -93,8 +93,16 @@ func (f *Fetcher) renew(ctx context.Context, l lease) (lease, error) {
 }
 
 // release marks the lease expired so another replica can take it at once.
+// It runs after Run's context ended, so it gets at most 5s and never more
+// than the shutdown has left.
 func (f *Fetcher) release(l lease) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	base := context.Background()
+	if f.stopCtx != nil {
+		var cancel context.CancelFunc
+		base, cancel = f.stopCtx()
+		defer cancel()
+	}
+	ctx, cancel := context.WithTimeout(base, 5*time.Second)
 	defer cancel()
 	val := leaseValue{Holder: f.holder, Expires: f.now().Add(-time.Second), Acquired: l.acquired}
 	b, _ := json.Marshal(val)

@@ -34,5 +34,6 @@ func Build(ctx context.Context, rt *service.Runtime, cfg Config, fd freshdesk.Se
 		Source: adapter, Catalog: adapter,
 		Bus: rt.Conn, State: state, Ledger: ledger.New(writerKV),
 		Log: rt.Log, Registerer: rt.Registerer,
+		StopContext: rt.Shutdown.Context,
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -105,8 +106,9 @@ type ConsumeOptions struct {
 	// Heartbeat is how often InProgress is sent while a handler runs
 	// (default: a third of the consumer's AckWait).
 	Heartbeat time.Duration
-	// DrainTimeout bounds how long in-flight handlers may run after ctx ends
-	// (default 20s); their context is cancelled then.
+	// DrainTimeout bounds how long in-flight handlers may run after ctx ends;
+	// their context is cancelled then. Without it the process's shutdown
+	// budget (Conn.BoundShutdown) decides, or 20s when there is none.
 	DrainTimeout time.Duration
 	// Backoff gives the redelivery delay for untyped errors (default:
 	// exponential from 1s, capped at 1m).
@@ -125,14 +127,14 @@ func defaultBackoff(n uint64) time.Duration {
 
 // Consume runs h on the messages of a durable consumer until ctx ends, then
 // stops pulling, hands back the messages it had buffered, waits for
-// in-flight handlers (up to DrainTimeout) and returns. It survives server
+// in-flight handlers and returns. With a shutdown budget (BoundShutdown)
+// handlers run until its work deadline, are cancelled then, and Consume
+// returns by its end deadline whatever they do; without one they get
+// DrainTimeout and Consume waits for them to return. It survives server
 // restarts: the pull subscription resumes when the connection returns.
 func (c *Conn) Consume(ctx context.Context, o ConsumeOptions, h Handler) error {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
-	}
-	if o.DrainTimeout <= 0 {
-		o.DrainTimeout = 20 * time.Second
 	}
 	if o.Backoff == nil {
 		o.Backoff = defaultBackoff
@@ -151,66 +153,149 @@ func (c *Conn) Consume(ctx context.Context, o ConsumeOptions, h Handler) error {
 	if err != nil {
 		return fmt.Errorf("%s: start consuming %s/%s: %w", o.Stage, o.Stream, o.Durable, err)
 	}
-	// Handlers outlive ctx by up to DrainTimeout so a shutdown finishes work
-	// in hand instead of abandoning it to a redelivery.
+	// Handlers outlive ctx until the drain deadline so a shutdown finishes
+	// work in hand instead of abandoning it to a redelivery.
 	hctx, hcancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer hcancel()
 	stopping := make(chan struct{})
+	pulled := make(chan struct{})
 	go func() {
-		<-ctx.Done()
+		select {
+		case <-ctx.Done():
+		case <-pulled:
+			return
+		}
 		close(stopping)
 		it.Drain()
 	}()
 
 	sem := make(chan struct{}, o.Concurrency)
 	var wg sync.WaitGroup
-	for {
-		acquired := false
-		select {
-		case sem <- struct{}{}:
-			acquired = true
-		case <-stopping:
-		}
-		release := func() {
-			if acquired {
-				<-sem
-			}
-		}
-		msg, err := it.Next()
-		if err != nil {
-			release()
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				break
-			}
-			log.Warn("pull failed; continuing", "err", err)
+	var running atomic.Int64
+	// The pull loop runs apart so that a bounded shutdown can return while
+	// the iterator still waits for the server (NATS unreachable).
+	go func() {
+		defer close(pulled)
+		for {
+			acquired := false
 			select {
+			case sem <- struct{}{}:
+				acquired = true
 			case <-stopping:
-			case <-time.After(200 * time.Millisecond):
 			}
-			continue
+			release := func() {
+				if acquired {
+					<-sem
+				}
+			}
+			msg, err := it.Next()
+			if err != nil {
+				release()
+				if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+					return
+				}
+				log.Warn("pull failed; continuing", "err", err)
+				select {
+				case <-stopping:
+				case <-time.After(200 * time.Millisecond):
+				}
+				continue
+			}
+			if !acquired {
+				// Buffered but not started: give it back at once for another replica.
+				_ = msg.Nak()
+				continue
+			}
+			wg.Add(1)
+			running.Add(1)
+			o.Metrics.running(o.Stage, 1)
+			go func() {
+				defer wg.Done()
+				defer release()
+				defer func() { running.Add(-1); o.Metrics.running(o.Stage, -1) }()
+				c.handle(hctx, log, o, maxDeliver, msg, h)
+			}()
 		}
-		if !acquired {
-			// Buffered but not started: give it back at once for another replica.
-			_ = msg.Nak()
-			continue
+	}()
+
+	select {
+	case <-ctx.Done():
+	case <-pulled:
+	}
+	var work, end time.Time
+	if c.budget != nil {
+		work, end = c.budget.Deadlines()
+		if o.DrainTimeout > 0 {
+			work = minTime(work, time.Now().Add(o.DrainTimeout))
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer release()
-			c.handle(hctx, log, o, maxDeliver, msg, h)
-		}()
+	}
+	endC := timerC(end) // nil without a budget: wait as long as it takes
+	select {
+	case <-pulled:
+	case <-endC:
+		log.Warn("shutdown deadline passed before the pull subscription closed; handlers abandoned, their messages are redelivered after the ack wait",
+			"running", running.Load())
+		hcancel()
+		return nil
+	}
+	if c.budget == nil {
+		d := o.DrainTimeout
+		if d <= 0 {
+			d = 20 * time.Second
+		}
+		work = time.Now().Add(d)
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
+	workT := time.NewTimer(time.Until(work))
+	defer workT.Stop()
 	select {
 	case <-done:
-	case <-time.After(o.DrainTimeout):
-		log.Warn("drain deadline passed; cancelling in-flight handlers", "timeout", o.DrainTimeout)
-		hcancel()
-		<-done
+		return nil
+	case <-workT.C:
+	}
+	log.Warn("drain deadline passed; cancelling in-flight handlers", "running", running.Load(), "budget_left", timeLeft(end))
+	hcancel()
+	select {
+	case <-done:
+	case <-endC:
+		log.Warn("shutdown deadline passed with handlers still running; abandoned, their messages are redelivered after the ack wait",
+			"running", running.Load())
 	}
 	return nil
+}
+
+// afterDrainContext is for the bookkeeping of a handler the drain cancelled:
+// it ends with the shutdown budget, or after 10s without one.
+func (c *Conn) afterDrainContext() (context.Context, context.CancelFunc) {
+	if c.budget != nil {
+		_, end := c.budget.Deadlines()
+		return context.WithDeadline(context.Background(), end)
+	}
+	return context.WithTimeout(context.Background(), 10*time.Second)
+}
+
+// timerC fires at t; a zero t never fires.
+func timerC(t time.Time) <-chan time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return time.After(time.Until(t))
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// timeLeft is for logs: the time until t, or 0 when there is no t.
+func timeLeft(t time.Time) time.Duration {
+	if t.IsZero() {
+		return 0
+	}
+	return max(time.Until(t), 0).Round(time.Millisecond)
 }
 
 func (c *Conn) consumerWithRetry(ctx context.Context, stream, durable string) (jetstream.Consumer, error) {
@@ -279,6 +364,20 @@ func (c *Conn) handle(ctx context.Context, log *slog.Logger, o ConsumeOptions, m
 		return
 	}
 	lastTry := maxDeliver > 0 && int(md.NumDelivered) >= maxDeliver
+	if ctx.Err() != nil {
+		// The drain cancelled the handler: hand the message back at once
+		// for another replica (or this one after its restart).
+		if !IsPermanent(herr) && !lastTry {
+			_ = msg.Nak()
+			log.Info("handler cancelled by the shutdown; message handed back", "seq", m.StreamSeq, "subject", m.Subject, "deliveries", md.NumDelivered)
+			o.Metrics.result(o.Stage, "retry")
+			return
+		}
+		// The dead letter below must still be stored, within the shutdown.
+		var cancel context.CancelFunc
+		ctx, cancel = c.afterDrainContext()
+		defer cancel()
+	}
 	if IsPermanent(herr) || lastTry {
 		reason := herr.Error()
 		if !IsPermanent(herr) {

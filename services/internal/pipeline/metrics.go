@@ -17,6 +17,7 @@ type Metrics struct {
 	streamMsgs *prometheus.GaugeVec
 	streamByte *prometheus.GaugeVec
 	deadLetter *prometheus.CounterVec
+	inFlight   *prometheus.GaugeVec
 }
 
 // NewMetrics registers the pipeline series on reg.
@@ -55,8 +56,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "autotriage_dead_letters_total",
 			Help: "Messages copied to the DLQ by this process, by stage and cause.",
 		}, []string{"stage", "cause"}),
+		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "autotriage_handlers_in_flight",
+			Help: "Messages a stage is handling right now (during a shutdown: the drain still to finish).",
+		}, []string{"stage"}),
 	}
-	reg.MustRegister(m.handled, m.duration, m.pending, m.ackPending, m.redeliv, m.streamMsgs, m.streamByte, m.deadLetter)
+	reg.MustRegister(m.handled, m.duration, m.pending, m.ackPending, m.redeliv, m.streamMsgs, m.streamByte, m.deadLetter, m.inFlight)
 	return m
 }
 
@@ -68,6 +73,13 @@ func (m *Metrics) result(stage, result string) {
 	if result == "dead_letter" {
 		m.deadLetter.WithLabelValues(stage, "handler").Inc()
 	}
+}
+
+func (m *Metrics) running(stage string, delta float64) {
+	if m == nil {
+		return
+	}
+	m.inFlight.WithLabelValues(stage).Add(delta)
 }
 
 func (m *Metrics) observe(stage string, d time.Duration) {

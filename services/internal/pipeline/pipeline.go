@@ -163,7 +163,23 @@ type Conn struct {
 	log      *slog.Logger
 	topology Topology
 	ensured  atomic.Bool
+	budget   ShutdownBudget
 }
+
+// ShutdownBudget is the process's shutdown deadline as the consume loops
+// need it (platform.Shutdown).
+type ShutdownBudget interface {
+	// Deadlines starts the shutdown if it has not started, and returns
+	// until when in-flight handlers may run and when the shutdown as a
+	// whole must be over.
+	Deadlines() (work, end time.Time)
+}
+
+// BoundShutdown makes every consume loop on c finish its drain within b:
+// in-flight handlers are cancelled at b's work deadline, and the loop
+// returns by its end deadline even if a handler ignores the cancellation.
+// Call it before the first Consume.
+func (c *Conn) BoundShutdown(b ShutdownBudget) { c.budget = b }
 
 // Connect dials NATS, retrying until cfg.ConnectWait passes, then keeps the
 // connection alive through server restarts (unbounded reconnects, buffered
@@ -254,8 +270,14 @@ func (c *Conn) Ready() error {
 	return nil
 }
 
-// Drain lets subscriptions finish and flushes pending publishes, then closes.
+// Drain lets subscriptions finish and flushes pending publishes, then
+// closes; when ctx ends first (or has ended), it closes at once, so Drain
+// returns by ctx's deadline.
 func (c *Conn) Drain(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		c.nc.Close()
+		return fmt.Errorf("drain NATS connection: closed without draining: %w", err)
+	}
 	done := make(chan struct{})
 	c.nc.SetClosedHandler(func(*nats.Conn) { close(done) })
 	if err := c.nc.Drain(); err != nil {

@@ -8,7 +8,9 @@
 // whether announced by webhook or only found by polling, ends with exactly
 // one outcome; fields are set where the policy says so and nothing else is
 // changed; notes are written once; a stage killed with SIGKILL and restarted
-// loses nothing and duplicates nothing; 429s and 5xx bursts are survived
+// loses nothing and duplicates nothing; a stage stopped with SIGTERM exits
+// within AUTOTRIAGE_SHUTDOWN_TIMEOUT, even when its drain cannot finish, and
+// loses nothing either; 429s and 5xx bursts are survived
 // with back-off; a person's change made between fetch and write is kept;
 // malformed webhooks are refused with 4xx and dead-lettered.
 //

@@ -435,6 +435,7 @@ type hookProxy struct {
 	reject   func(id int64) bool
 	drop     bool
 	statuses map[int64][]int // ticket id -> statuses the fetcher answered
+	inFlight atomic.Int64    // webhooks forwarded and not answered yet
 }
 
 func newHookProxy(t *testing.T, target string) *hookProxy {
@@ -488,7 +489,9 @@ func (h *hookProxy) serve(w http.ResponseWriter, r *http.Request) {
 	if reject {
 		req.Header.Set(hookHdr, badSecret)
 	}
+	h.inFlight.Add(1)
 	resp, err := h.client.Do(req)
+	h.inFlight.Add(-1)
 	if err != nil {
 		w.WriteHeader(http.StatusBadGateway)
 		return

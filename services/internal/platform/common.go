@@ -9,7 +9,7 @@ import (
 type Common struct {
 	LogLevel        string        `env:"AUTOTRIAGE_LOG_LEVEL" envDefault:"info" help:"log level: debug, info, warn or error"`
 	DebugAddr       string        `env:"AUTOTRIAGE_DEBUG_ADDR" envDefault:":9090" help:"address of the debug server (/healthz, /readyz, /metrics, /debug/pprof)"`
-	ShutdownTimeout time.Duration `env:"AUTOTRIAGE_SHUTDOWN_TIMEOUT" envDefault:"25s" help:"how long a drain may take after SIGTERM before the process exits anyway"`
+	ShutdownTimeout time.Duration `env:"AUTOTRIAGE_SHUTDOWN_TIMEOUT" envDefault:"25s" help:"one deadline for the whole shutdown after SIGTERM (consumer drain, webhook server, NATS drain, debug server): in-flight work is cancelled a fifth (at most 2s) before it, and the process exits by it; keep it below the grace period of Docker (stop_grace_period) and Kubernetes (terminationGracePeriodSeconds)"`
 }
 
 // Validate checks the shared settings.

@@ -108,6 +108,9 @@ type Server struct {
 	ln   net.Listener
 	log  *slog.Logger
 	errc chan error
+	// abort cancels the context of every request, for a shutdown whose
+	// deadline passed with requests still running.
+	abort context.CancelFunc
 }
 
 // Listen binds addr (":0" picks a free port) and serves h in the background.
@@ -116,6 +119,7 @@ func Listen(name, addr string, h http.Handler, log *slog.Logger) (*Server, error
 	if err != nil {
 		return nil, fmt.Errorf("%s server: listen on %s: %w", name, addr, err)
 	}
+	base, abort := context.WithCancel(context.Background())
 	s := &Server{
 		Name: name,
 		srv: &http.Server{
@@ -125,10 +129,12 @@ func Listen(name, addr string, h http.Handler, log *slog.Logger) (*Server, error
 			WriteTimeout:      120 * time.Second, // pprof profiles run for 30 s by default
 			IdleTimeout:       120 * time.Second,
 			MaxHeaderBytes:    64 << 10,
+			BaseContext:       func(net.Listener) context.Context { return base },
 		},
-		ln:   ln,
-		log:  log,
-		errc: make(chan error, 1),
+		ln:    ln,
+		log:   log,
+		errc:  make(chan error, 1),
+		abort: abort,
 	}
 	go func() {
 		err := s.srv.Serve(ln)
@@ -145,9 +151,14 @@ func Listen(name, addr string, h http.Handler, log *slog.Logger) (*Server, error
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Shutdown stops accepting connections and waits for in-flight requests
-// until ctx ends.
+// until ctx ends. Requests still running then have their context cancelled
+// and their connections closed, so Shutdown returns by ctx's deadline.
 func (s *Server) Shutdown(ctx context.Context) error {
+	defer s.abort()
 	if err := s.srv.Shutdown(ctx); err != nil {
+		s.abort()
+		_ = s.srv.Close()
+		s.log.Warn("requests still running at the shutdown deadline; cancelled", "server", s.Name)
 		return fmt.Errorf("%s server: shutdown: %w", s.Name, err)
 	}
 	return <-s.errc

@@ -30,8 +30,10 @@ type Runtime struct {
 	Conn       *pipeline.Conn
 	Metrics    *pipeline.Metrics
 	Debug      *platform.Server
-
-	shutdown time.Duration
+	// Shutdown is the process's one shutdown budget: every phase of the
+	// stop (the stages' drains, the fetcher's webhook server, Stop) waits
+	// on its deadline, never on a timeout of its own.
+	Shutdown *platform.Shutdown
 }
 
 // Options select what Start does beyond the basics.
@@ -44,12 +46,19 @@ type Options struct {
 	Health *platform.Health
 	// NoDebugServer skips the debug listener (its owner serves it).
 	NoDebugServer bool
+	// Shutdown, when set, is the budget shared with the rest of the process
+	// (`autotriage up` starts listeners before the runtime); otherwise the
+	// runtime's own starts when ctx ends and lasts common.ShutdownTimeout.
+	Shutdown *platform.Shutdown
 }
 
 // Start brings up the logger, metrics, debug server and NATS connection, and
 // ensures the JetStream topology. On error everything started is stopped.
 func Start(ctx context.Context, name string, common platform.Common, nats pipeline.Config, stderr io.Writer, o Options) (*Runtime, error) {
-	rt := &Runtime{Name: name, shutdown: common.ShutdownTimeout, Log: o.Log, Registry: o.Registry, Health: o.Health}
+	rt := &Runtime{Name: name, Log: o.Log, Registry: o.Registry, Health: o.Health, Shutdown: o.Shutdown}
+	if rt.Shutdown == nil {
+		rt.Shutdown = platform.NewShutdown(ctx, common.ShutdownTimeout)
+	}
 	if rt.Log == nil {
 		rt.Log = platform.NewLogger(stderr, common.Level(), name)
 	}
@@ -74,6 +83,7 @@ func Start(ctx context.Context, name string, common platform.Common, nats pipeli
 		return nil, err
 	}
 	rt.Conn = conn
+	conn.BoundShutdown(rt.Shutdown)
 	rt.Health.Check("nats", conn.Ready)
 	rt.Metrics = pipeline.NewMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"process": name}, rt.Registry))
 	if err := conn.EnsureTopologyRetry(ctx); err != nil {
@@ -108,10 +118,11 @@ func (rt *Runtime) WatchConsumer(ctx context.Context, stage, stream, durable str
 	go func() { <-ctx.Done(); stop() }()
 }
 
-// Stop drains the NATS connection and the debug server within the shutdown
-// deadline.
+// Stop drains the NATS connection, then stops the debug server, both within
+// what is left of the shutdown budget (closing at its deadline instead of
+// waiting longer). Call it after every stage's Run has returned.
 func (rt *Runtime) Stop() error {
-	ctx, cancel := context.WithTimeout(context.Background(), rt.shutdown)
+	ctx, cancel := rt.Shutdown.Context()
 	defer cancel()
 	var errs []error
 	if rt.Conn != nil {
@@ -124,13 +135,13 @@ func (rt *Runtime) Stop() error {
 			errs = append(errs, err)
 		}
 	}
-	rt.Log.Info("stopped")
+	rt.Log.Info("stopped", "shutdown_took", time.Since(rt.Shutdown.Begun()).Round(time.Millisecond), "budget", rt.Shutdown.Budget())
 	return errors.Join(errs...)
 }
 
 func (rt *Runtime) stopDebug() {
 	if rt.Debug != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		ctx, cancel := rt.Shutdown.Context()
 		defer cancel()
 		_ = rt.Debug.Shutdown(ctx)
 	}
