@@ -5,8 +5,11 @@ import (
 	"slices"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	v1 "github.com/autotriage/autotriage/proto/autotriage/v1"
 	"github.com/autotriage/autotriage/services/internal/freshdesksim"
+	"github.com/autotriage/autotriage/services/internal/pipeline"
 )
 
 // A person sets the group autotriage was about to set: the value is the
@@ -74,4 +77,26 @@ func TestTagsRemovedByAPersonStayRemoved(t *testing.T) {
 			wantAction(t, only(t, outs, named), FieldTags, v1.Action_ACTION_SKIPPED, ReasonPersonChanged)
 		})
 	}
+}
+
+// A shutdown cancels a handler on the prediction's last delivery: the
+// message goes to the DLQ, and its FAILED outcome is still stored (it was
+// lost when published with the cancelled context).
+func TestCancelledLastDeliveryStillStoresItsOutcome(t *testing.T) {
+	h := newHarness(t, options{})
+	id := h.ticket(freshdesksim.NewTicket{})
+	pred := h.prediction(id, apply(FieldGroup, "Billing"))
+	b, err := proto.Marshal(pred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err = h.stage.Handle(ctx, &pipeline.Msg{Subject: pipeline.PredictionSubject(pred.System, pred.Account, pred.TicketId),
+		Data: b, Stream: pipeline.StreamPredictions, NumDelivered: 6})
+	if err == nil {
+		t.Fatal("a cancelled delivery succeeded")
+	}
+	o := only(t, h.outcomes(), id)
+	wantAction(t, o, FieldGroup, v1.Action_ACTION_FAILED, fieldOutcome(t, o, FieldGroup).Reason)
 }

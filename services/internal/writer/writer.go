@@ -211,7 +211,16 @@ func (s *Stage) Handle(ctx context.Context, m *pipeline.Msg) error {
 	if merr != nil {
 		return pipeline.Permanent(fmt.Errorf("encode outcome: %w", merr))
 	}
-	ack, perr := s.pub.Publish(ctx, pipeline.OutMsg{
+	pctx := ctx
+	if ctx.Err() != nil {
+		// Cancelled on its last delivery (a shutdown past its work
+		// deadline): the message goes to the DLQ, and its FAILED outcome
+		// must still be stored, briefly, beside it.
+		var cancel context.CancelFunc
+		pctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+	}
+	ack, perr := s.pub.Publish(pctx, pipeline.OutMsg{
 		Subject: pipeline.OutcomeSubject(pred.System, pred.Account, pred.TicketId),
 		ID:      OutcomeID(&pred, attemptID),
 		Data:    data,
