@@ -15,10 +15,10 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	v1 "github.com/autotriage/autotriage/proto/autotriage/v1"
-	"github.com/autotriage/autotriage/services/internal/outcomes"
 	"github.com/autotriage/autotriage/services/internal/fetcher"
 	"github.com/autotriage/autotriage/services/internal/freshdesk"
 	"github.com/autotriage/autotriage/services/internal/ledger"
+	"github.com/autotriage/autotriage/services/internal/outcomes"
 	"github.com/autotriage/autotriage/services/internal/pipeline"
 )
 
