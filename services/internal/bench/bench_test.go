@@ -114,7 +114,7 @@ func TestQuickRun(t *testing.T) {
 		c.HTTPCPUMsPerTicket <= 0 || c.InferenceCPUMsPerTicket <= 0 || c.JSCPUMsPerTicket <= 0 || c.HTTPCallsPerTicket != 2 {
 		t.Fatalf("component ceilings: %+v", c)
 	}
-	if rep.Credits == nil || len(rep.Credits.Runs) != 3 {
+	if rep.Credits == nil || len(rep.Credits.Runs) != 5 {
 		t.Fatalf("credits: %+v", rep.Credits)
 	}
 	for _, c := range rep.Credits.Runs {

@@ -29,15 +29,21 @@ func (h *harness) runCredits(ctx context.Context, rep *Report) error {
 	runs := []struct {
 		name, plan string
 		notes      bool
+		noReread   bool
 		target     float64
 		budget     int
 	}{
-		{"polling, no notes", "unlimited", false, 1.05, 0},
-		{"polling, notes", "unlimited", true, 2.05, 0},
-		{"polling, notes, Growth plan", "growth", true, 2.05, 200},
+		// The default writer reads each ticket before writing it (+1).
+		{"polling, no notes", "unlimited", false, false, 2.05, 0},
+		{"polling, notes", "unlimited", true, false, 3.05, 0},
+		{"polling, notes, Growth plan", "growth", true, false, 3.05, 200},
+		// The credit-saving opt-in, AUTOTRIAGE_WRITER_REREAD=false.
+		{"polling, no notes, no re-read", "unlimited", false, true, 1.05, 0},
+		{"polling, notes, no re-read", "unlimited", true, true, 2.05, 0},
 	}
 	for i, r := range runs {
-		sc := scenario{name: fmt.Sprintf("credits-%d", i), plan: r.plan, timeScale: creditScale, notes: r.notes, replicas: 1, poll: poll}
+		sc := scenario{name: fmt.Sprintf("credits-%d", i), plan: r.plan, timeScale: creditScale, notes: r.notes, replicas: 1, poll: poll,
+			noReread: r.noReread}
 		h.logf("freshdesk: %s, %d tickets at %.0f per simulated minute (time x%d)", r.name, h.o.CreditTickets, arrivalPerSimMin, creditScale)
 		e, err := h.start(ctx, sc)
 		if err != nil {

@@ -138,6 +138,9 @@ type scenario struct {
 	// deferFetch builds the fetcher but starts it only on startFetcher, so
 	// a burst can be waiting in the helpdesk when the first poll runs.
 	deferFetch bool
+	// noReread opts the writer out of its read before each write
+	// (AUTOTRIAGE_WRITER_REREAD=false, the credit-saving mode).
+	noReread bool
 }
 
 // tuningVars are stage settings the bench copies from its own environment
@@ -257,6 +260,9 @@ func (h *harness) start(ctx context.Context, sc scenario) (e *env, err error) {
 		if v, ok := os.LookupEnv(k); ok {
 			e.envMap[k] = v
 		}
+	}
+	if sc.noReread {
+		e.envMap["AUTOTRIAGE_WRITER_REREAD"] = "false"
 	}
 	if sc.poll > 0 {
 		e.envMap["AUTOTRIAGE_FETCHER_POLL_INTERVAL"] = sc.poll.String()
