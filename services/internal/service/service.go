@@ -108,6 +108,13 @@ func (rt *Runtime) WatchConsumer(ctx context.Context, stage, stream, durable str
 	go func() { <-ctx.Done(); stop() }()
 }
 
+// WatchStreams keeps the stream gauges (DLQ depth included) fresh until ctx
+// ends, for a stage that consumes nothing (the fetcher); WatchConsumer does
+// it too.
+func (rt *Runtime) WatchStreams(ctx context.Context) {
+	go rt.Conn.WatchStreams(ctx, 10*time.Second, rt.Metrics)
+}
+
 // Stop drains the NATS connection and the debug server within the shutdown
 // deadline.
 func (rt *Runtime) Stop() error {
