@@ -62,13 +62,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 // Dead-letter causes, the cause label of autotriage_dead_letters_total.
 const (
-	CauseHandler        = "handler"        // a consumer's handler failed for good
-	CauseMaxDeliveries  = "max_deliveries" // the server's max-deliveries advisory
-	CauseInvalidTicket  = "invalid_ticket" // the fetcher read a malformed ticket
-	CauseInvalidWebhook = "invalid_webhook"
+	CauseHandler        = "handler"         // a consumer's handler failed for good
+	CauseMaxDeliveries  = "max_deliveries"  // the server's max-deliveries advisory
+	CauseInvalidTicket  = "invalid_ticket"  // the fetcher read a malformed ticket
+	CauseInvalidWebhook = "invalid_webhook" // the fetcher refused a webhook body (400)
 )
 
-// Results are the result label values of autotriage_messages_handled_total.
+// results are the result label values of autotriage_messages_handled_total.
 var results = []string{"ack", "retry", "dead_letter"}
 
 // consuming creates a consuming stage's series at zero, so the dashboard's
