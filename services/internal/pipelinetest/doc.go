@@ -10,7 +10,9 @@
 // changed; notes are written once; a stage killed with SIGKILL and restarted
 // loses nothing and duplicates nothing; 429s and 5xx bursts are survived
 // with back-off; a person's change made between fetch and write is kept;
-// malformed webhooks are refused with 4xx and dead-lettered.
+// malformed webhooks are refused with 4xx and dead-lettered; every series
+// the Grafana dashboard queries is exposed by the stages and by
+// `autotriage up`.
 //
 // The package has no non-test code. `go test -short` skips it.
 package pipelinetest
