@@ -55,6 +55,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	if err != nil {
 		return err
 	}
+	// The fetcher consumes nothing, yet exports the stream gauges (TICKETS
+	// it feeds, the DLQ) like every stage.
+	rt.WatchStreams(ctx)
 	if !cfg.Fetcher.WebhooksOff {
 		web, err := platform.Listen("webhook", cfg.Fetcher.WebhookAddr, f.WebhookHandler(), rt.Log)
 		if err != nil {

@@ -64,8 +64,12 @@ type Stage struct {
 	load    Loader
 	pub     Publisher
 	metrics *metrics
-	current atomic.Pointer[predictorBox]
-	now     func() time.Time
+	// pmetrics counts consume results and handler time under
+	// stage="classifier" (the runtime's pipeline series, set by Build); nil
+	// records nothing.
+	pmetrics *pipeline.Metrics
+	current  atomic.Pointer[predictorBox]
+	now      func() time.Time
 }
 
 type predictorBox struct{ p Predictor }
@@ -122,6 +126,7 @@ func (s *Stage) Run(ctx context.Context, cons Consumer) error {
 		Stream:      pipeline.StreamTickets,
 		Durable:     pipeline.ConsumerClassifier,
 		Concurrency: s.cfg.Concurrency,
+		Metrics:     s.pmetrics,
 	}, s.Handle)
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -20,6 +21,8 @@ import (
 	"github.com/autotriage/autotriage/services/internal/modelstore"
 	"github.com/autotriage/autotriage/services/internal/natsserver"
 	"github.com/autotriage/autotriage/services/internal/pipeline"
+	"github.com/autotriage/autotriage/services/internal/platform"
+	"github.com/autotriage/autotriage/services/internal/service"
 	"github.com/autotriage/autotriage/services/internal/triage"
 )
 
@@ -246,4 +249,101 @@ func TestGarbageTicketGoesToDLQ(t *testing.T) {
 	if n := len(predictions(t, e.conn)); n != 0 {
 		t.Fatalf("%d predictions from garbage", n)
 	}
+}
+
+// TestBuildReportsPipelineMetrics: the stage built for a process (the
+// classifier binary, `autotriage up`) counts what it consumes in the
+// process's pipeline series under stage="classifier", the series of the
+// dashboard's "Tickets in / min"; the result series exist at zero from the
+// start of consuming.
+func TestBuildReportsPipelineMetrics(t *testing.T) {
+	trainedModels(t)
+	srv := natsserver.StartTest(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	top := pipeline.DefaultTopology()
+	top.AckWait = 2 * time.Second
+	rt, err := service.Start(ctx, "classifier", platform.Common{LogLevel: "error", ShutdownTimeout: 5 * time.Second},
+		pipeline.Config{URL: srv.URL(), ConnectWait: 10 * time.Second, Topology: top}, io.Discard, service.Options{NoDebugServer: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = rt.Stop() }()
+	ms, err := modelstore.Open(ctx, rt.Conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ms.Put(ctx, idA, "vA", modelA, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ms.Promote(ctx, idA, "test"); err != nil {
+		t.Fatal(err)
+	}
+	policy, err := triage.ParsePolicy("group=apply:0.5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := classifier.Build(ctx, rt, classifier.Config{Concurrency: 2}, policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = st.Run(ctx, rt.Conn) }()
+	defer func() { cancel(); <-done }()
+
+	handled := func(result string) (float64, bool) {
+		return gathered(t, rt.Registry, "autotriage_messages_handled_total",
+			map[string]string{"process": "classifier", "stage": "classifier", "result": result})
+	}
+	waitFor(t, "the result series at zero", func() bool {
+		_, ack := handled("ack")
+		_, retry := handled("retry")
+		_, dead := handled("dead_letter")
+		return ack && retry && dead
+	})
+	g := helpdeskgen.New(7)
+	for i := int64(1); i <= 5; i++ {
+		tk := g.Next()
+		publishTicket(t, rt.Conn, i, tk.Subject, tk.DescriptionText)
+	}
+	if _, err := rt.Conn.Publish(ctx, pipeline.OutMsg{Subject: "tickets.freshdesk.acme.6", ID: "garbage", Data: []byte{0xff, 0x01}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "5 acks and 1 dead letter counted", func() bool {
+		ack, _ := handled("ack")
+		dead, _ := handled("dead_letter")
+		return ack == 5 && dead == 1
+	})
+	if n, ok := gathered(t, rt.Registry, "autotriage_handler_duration_seconds", map[string]string{"stage": "classifier"}); !ok {
+		t.Errorf("no handler duration for the classifier (%v)", n)
+	}
+}
+
+// gathered returns the value of the series name{labels} in reg (a
+// histogram's sample count), and whether it exists.
+func gathered(t *testing.T, reg prometheus.Gatherer, name string, labels map[string]string) (float64, bool) {
+	t.Helper()
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range f.GetMetric() {
+			have := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				have[lp.GetName()] = lp.GetValue()
+			}
+			for k, v := range labels {
+				if have[k] != v {
+					continue next
+				}
+			}
+			return m.GetCounter().GetValue() + float64(m.GetHistogram().GetSampleCount()), true
+		}
+	}
+	return 0, false
 }

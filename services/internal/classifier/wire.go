@@ -9,7 +9,8 @@ import (
 )
 
 // Build makes a classifier on a process runtime, serving the promoted model
-// under the given policy. Its readiness joins the runtime's health checks.
+// under the given policy. Its readiness joins the runtime's health checks,
+// and it reports the runtime's pipeline series like the writer does.
 // The classifier binary and `autotriage up` both start the stage through it.
 func Build(ctx context.Context, rt *service.Runtime, cfg Config, policy triage.Policy) (*Stage, error) {
 	models, err := modelstore.Open(ctx, rt.Conn)
@@ -20,6 +21,7 @@ func Build(ctx context.Context, rt *service.Runtime, cfg Config, policy triage.P
 		return triage.LoadPredictor(artifact, policy, info.Version)
 	}
 	st := New(cfg, rt.Log, rt.Registerer, models, load, rt.Conn)
+	st.pmetrics = rt.Metrics
 	rt.Health.Check("model", st.Ready)
 	return st, nil
 }

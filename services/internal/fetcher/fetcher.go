@@ -85,6 +85,9 @@ type Deps struct {
 	Ledger     Ledger
 	Log        *slog.Logger
 	Registerer prometheus.Registerer
+	// PipelineMetrics, when set, counts the fetcher's dead letters in the
+	// pipeline series (service.Runtime.Metrics), beside every other stage's.
+	PipelineMetrics *pipeline.Metrics
 	// Now replaces the clock (tests); default time.Now.
 	Now func() time.Time
 	// HolderID names this replica in the lease; default host-pid-random.
@@ -97,21 +100,22 @@ type Deps struct {
 
 // Fetcher is one fetcher replica.
 type Fetcher struct {
-	cfg     Config
-	filter  Filter
-	system  string
-	account string
-	src     Source
-	bus     Bus
-	state   StateKV
-	ledger  Ledger
-	log     *slog.Logger
-	now     func() time.Time
-	holder  string
-	metrics *metrics
-	catalog *catalogCache
-	seen    *seenCache
-	stopCtx func() (context.Context, context.CancelFunc)
+	cfg      Config
+	filter   Filter
+	system   string
+	account  string
+	src      Source
+	bus      Bus
+	state    StateKV
+	ledger   Ledger
+	log      *slog.Logger
+	now      func() time.Time
+	holder   string
+	metrics  *metrics
+	pmetrics *pipeline.Metrics
+	catalog  *catalogCache
+	seen     *seenCache
+	stopCtx  func() (context.Context, context.CancelFunc)
 
 	// releaseOnStop gives the lease back when Run ends; tests turn it off
 	// to play a replica that dies.
@@ -149,10 +153,12 @@ func New(cfg Config, d Deps) (*Fetcher, error) {
 		src: d.Source, bus: d.Bus, state: d.State, ledger: d.Ledger,
 		log: d.Log.With("account", d.Account), now: d.Now, holder: d.HolderID,
 		metrics:       newMetrics(d.Registerer),
+		pmetrics:      d.PipelineMetrics,
 		seen:          newSeenCache(100_000),
 		releaseOnStop: true,
 		stopCtx:       d.StopContext,
 	}
+	f.pmetrics.DeadLetters(Stage, pipeline.CauseInvalidTicket, pipeline.CauseInvalidWebhook)
 	f.catalog = &catalogCache{ttl: cfg.CatalogTTL, now: d.Now, log: f.log}
 	if d.Catalog != nil {
 		f.catalog.src = d.Catalog
@@ -369,6 +375,7 @@ func (f *Fetcher) deadLetterTicket(ctx context.Context, t *ticketsystem.Ticket, 
 		map[string]string{pipeline.HeaderContentType: "application/json"}); err != nil {
 		return Result{}, fmt.Errorf("dead-letter malformed ticket %d: %w", t.ID, err)
 	}
+	f.pmetrics.DeadLettered(Stage, pipeline.CauseInvalidTicket)
 	return Result{Status: StatusInvalid, Reason: cause.Error()}, nil
 }
 

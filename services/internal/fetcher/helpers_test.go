@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
 	v1 "github.com/autotriage/autotriage/proto/autotriage/v1"
@@ -182,10 +183,11 @@ func testConfig() Config {
 }
 
 type fetcherOpts struct {
-	src     Source
-	catalog ticketsystem.CatalogReader
-	bus     Bus
-	holder  string
+	src      Source
+	catalog  ticketsystem.CatalogReader
+	bus      Bus
+	holder   string
+	pmetrics *pipeline.Metrics
 }
 
 func newFetcher(t *testing.T, b *bus, cfg Config, o fetcherOpts) *Fetcher {
@@ -195,12 +197,41 @@ func newFetcher(t *testing.T, b *bus, cfg Config, o fetcherOpts) *Fetcher {
 	}
 	f, err := New(cfg, Deps{
 		System: testSystem, Account: testAccount, Source: o.src, Catalog: o.catalog,
-		Bus: o.bus, State: b.state, Ledger: b.ledger, HolderID: o.holder,
+		Bus: o.bus, State: b.state, Ledger: b.ledger, HolderID: o.holder, PipelineMetrics: o.pmetrics,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// gathered returns the value of the counter or gauge series name{labels}
+// in reg, and whether the series exists.
+func gathered(t *testing.T, reg prometheus.Gatherer, name string, labels map[string]string) (float64, bool) {
+	t.Helper()
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range f.GetMetric() {
+			have := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				have[lp.GetName()] = lp.GetValue()
+			}
+			for k, v := range labels {
+				if have[k] != v {
+					continue next
+				}
+			}
+			return m.GetCounter().GetValue() + m.GetGauge().GetValue(), true
+		}
+	}
+	return 0, false
 }
 
 // waitFor polls cond until it holds or a generous deadline passes.

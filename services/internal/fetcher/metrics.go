@@ -83,6 +83,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "1 while this replica holds the polling lease of its account.",
 		}),
 	}
+	// The fields a person can override exist at zero from the start, so the
+	// dashboard's overrides panel reads 0, not "no data", until the first.
+	for _, field := range []string{FieldGroup, FieldType, FieldPriority} {
+		m.overrides.WithLabelValues(field)
+	}
 	if reg != nil {
 		reg.MustRegister(m.fetched, m.published, m.duplicates, m.filtered, m.invalid, m.unreadable, m.webhooks,
 			m.overrides, m.seenStored, m.seenErrors, m.pollDuration, m.pollErrors, m.cursorLag, m.leaseHeld)

@@ -181,6 +181,7 @@ func (f *Fetcher) rejectWebhook(w http.ResponseWriter, r *http.Request, body []b
 		f.reply(w, http.StatusServiceUnavailable, webhookReply{Error: "pipeline unavailable"})
 		return
 	}
+	f.pmetrics.DeadLettered(Stage, pipeline.CauseInvalidWebhook)
 	f.reply(w, http.StatusBadRequest, webhookReply{Error: reason})
 }
 

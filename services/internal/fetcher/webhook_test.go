@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	v1 "github.com/autotriage/autotriage/proto/autotriage/v1"
 	"github.com/autotriage/autotriage/services/internal/freshdesksim"
 	"github.com/autotriage/autotriage/services/internal/pipeline"
@@ -21,16 +23,18 @@ type webhookEnv struct {
 	s   *sim
 	f   *Fetcher
 	url string
+	reg *prometheus.Registry // the pipeline series the fetcher reports
 }
 
 func startWebhook(t *testing.T, cfg Config, gen freshdesksim.GenerateOptions) *webhookEnv {
 	t.Helper()
 	b := startBus(t)
 	s := startSim(t, freshdesksim.Config{}, gen)
-	f := newFetcher(t, b, cfg, fetcherOpts{src: s.adapter, catalog: s.adapter})
+	reg := prometheus.NewRegistry()
+	f := newFetcher(t, b, cfg, fetcherOpts{src: s.adapter, catalog: s.adapter, pmetrics: pipeline.NewMetrics(reg)})
 	hs := httptest.NewServer(f.WebhookHandler())
 	t.Cleanup(hs.Close)
-	return &webhookEnv{b: b, s: s, f: f, url: hs.URL + WebhookPath}
+	return &webhookEnv{b: b, s: s, f: f, url: hs.URL + WebhookPath, reg: reg}
 }
 
 type webhookResp struct {
@@ -167,6 +171,14 @@ func TestWebhookRejectsBadBodies(t *testing.T) {
 	dlq := e.b.messages(t, pipeline.StreamDLQ)
 	if len(dlq) != len(bad) {
 		t.Fatalf("DLQ holds %d, want %d (the 413 body is not kept)", len(dlq), len(bad))
+	}
+	// Counted with every stage's dead letters, beside the fetcher's own
+	// invalid counter.
+	if n, _ := gathered(t, e.reg, "autotriage_dead_letters_total", map[string]string{"stage": Stage, "cause": pipeline.CauseInvalidWebhook}); n != float64(len(bad)) {
+		t.Errorf("autotriage_dead_letters_total{stage=fetcher,cause=invalid_webhook} = %v, want %d", n, len(bad))
+	}
+	if n, ok := gathered(t, e.reg, "autotriage_dead_letters_total", map[string]string{"stage": Stage, "cause": pipeline.CauseInvalidTicket}); !ok || n != 0 {
+		t.Errorf("autotriage_dead_letters_total{stage=fetcher,cause=invalid_ticket} = %v (exists %v), want 0 from the start", n, ok)
 	}
 	for _, body := range sent {
 		found := false

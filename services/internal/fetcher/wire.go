@@ -33,7 +33,7 @@ func Build(ctx context.Context, rt *service.Runtime, cfg Config, fd freshdesk.Se
 		System: "freshdesk", Account: account,
 		Source: adapter, Catalog: adapter,
 		Bus: rt.Conn, State: state, Ledger: ledger.New(writerKV),
-		Log: rt.Log, Registerer: rt.Registerer,
+		Log: rt.Log, Registerer: rt.Registerer, PipelineMetrics: rt.Metrics,
 		StopContext: rt.Shutdown.Context,
 	})
 }

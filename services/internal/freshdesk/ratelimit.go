@@ -201,6 +201,9 @@ func (m *metrics) request(endpoint string, code int) prometheus.Counter {
 		label = strconv.Itoa(code)
 	}
 	c = m.requests.WithLabelValues(endpoint, label)
+	// An endpoint in use has its retries series from its first request, at
+	// zero, so a per-endpoint retry rate reads 0 rather than "no data".
+	m.retries.WithLabelValues(endpoint)
 	m.requestsMu.Lock()
 	m.requestsByCode[k] = c
 	m.requestsMu.Unlock()

@@ -59,5 +59,6 @@ func (c *Conn) WatchMaxDeliveries(ctx context.Context, stage, stream, durable st
 	if err != nil {
 		return nil, fmt.Errorf("subscribe %s: %w", subject, err)
 	}
+	metrics.DeadLetters(stage, CauseMaxDeliveries)
 	return func() { _ = sub.Unsubscribe() }, nil
 }

@@ -140,6 +140,7 @@ func (c *Conn) Consume(ctx context.Context, o ConsumeOptions, h Handler) error {
 		o.Backoff = defaultBackoff
 	}
 	log := c.log.With("stage", o.Stage, "stream", o.Stream, "consumer", o.Durable)
+	o.Metrics.consuming(o.Stage)
 	cons, err := c.consumerWithRetry(ctx, o.Stream, o.Durable)
 	if err != nil {
 		return err

@@ -71,6 +71,26 @@ func (c *Conn) ConsumerStats(ctx context.Context, stream, durable string) (Consu
 // WatchLag refreshes the lag gauges of the durable consumer (and the stream
 // gauges, DLQ depth included) every interval until ctx ends.
 func (c *Conn) WatchLag(ctx context.Context, stream, durable string, every time.Duration, m *Metrics) {
+	c.watch(ctx, every, m, func(qctx context.Context) {
+		if st, err := c.ConsumerStats(qctx, stream, durable); err == nil {
+			m.pending.WithLabelValues(stream, durable).Set(float64(st.Pending))
+			m.ackPending.WithLabelValues(stream, durable).Set(float64(st.AckPending))
+			m.redeliv.WithLabelValues(stream, durable).Set(float64(st.Redelivered))
+		}
+		c.refreshStreams(qctx, m)
+	})
+}
+
+// WatchStreams refreshes the stream gauges (DLQ depth included) every
+// interval until ctx ends, for a stage without a durable consumer of its
+// own (the fetcher).
+func (c *Conn) WatchStreams(ctx context.Context, every time.Duration, m *Metrics) {
+	c.watch(ctx, every, m, func(qctx context.Context) { c.refreshStreams(qctx, m) })
+}
+
+// watch runs refresh at once and then every interval until ctx ends, each
+// run bounded by the interval.
+func (c *Conn) watch(ctx context.Context, every time.Duration, m *Metrics, refresh func(context.Context)) {
 	if m == nil {
 		return
 	}
@@ -78,22 +98,21 @@ func (c *Conn) WatchLag(ctx context.Context, stream, durable string, every time.
 	defer t.Stop()
 	for {
 		qctx, cancel := context.WithTimeout(ctx, every)
-		if st, err := c.ConsumerStats(qctx, stream, durable); err == nil {
-			m.pending.WithLabelValues(stream, durable).Set(float64(st.Pending))
-			m.ackPending.WithLabelValues(stream, durable).Set(float64(st.AckPending))
-			m.redeliv.WithLabelValues(stream, durable).Set(float64(st.Redelivered))
-		}
-		if ss, err := c.StreamStats(qctx); err == nil {
-			for _, s := range ss {
-				m.streamMsgs.WithLabelValues(s.Name).Set(float64(s.Messages))
-				m.streamByte.WithLabelValues(s.Name).Set(float64(s.Bytes))
-			}
-		}
+		refresh(qctx)
 		cancel()
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+func (c *Conn) refreshStreams(ctx context.Context, m *Metrics) {
+	if ss, err := c.StreamStats(ctx); err == nil {
+		for _, s := range ss {
+			m.streamMsgs.WithLabelValues(s.Name).Set(float64(s.Messages))
+			m.streamByte.WithLabelValues(s.Name).Set(float64(s.Bytes))
 		}
 	}
 }

@@ -54,7 +54,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"stream"}),
 		deadLetter: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "autotriage_dead_letters_total",
-			Help: "Messages copied to the DLQ by this process, by stage and cause.",
+			Help: "Messages copied to the DLQ by this process, by stage and cause (handler, max_deliveries; the fetcher's invalid_ticket, invalid_webhook).",
 		}, []string{"stage", "cause"}),
 		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "autotriage_handlers_in_flight",
@@ -65,13 +65,58 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// Dead-letter causes, the cause label of autotriage_dead_letters_total.
+const (
+	CauseHandler        = "handler"         // a consumer's handler failed for good
+	CauseMaxDeliveries  = "max_deliveries"  // the server's max-deliveries advisory
+	CauseInvalidTicket  = "invalid_ticket"  // the fetcher read a malformed ticket
+	CauseInvalidWebhook = "invalid_webhook" // the fetcher refused a webhook body (400)
+)
+
+// results are the result label values of autotriage_messages_handled_total.
+var results = []string{"ack", "retry", "dead_letter"}
+
+// consuming creates a consuming stage's series at zero, so the dashboard's
+// per-stage queries (stage="classifier", result!="ack") find a series from
+// the start rather than after the first message of each kind.
+func (m *Metrics) consuming(stage string) {
+	if m == nil {
+		return
+	}
+	for _, r := range results {
+		m.handled.WithLabelValues(stage, r)
+	}
+	m.duration.WithLabelValues(stage)
+	m.deadLetter.WithLabelValues(stage, CauseHandler)
+}
+
+// DeadLetters creates the stage's dead-letter series for causes at zero.
+// A stage that dead-letters outside Consume (the fetcher) calls it at start.
+func (m *Metrics) DeadLetters(stage string, causes ...string) {
+	if m == nil {
+		return
+	}
+	for _, c := range causes {
+		m.deadLetter.WithLabelValues(stage, c)
+	}
+}
+
+// DeadLettered counts one message the stage copied to the DLQ outside
+// Consume (bad input that never was a stream message).
+func (m *Metrics) DeadLettered(stage, cause string) {
+	if m == nil {
+		return
+	}
+	m.deadLetter.WithLabelValues(stage, cause).Inc()
+}
+
 func (m *Metrics) result(stage, result string) {
 	if m == nil {
 		return
 	}
 	m.handled.WithLabelValues(stage, result).Inc()
 	if result == "dead_letter" {
-		m.deadLetter.WithLabelValues(stage, "handler").Inc()
+		m.deadLetter.WithLabelValues(stage, CauseHandler).Inc()
 	}
 }
 
@@ -93,5 +138,5 @@ func (m *Metrics) advisory(stage string) {
 	if m == nil {
 		return
 	}
-	m.deadLetter.WithLabelValues(stage, "max_deliveries").Inc()
+	m.deadLetter.WithLabelValues(stage, CauseMaxDeliveries).Inc()
 }

@@ -12,7 +12,9 @@
 // within AUTOTRIAGE_SHUTDOWN_TIMEOUT, even when its drain cannot finish, and
 // loses nothing either; 429s and 5xx bursts are survived
 // with back-off; a person's change made between fetch and write is kept;
-// malformed webhooks are refused with 4xx and dead-lettered.
+// malformed webhooks are refused with 4xx and dead-lettered; every series
+// the Grafana dashboard queries is exposed by the stages and by
+// `autotriage up`.
 //
 // The package has no non-test code. `go test -short` skips it.
 package pipelinetest

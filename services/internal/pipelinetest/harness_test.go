@@ -311,14 +311,14 @@ type proc struct {
 	exitErr error
 }
 
-func startProc(t *testing.T, name, bin string, vars map[string]string, logDir string) *proc {
+func startProc(t *testing.T, name, bin string, vars map[string]string, logDir string, args ...string) *proc {
 	t.Helper()
 	logPath := filepath.Join(logDir, fmt.Sprintf("%s-%d.log", name, time.Now().UnixNano()))
 	f, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin)
+	cmd := exec.Command(bin, args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	for k, v := range vars {
 		cmd.Env = append(cmd.Env, k+"="+v)
@@ -610,6 +610,29 @@ func (o *outcomeLog) waitAll(t *testing.T, ids []int64, within time.Duration) ma
 	return d
 }
 
+// waitIdle waits until the classifier and the writer have acknowledged
+// every message of their streams, so what was published so far has had its
+// outcome.
+func (e *env) waitIdle(t *testing.T, within time.Duration) {
+	t.Helper()
+	eventually(t, within, "the classifier and the writer idle", func() (bool, string) {
+		var state []string
+		idle := true
+		for _, c := range []struct{ stream, durable string }{
+			{pipeline.StreamTickets, pipeline.ConsumerClassifier},
+			{pipeline.StreamPredictions, pipeline.ConsumerWriter},
+		} {
+			st, err := e.conn.ConsumerStats(e.ctx, c.stream, c.durable)
+			if err != nil {
+				return false, err.Error()
+			}
+			idle = idle && st.Pending == 0 && st.AckPending == 0
+			state = append(state, fmt.Sprintf("%s: %d pending, %d unacknowledged", c.durable, st.Pending, st.AckPending))
+		}
+		return idle, strings.Join(state, "; ")
+	})
+}
+
 // readTickets returns the TICKETS messages, decoded, in stream order.
 func (e *env) readTickets() []*v1.Ticket {
 	e.t.Helper()
@@ -692,6 +715,20 @@ func (e *env) seen(id int64) (ledger.Seen, bool) {
 		e.t.Fatalf("read the seen record of %d: %v", id, err)
 	}
 	return s, true
+}
+
+// applied reads the ledger's record of autotriage's writes to a ticket.
+func (e *env) applied(id int64) (ledger.Applied, bool) {
+	e.t.Helper()
+	kv, err := e.conn.KV(e.ctx, pipeline.BucketWriter)
+	if err != nil {
+		e.t.Fatalf("writer bucket: %v", err)
+	}
+	a, err := ledger.New(kv).GetApplied(e.ctx, system, account, id)
+	if err != nil {
+		return ledger.Applied{}, false
+	}
+	return a, true
 }
 
 // ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@ package pipelinetest
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -31,7 +32,8 @@ type verifyOptions struct {
 // It returns a summary for the log.
 func verifyTickets(t *testing.T, e *env, ids []int64, d map[int64][]*v1.Outcome, o verifyOptions) string {
 	t.Helper()
-	var applied, suggested, notes, multi int
+	var applied, suggested, notes int
+	var multi []int64 // tickets with outcomes for more than one prediction
 	bad := 0
 	fail := func(format string, args ...any) {
 		t.Helper()
@@ -46,18 +48,19 @@ func verifyTickets(t *testing.T, e *env, ids []int64, d map[int64][]*v1.Outcome,
 			fail("ticket %d: no outcome", id)
 			continue
 		}
-		// One outcome per (version, model).
-		perVersion := map[string]int{}
+		// One outcome per prediction (ticket version, model, batch) and
+		// attempt: a redelivery must not add a second one.
+		perPrediction := map[string]int{}
 		for _, out := range outs {
-			perVersion[out.TicketUpdatedAt.AsTime().String()+"/"+out.ModelId]++
+			perPrediction[out.Key()+" attempt "+strconv.Quote(out.Attempt)]++
 		}
-		for k, n := range perVersion {
+		for k, n := range perPrediction {
 			if n != 1 {
-				fail("ticket %d: %d outcomes for version %s", id, n, k)
+				fail("ticket %d: %d outcomes for prediction %s; outcomes: %s", id, n, k, describeOutcomes(outs))
 			}
 		}
 		if len(outs) > 1 {
-			multi++
+			multi = append(multi, id)
 		}
 		first := slices.MinFunc(outs, func(a, b *v1.Outcome) int {
 			return a.TicketUpdatedAt.AsTime().Compare(b.TicketUpdatedAt.AsTime())
@@ -201,8 +204,42 @@ func verifyTickets(t *testing.T, e *env, ids []int64, d map[int64][]*v1.Outcome,
 	if bad > 25 {
 		t.Errorf("... and %d more failures", bad-25)
 	}
-	return fmt.Sprintf("%d tickets: %d fields applied, %d suggested, %d notes, %d tickets with more than one outcome",
-		len(ids), applied, suggested, notes, multi)
+	explainMulti(t, e, d, head(multi, 10))
+	return fmt.Sprintf("%d tickets: %d fields applied, %d suggested, %d notes, %d tickets with more than one outcome %v",
+		len(ids), applied, suggested, notes, len(multi), head(multi, 10))
+}
+
+// explainMulti logs, for tickets with outcomes for more than one
+// prediction, each version that entered TICKETS (and how), the notes with
+// their times, the ledger's record of autotriage's last write and the
+// outcomes, to tell a second version of the ticket (a person's change, or
+// autotriage's own write observed before the ledger recorded it) from a
+// duplicate.
+func explainMulti(t *testing.T, e *env, d map[int64][]*v1.Outcome, ids []int64) {
+	t.Helper()
+	if len(ids) == 0 {
+		return
+	}
+	versions := map[int64][]string{}
+	for _, tk := range e.readTickets() {
+		if slices.Contains(ids, tk.Id) {
+			versions[tk.Id] = append(versions[tk.Id], fmt.Sprintf("%s by %s", tk.UpdatedAt.AsTime().Format("15:04:05"), tk.Arrival))
+		}
+	}
+	for _, id := range ids {
+		var notes []string
+		for _, n := range e.sim.Notes(id) {
+			notes = append(notes, n.CreatedAt.Format("15:04:05"))
+		}
+		cur, _ := e.sim.Ticket(id)
+		applied := "none"
+		if a, ok := e.applied(id); ok {
+			applied = fmt.Sprintf("source %s written %s", a.SourceUpdatedAt.Format("15:04:05"), a.WrittenUpdatedAt.Format("15:04:05"))
+		}
+		t.Logf("ticket %d has %d outcomes: created %s, now updated %s; TICKETS versions %v; notes at %v; ledger %s; webhook statuses %v; outcomes: %s",
+			id, len(d[id]), cur.CreatedAt.Format("15:04:05"), cur.UpdatedAt.Format("15:04:05"), versions[id], notes, applied,
+			e.hook.statusesOf(id), describeOutcomes(d[id]))
+	}
 }
 
 // describeOutcomes summarises outcomes for a failure message: per outcome,
@@ -214,7 +251,7 @@ func describeOutcomes(outs []*v1.Outcome) string {
 		if i > 0 {
 			b.WriteString("; ")
 		}
-		fmt.Fprintf(&b, "[version %s note_written=%v", out.TicketUpdatedAt.AsTime().Format("15:04:05.000"), out.NoteWritten)
+		fmt.Fprintf(&b, "[version %s at %s note_written=%v", out.TicketUpdatedAt.AsTime().Format("15:04:05.000"), out.At.AsTime().Format("15:04:05.000"), out.NoteWritten)
 		if out.Error != "" {
 			fmt.Fprintf(&b, " error=%q", out.Error)
 		}

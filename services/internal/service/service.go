@@ -118,6 +118,13 @@ func (rt *Runtime) WatchConsumer(ctx context.Context, stage, stream, durable str
 	go func() { <-ctx.Done(); stop() }()
 }
 
+// WatchStreams keeps the stream gauges (DLQ depth included) fresh until ctx
+// ends, for a stage that consumes nothing (the fetcher); WatchConsumer does
+// it too.
+func (rt *Runtime) WatchStreams(ctx context.Context) {
+	go rt.Conn.WatchStreams(ctx, 10*time.Second, rt.Metrics)
+}
+
 // Stop drains the NATS connection, then stops the debug server, both within
 // what is left of the shutdown budget (closing at its deadline instead of
 // waiting longer). Call it after every stage's Run has returned.
