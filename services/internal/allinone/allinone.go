@@ -185,7 +185,10 @@ func Start(ctx context.Context, cfg Config, o Options) (err error) {
 			// The simulator first, so its requests held by injected
 			// latency end; then its listener has nothing to wait for.
 			stopWithin(sd, log, "freshdesk simulator", func() { _ = sim.Close() })
-			sctx, c := sd.Context()
+			// The stages have stopped: a request still running is one
+			// they abandoned, and waiting for it would eat the time the
+			// connection's drain needs.
+			sctx, c := sd.WorkContext()
 			defer c()
 			_ = hs.Shutdown(sctx)
 		})

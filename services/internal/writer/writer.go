@@ -310,8 +310,9 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 // attempt is the state of one delivery's handling.
 type attempt struct {
 	pred     *v1.Prediction
-	delivery uint64 // the message's delivery count (1: first)
-	holder   string // this delivery's name in the ticket's lease
+	delivery uint64    // the message's delivery count (1: first)
+	holder   string    // this delivery's name in the ticket's lease
+	readAt   time.Time // the version read from the ticket system before writing (zero: not read)
 	// lease is the intent this delivery recorded (nil: none yet); released
 	// once the lease was given back or the final record stored.
 	lease        *ledger.Intent
@@ -357,6 +358,12 @@ func (s *Stage) apply(ctx context.Context, a *attempt) (err error) {
 		return fmt.Errorf("read ledger: %w", err)
 	}
 	if rec != nil {
+		if rec.ProducedByWrite(src) {
+			// Caught between the write's note and its record (a poll or a
+			// webhook): an echo of autotriage, not a change to triage.
+			skipPending(a.plans, v1.Action_ACTION_SKIPPED, ReasonOwnVersion)
+			return nil
+		}
 		if src.Before(rec.NewestSource()) {
 			skipPending(a.plans, v1.Action_ACTION_SKIPPED, ReasonNewerApplied)
 			return nil
@@ -396,6 +403,9 @@ func (s *Stage) apply(ctx context.Context, a *attempt) (err error) {
 	if !cur.CreatedAt.IsZero() {
 		a.createdAt = cur.CreatedAt
 	}
+	if s.cfg.Reread || pred.GetTicket() == nil {
+		a.readAt = cur.UpdatedAt // read from the ticket system just now
+	}
 	var intent *ledger.Intent
 	if rec != nil {
 		intent = rec.IntentFor(src, hash)
@@ -426,7 +436,9 @@ func (s *Stage) apply(ctx context.Context, a *attempt) (err error) {
 			// A delivery that ends without its final record gives the
 			// lease back, unless a write of its may still land.
 			if !a.released && !a.writeUnknown {
-				s.releaseLease(context.WithoutCancel(ctx), a, rec)
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+				defer cancel()
+				s.releaseLease(rctx, a, rec)
 			}
 		}()
 	}
@@ -678,7 +690,7 @@ func (s *Stage) record(ctx context.Context, a *attempt, rec *ledger.Applied, cat
 			r.SourceUpdatedAt = src
 		}
 		if writtenAt.After(r.WrittenUpdatedAt) {
-			r.WrittenUpdatedAt = writtenAt
+			r.WrittenUpdatedAt, r.ReadUpdatedAt = writtenAt, a.readAt
 		}
 		// Once another delivery took the lease over (this one outlived it),
 		// the fields are that delivery's to record.
