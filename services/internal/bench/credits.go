@@ -36,10 +36,14 @@ func (h *harness) runCredits(ctx context.Context, rep *Report) error {
 		// The default writer reads each ticket before writing it (+1).
 		{"polling, no notes", "unlimited", false, false, 2.05, 0},
 		{"polling, notes", "unlimited", true, false, 3.05, 0},
-		{"polling, notes, Growth plan", "growth", true, false, 3.05, 200},
 		// The credit-saving opt-in, AUTOTRIAGE_WRITER_REREAD=false.
 		{"polling, no notes, no re-read", "unlimited", false, true, 1.05, 0},
 		{"polling, notes, no re-read", "unlimited", true, true, 2.05, 0},
+		// Growth leaves 160 credits a minute after the default 20% reserve:
+		// 60 tickets a minute with notes need about 186 with the re-read
+		// (the writer paces and falls behind, by design) and about 126
+		// without, so the Growth row runs the opt-in.
+		{"polling, notes, no re-read, Growth plan", "growth", true, true, 2.05, 200},
 	}
 	for i, r := range runs {
 		sc := scenario{name: fmt.Sprintf("credits-%d", i), plan: r.plan, timeScale: creditScale, notes: r.notes, replicas: 1, poll: poll,

@@ -572,7 +572,7 @@ func TestGrowthPlanRateLimitsArePacedAndEverythingLands(t *testing.T) {
 	// at least two windows, and more PUTs per full window than the update
 	// sub-limit allows, which the client's pacer does not know about.
 	h := newHarness(t, options{sim: freshdesksim.Config{Plan: "growth", TimeScale: 60}, sleepCap: time.Second,
-		writer: func(c *Config) { c.Concurrency = 8; c.Notes = false }})
+		writer: func(c *Config) { c.Concurrency = 8; c.Notes = false; c.Reread = true }})
 	h.run()
 	const n = 160
 	var ids []int64
