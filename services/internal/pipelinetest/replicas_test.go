@@ -118,13 +118,15 @@ func TestWriterProcessesKilledAtEveryPhase(t *testing.T) {
 		for k, v := range e.baseEnv {
 			vars[k] = v
 		}
-		vars["AUTOTRIAGE_DEBUG_ADDR"] = freeAddr(t)
 		vars["AUTOTRIAGE_WRITER_LEASE"] = "5s"
 		var kp *killProxy
 		if phase != nil {
 			kp = newKillProxy(t, e.simURL, *phase, 3)
 			vars["FRESHDESK_BASE_URL"] = kp.srv.URL
 		}
+		// After the proxy's listener: a port freeAddr just released is
+		// the next one the kernel hands out.
+		vars["AUTOTRIAGE_DEBUG_ADDR"] = freeAddr(t)
 		p := startProc(t, fmt.Sprintf("writer-%d", n), filepath.Join(binDir, "writer"), vars, e.logDir)
 		if kp != nil {
 			kp.proc.Store(p)
