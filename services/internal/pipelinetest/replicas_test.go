@@ -132,7 +132,11 @@ func TestWriterProcessesKilledAtEveryPhase(t *testing.T) {
 			kp.proc.Store(p)
 		}
 		t.Cleanup(p.kill)
-		p.waitReady(t, 30*time.Second)
+		if kp == nil {
+			// A writer to be killed may be killed before its readiness is
+			// seen: the caller waits for the kill instead.
+			p.waitReady(t, 30*time.Second)
+		}
 		return p, kp
 	}
 
@@ -147,7 +151,7 @@ func TestWriterProcessesKilledAtEveryPhase(t *testing.T) {
 			kills++
 			t.Logf("writer killed %s", ph.name)
 		case <-time.After(90 * time.Second):
-			t.Fatalf("the writer to be killed %s never got there", ph.name)
+			t.Fatalf("the writer to be killed %s never got there (alive %v: %v)", ph.name, kp.proc.Load().alive(), kp.proc.Load().exitErr)
 		}
 	}
 	ids := wait()
