@@ -70,8 +70,9 @@ type stack struct {
 	replicas int
 	nextID   int64 // first ticket id not yet seen (ids are sequential in the simulator)
 
-	mu   sync.Mutex
-	ctrs []*testcontainers.DockerContainer
+	mu      sync.Mutex
+	ctrs    []*testcontainers.DockerContainer
+	aliases map[*testcontainers.DockerContainer]string // network alias of each container
 }
 
 // newStack starts NATS (one node, or the 3-node cluster), the simulator
@@ -228,6 +229,10 @@ func (s *stack) run(ctx context.Context, alias, img string, env map[string]strin
 	if c != nil {
 		s.mu.Lock()
 		s.ctrs = append(s.ctrs, c)
+		if s.aliases == nil {
+			s.aliases = map[*testcontainers.DockerContainer]string{}
+		}
+		s.aliases[c] = alias
 		s.mu.Unlock()
 	}
 	return c, err
@@ -399,9 +404,10 @@ type simTicket struct {
 
 // simNote is a note (a conversation) of a ticket in the simulator.
 type simNote struct {
-	ID       int64  `json:"id"`
-	Body     string `json:"body"`
-	BodyText string `json:"body_text"`
+	ID        int64  `json:"id"`
+	Body      string `json:"body"`
+	BodyText  string `json:"body_text"`
+	CreatedAt string `json:"created_at"`
 }
 
 // markerRe finds the marker every autotriage note carries
@@ -432,6 +438,27 @@ func (s *stack) simTicket(id int64) (*simTicket, error) {
 		return nil, err
 	}
 	return &st, nil
+}
+
+// setLatency adds latency to every Freshdesk API call of the simulator
+// (PUT /_sim/faults/*), as a real account answers in a few hundred ms.
+func (s *stack) setLatency(d time.Duration) {
+	s.t.Helper()
+	body := fmt.Sprintf(`{"latency":%q}`, d.String())
+	req, err := http.NewRequest(http.MethodPut, s.simURL+"/_sim/faults/*", strings.NewReader(body))
+	if err != nil {
+		s.t.Fatalf("set latency: %v", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("set latency: %v", err)
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		s.t.Fatalf("set latency: %s: %s", resp.Status, b)
+	}
 }
 
 // simGroup is a group of the helpdesk.
@@ -1095,12 +1122,49 @@ func (s *stack) dumpLogs() {
 	ctrs := append([]*testcontainers.DockerContainer(nil), s.ctrs...)
 	s.mu.Unlock()
 	for _, c := range ctrs {
-		name := c.GetContainerID()
-		if info, err := c.Inspect(context.Background()); err == nil {
-			name = info.Name
-		}
-		s.t.Logf("--- logs of %s (last 40 lines) ---\n%s", name, tail(logsOf(c), 40))
+		s.t.Logf("--- logs of %s (last 40 lines) ---\n%s", s.nameOf(c), tail(logsOf(c), 40))
 	}
+}
+
+// nameOf is a container's network alias and its Docker name.
+func (s *stack) nameOf(c *testcontainers.DockerContainer) string {
+	s.mu.Lock()
+	name := s.aliases[c]
+	s.mu.Unlock()
+	if info, err := c.Inspect(context.Background()); err == nil {
+		name += " (" + strings.TrimPrefix(info.Name, "/") + ")"
+	}
+	return name
+}
+
+// logSummary counts a container's log lines (every run of it: Docker keeps
+// them across restarts) by level, and its warnings and errors by message.
+func logSummary(c *testcontainers.DockerContainer) string {
+	levels := map[string]int{}
+	msgs := map[string]int{}
+	for line := range strings.SplitSeq(logsOf(c), "\n") {
+		i := strings.IndexByte(line, '{')
+		if i < 0 {
+			continue
+		}
+		var l struct {
+			Level string `json:"level"`
+			Msg   string `json:"msg"`
+		}
+		if json.Unmarshal([]byte(line[i:]), &l) != nil || l.Level == "" {
+			continue
+		}
+		levels[l.Level]++
+		if l.Level == "WARN" || l.Level == "ERROR" {
+			msgs[l.Level+" "+l.Msg]++
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%v", levels)
+	for _, k := range slices.Sorted(maps.Keys(msgs)) {
+		fmt.Fprintf(&b, "\n      %4d× %s", msgs[k], k)
+	}
+	return b.String()
 }
 
 func logsOf(c *testcontainers.DockerContainer) string {
