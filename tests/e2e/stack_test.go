@@ -698,8 +698,15 @@ func (s *stack) waitOutcomes(ids []int64, within time.Duration) map[int64]*ticke
 			len(dups), strings.Join(dups, "\n  "), s.describeTickets(dupTickets))
 	}
 	var overrides int
+	var unknown []string
 	for _, id := range ids {
 		overrides += len(recs[id].overrides)
+		for _, m := range recs[id].other {
+			unknown = append(unknown, fmt.Sprintf("seq %d %q", m.seq, m.id))
+		}
+	}
+	if len(unknown) > 0 {
+		s.t.Errorf("OUTCOMES messages whose id is neither a writer outcome's nor an override's: %v", unknown)
 	}
 	if overrides > 0 {
 		s.t.Logf("override outcomes (a person changed a field autotriage had set): %d", overrides)
