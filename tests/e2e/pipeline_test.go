@@ -16,26 +16,26 @@ var allImages = []string{"nats", "fetcher", "classifier", "writer", "freshdesk-s
 // batch of tickets and checks that batch completely, and they run in order.
 func TestSingleNode(t *testing.T) {
 	requireImages(t, allImages...)
-	s := newStack(t, false)
+	s := newStack(t, stackConfig{})
 
 	t.Run("TicketsFlowEndToEnd", func(t *testing.T) {
 		s.t = t
 		ids := s.arrive(20, 10)
 		s.waitArrived(ids, time.Minute)
-		s.waitOutcomes(ids, 2*time.Minute, true)
+		s.waitOutcomes(ids, 2*time.Minute)
 	})
 
 	t.Run("ClassifierKilledMidFlow", func(t *testing.T) {
 		s.t = t
 		ids := s.arrive(60, 10)
 		time.Sleep(2 * time.Second) // the classifier is busy with the batch
-		s.kill(s.stages["classifier"])
+		s.kill(s.stages["classifier"][0])
 		t.Log("classifier killed (SIGKILL) mid-flow")
 		s.waitArrived(ids, time.Minute)
 		time.Sleep(3 * time.Second)
-		s.start(s.stages["classifier"])
+		s.start(s.stages["classifier"][0])
 		t.Log("classifier restarted")
-		s.waitOutcomes(ids, 2*time.Minute, true)
+		s.waitOutcomes(ids, 2*time.Minute)
 	})
 
 	t.Run("NATSDown30s", func(t *testing.T) {
@@ -49,12 +49,12 @@ func TestSingleNode(t *testing.T) {
 		time.Sleep(30*time.Second - time.Since(down))
 		s.start(s.nats["nats"])
 		t.Logf("NATS started again after %s", time.Since(down).Round(time.Second))
-		s.waitOutcomes(ids, 2*time.Minute, true)
+		s.waitOutcomes(ids, 2*time.Minute)
 	})
 
 	t.Run("WriterOutageBacklogDrains", func(t *testing.T) {
 		s.t = t
-		s.stop(s.stages["writer"], 30*time.Second)
+		s.stop(s.stages["writer"][0], 30*time.Second)
 		t.Log("writer stopped")
 		ids := s.arrive(40, 10)
 		s.waitArrived(ids, time.Minute)
@@ -62,9 +62,9 @@ func TestSingleNode(t *testing.T) {
 		down := time.Now()
 		s.waitPending("writer", uint64(len(ids)), 90*time.Second)
 		time.Sleep(20*time.Second - time.Since(down)) // down for a while
-		s.start(s.stages["writer"])
+		s.start(s.stages["writer"][0])
 		t.Log("writer started again: replaying the backlog")
-		s.waitOutcomes(ids, 2*time.Minute, true)
+		s.waitOutcomes(ids, 2*time.Minute)
 	})
 }
 
@@ -73,11 +73,11 @@ func TestSingleNode(t *testing.T) {
 // to all three servers) and stops the node leading TICKETS mid-flow.
 func TestClusterNodeLoss(t *testing.T) {
 	requireImages(t, allImages...)
-	s := newStack(t, true)
+	s := newStack(t, stackConfig{cluster: true})
 
 	warm := s.arrive(10, 10)
 	s.waitArrived(warm, time.Minute)
-	s.waitOutcomes(warm, 2*time.Minute, true)
+	s.waitOutcomes(warm, 2*time.Minute)
 
 	victim := s.streamLeader("TICKETS")
 	if _, ok := s.nats[victim]; !ok {
@@ -88,11 +88,11 @@ func TestClusterNodeLoss(t *testing.T) {
 	s.stop(s.nats[victim], 10*time.Second)
 	t.Logf("%s (leader of TICKETS) stopped mid-flow", victim)
 	s.waitArrived(ids, time.Minute)
-	s.waitOutcomes(ids, 2*time.Minute, false)
+	s.waitOutcomes(ids, 2*time.Minute)
 	t.Logf("every ticket processed with %s down; starting it again", victim)
 
 	s.start(s.nats[victim])
 	more := s.arrive(10, 10)
 	s.waitArrived(more, time.Minute)
-	s.waitOutcomes(more, 2*time.Minute, true)
+	s.waitOutcomes(more, 2*time.Minute)
 }

@@ -8,11 +8,15 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,34 +39,54 @@ const testPolicy = "group=apply:p95,priority=suggest,type=shadow,tags=shadow"
 // learns from: enough for a useful model, small enough to train in seconds.
 const historySize = 800
 
+// stackConfig says what to run. The zero value is the docker-compose
+// topology: one NATS node, one replica of every stage.
+type stackConfig struct {
+	cluster bool // the 3-node JetStream cluster, streams at 3 replicas
+	// writers and classifiers are the replicas of those stages (0 means 1).
+	// With more than one, replica i is the container aliased "<stage>-<i>".
+	writers, classifiers int
+	// simTimeScale is FRESHDESK_SIM_TIME_SCALE: simulated seconds per real
+	// second (0 means 1). It shortens the simulator's webhook retries
+	// (+5, +30, +60 simulated minutes).
+	simTimeScale float64
+	// stageEnv is added to (and overrides) the environment of every stage.
+	stageEnv map[string]string
+}
+
 // stack is one autotriage deployment under test.
 type stack struct {
-	t        *testing.T
-	net      *testcontainers.DockerNetwork
-	natsURL  string // as the stages see it
-	nats     map[string]*testcontainers.DockerContainer
-	sim      *testcontainers.DockerContainer
-	simURL   string // from the host
-	stages   map[string]*testcontainers.DockerContainer
+	t       *testing.T
+	cfg     stackConfig
+	net     *testcontainers.DockerNetwork
+	natsURL string // as the stages see it
+	nats    map[string]*testcontainers.DockerContainer
+	sim     *testcontainers.DockerContainer
+	simURL  string // from the host
+	// stages holds the replicas of each stage ("fetcher", "classifier",
+	// "writer"), in the order of their aliases.
+	stages   map[string][]*testcontainers.DockerContainer
 	secret   string
 	replicas int
 	nextID   int64 // first ticket id not yet seen (ids are sequential in the simulator)
 
-	mu   sync.Mutex
-	ctrs []*testcontainers.DockerContainer
+	mu      sync.Mutex
+	ctrs    []*testcontainers.DockerContainer
+	aliases map[*testcontainers.DockerContainer]string // network alias of each container
 }
 
 // newStack starts NATS (one node, or the 3-node cluster), the simulator
 // with a labelled history, the one-shot trainer and the three stages.
-func newStack(t *testing.T, cluster bool) *stack {
+func newStack(t *testing.T, cfg stackConfig) *stack {
 	t.Helper()
 	ctx := context.Background()
 	start := time.Now()
+	cfg.writers, cfg.classifiers = max(cfg.writers, 1), max(cfg.classifiers, 1)
 	nw, err := network.New(ctx, network.WithLabels(map[string]string{e2eLabel: "1"}))
 	if err != nil {
 		t.Fatalf("create network: %v", err)
 	}
-	s := &stack{t: t, net: nw, nats: map[string]*testcontainers.DockerContainer{}, stages: map[string]*testcontainers.DockerContainer{},
+	s := &stack{t: t, cfg: cfg, net: nw, nats: map[string]*testcontainers.DockerContainer{}, stages: map[string][]*testcontainers.DockerContainer{},
 		secret: randomHex(16), replicas: 1, nextID: historySize + 1}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -77,7 +101,7 @@ func newStack(t *testing.T, cluster bool) *stack {
 		_ = nw.Remove(context.Background())
 	})
 
-	if cluster {
+	if cfg.cluster {
 		s.replicas = 3
 		var urls []string
 		var wg sync.WaitGroup
@@ -120,7 +144,7 @@ func newStack(t *testing.T, cluster bool) *stack {
 		s.natsURL = "nats://nats:4222"
 	}
 
-	sim, err := s.run(ctx, "freshdesk-sim", image(images["freshdesk-sim"]), map[string]string{
+	simEnv := map[string]string{
 		"FRESHDESK_SIM_ADDR":           ":8089",
 		"FRESHDESK_SIM_HISTORY":        strconv.Itoa(historySize),
 		"FRESHDESK_SIM_NEW":            "0",
@@ -128,7 +152,11 @@ func newStack(t *testing.T, cluster bool) *stack {
 		"FRESHDESK_SIM_WEBHOOK_URL":    "http://fetcher:8080/webhooks/freshdesk",
 		"FRESHDESK_SIM_WEBHOOK_HEADER": "X-Autotriage-Token",
 		"FRESHDESK_SIM_WEBHOOK_SECRET": s.secret,
-	}, nil, wait.ForHTTP("/_sim/healthz").WithPort("8089/tcp").WithStartupTimeout(60*time.Second), []string{"8089/tcp"}, true, "")
+	}
+	if cfg.simTimeScale > 1 {
+		simEnv["FRESHDESK_SIM_TIME_SCALE"] = strconv.FormatFloat(cfg.simTimeScale, 'g', -1, 64)
+	}
+	sim, err := s.run(ctx, "freshdesk-sim", image(images["freshdesk-sim"]), simEnv, nil, wait.ForHTTP("/_sim/healthz").WithPort("8089/tcp").WithStartupTimeout(60*time.Second), []string{"8089/tcp"}, true, "")
 	if err != nil {
 		t.Fatalf("start simulator: %v", err)
 	}
@@ -144,7 +172,7 @@ func newStack(t *testing.T, cluster bool) *stack {
 	// cluster, where each replicated stream needs a leader election, its
 	// first attempt can time out. The compose cluster file orders it the
 	// same way.)
-	if err := s.startStage(ctx, "fetcher"); err != nil {
+	if err := s.startStage(ctx, "fetcher", 1); err != nil {
 		t.Fatalf("start fetcher: %v", err)
 	}
 	var wg sync.WaitGroup
@@ -154,17 +182,18 @@ func newStack(t *testing.T, cluster bool) *stack {
 		defer wg.Done()
 		trainErr = s.train(ctx)
 	}()
-	if err := s.startStage(ctx, "writer"); err != nil {
+	if err := s.startStage(ctx, "writer", cfg.writers); err != nil {
 		t.Fatalf("start writer: %v", err)
 	}
 	wg.Wait()
 	if trainErr != nil {
 		t.Fatalf("train: %v", trainErr)
 	}
-	if err := s.startStage(ctx, "classifier"); err != nil {
+	if err := s.startStage(ctx, "classifier", cfg.classifiers); err != nil {
 		t.Fatalf("start classifier: %v", err)
 	}
-	t.Logf("stack up in %s (%d NATS node(s), model trained and promoted)", time.Since(start).Round(time.Second), len(s.nats))
+	t.Logf("stack up in %s (%d NATS node(s), %d writer(s), %d classifier(s), model trained and promoted)",
+		time.Since(start).Round(time.Second), len(s.nats), cfg.writers, cfg.classifiers)
 	return s
 }
 
@@ -200,6 +229,10 @@ func (s *stack) run(ctx context.Context, alias, img string, env map[string]strin
 	if c != nil {
 		s.mu.Lock()
 		s.ctrs = append(s.ctrs, c)
+		if s.aliases == nil {
+			s.aliases = map[*testcontainers.DockerContainer]string{}
+		}
+		s.aliases[c] = alias
 		s.mu.Unlock()
 	}
 	return c, err
@@ -207,7 +240,7 @@ func (s *stack) run(ctx context.Context, alias, img string, env map[string]strin
 
 // stageEnv is the environment of a stage or of the CLI.
 func (s *stack) stageEnv() map[string]string {
-	return map[string]string{
+	env := map[string]string{
 		"NATS_URL":                         s.natsURL,
 		"AUTOTRIAGE_STREAM_REPLICAS":       strconv.Itoa(s.replicas),
 		"AUTOTRIAGE_NATS_CONNECT_WAIT":     "90s",
@@ -223,17 +256,29 @@ func (s *stack) stageEnv() map[string]string {
 		// back within a scenario.
 		"AUTOTRIAGE_ACK_WAIT": "15s",
 	}
+	maps.Copy(env, s.cfg.stageEnv)
+	return env
 }
 
-func (s *stack) startStage(ctx context.Context, stage string) error {
-	c, err := s.run(ctx, stage, image(images[stage]), s.stageEnv(), nil,
-		wait.ForHTTP("/readyz").WithPort("9090/tcp").WithStartupTimeout(2*time.Minute), []string{"9090/tcp"}, true, "")
-	if err != nil {
-		return err
+// startStage starts n replicas of a stage, one after another, each ready
+// (/readyz) before the next. A single replica is aliased by the stage's
+// name (the simulator's webhooks go to "fetcher"); replicas of a scaled
+// stage are "<stage>-1" ... "<stage>-n".
+func (s *stack) startStage(ctx context.Context, stage string, n int) error {
+	for i := 1; i <= n; i++ {
+		alias := stage
+		if n > 1 {
+			alias = fmt.Sprintf("%s-%d", stage, i)
+		}
+		c, err := s.run(ctx, alias, image(images[stage]), s.stageEnv(), nil,
+			wait.ForHTTP("/readyz").WithPort("9090/tcp").WithStartupTimeout(2*time.Minute), []string{"9090/tcp"}, true, "")
+		if err != nil {
+			return fmt.Errorf("%s: %w", alias, err)
+		}
+		s.mu.Lock()
+		s.stages[stage] = append(s.stages[stage], c)
+		s.mu.Unlock()
 	}
-	s.mu.Lock()
-	s.stages[stage] = c
-	s.mu.Unlock()
 	return nil
 }
 
@@ -344,12 +389,39 @@ func (s *stack) waitArrived(ids []int64, within time.Duration) {
 
 type simTicket struct {
 	Ticket struct {
-		ID      int64    `json:"id"`
-		GroupID *int64   `json:"group_id"`
-		Tags    []string `json:"tags"`
-		Status  int      `json:"status"`
+		ID        int64    `json:"id"`
+		GroupID   *int64   `json:"group_id"`
+		Tags      []string `json:"tags"`
+		Status    int      `json:"status"`
+		UpdatedAt string   `json:"updated_at"`
 	} `json:"ticket"`
-	Notes []json.RawMessage `json:"notes"`
+	// Labels are the simulator's true labels (what a perfect triage sets).
+	Labels *struct {
+		GroupID int64 `json:"group_id"`
+	} `json:"labels"`
+	Notes []simNote `json:"notes"`
+}
+
+// simNote is a note (a conversation) of a ticket in the simulator.
+type simNote struct {
+	ID        int64  `json:"id"`
+	Body      string `json:"body"`
+	BodyText  string `json:"body_text"`
+	CreatedAt string `json:"created_at"`
+}
+
+// markerRe finds the marker every autotriage note carries
+// (writer.Marker: "autotriage decision <DecisionHash>").
+var markerRe = regexp.MustCompile(`autotriage decision ([0-9a-f]+)`)
+
+// decision is the DecisionHash in the note's marker ("" if it has none).
+func (n simNote) decision() string {
+	for _, text := range []string{n.Body, n.BodyText} {
+		if m := markerRe.FindStringSubmatch(text); m != nil {
+			return m[1]
+		}
+	}
+	return ""
 }
 
 func (s *stack) simTicket(id int64) (*simTicket, error) {
@@ -366,6 +438,88 @@ func (s *stack) simTicket(id int64) (*simTicket, error) {
 		return nil, err
 	}
 	return &st, nil
+}
+
+// setLatency adds latency to every Freshdesk API call of the simulator
+// (PUT /_sim/faults/*), as a real account answers in a few hundred ms.
+func (s *stack) setLatency(d time.Duration) {
+	s.t.Helper()
+	body := fmt.Sprintf(`{"latency":%q}`, d.String())
+	req, err := http.NewRequest(http.MethodPut, s.simURL+"/_sim/faults/*", strings.NewReader(body))
+	if err != nil {
+		s.t.Fatalf("set latency: %v", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("set latency: %v", err)
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		s.t.Fatalf("set latency: %s: %s", resp.Status, b)
+	}
+}
+
+// simGroup is a group of the helpdesk.
+type simGroup struct {
+	ID   int64  `json:"id"`
+	Name string `json:"name"`
+}
+
+// groups lists the helpdesk's groups through the Freshdesk API, as an
+// agent's browser would see them.
+func (s *stack) groups() []simGroup {
+	s.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, s.simURL+"/api/v2/groups?per_page=100", nil)
+	if err != nil {
+		s.t.Fatalf("groups: %v", err)
+	}
+	req.SetBasicAuth("sim-admin-key", "X")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("groups: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		s.t.Fatalf("groups: %s: %s", resp.Status, b)
+	}
+	var gs []simGroup
+	if err := json.NewDecoder(resp.Body).Decode(&gs); err != nil {
+		s.t.Fatalf("groups: %v", err)
+	}
+	if len(gs) < 3 {
+		s.t.Fatalf("groups: the helpdesk has %d groups, want at least 3", len(gs))
+	}
+	return gs
+}
+
+// agentUpdate is a person's edit of a ticket in the helpdesk's UI
+// (POST /_sim/tickets/{id}/agent_update): like Freshdesk, the simulator
+// fires no webhook for it unless status or priority change, so only the
+// fetcher's polling learns of it. It returns the ticket's new updated_at.
+func (s *stack) agentUpdate(id int64, fields map[string]any) (string, error) {
+	body, err := json.Marshal(fields)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.Post(fmt.Sprintf("%s/_sim/tickets/%d/agent_update", s.simURL, id), "application/json", bytes.NewReader(body))
+	if err != nil {
+		return "", fmt.Errorf("agent update of ticket %d: %w", id, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("agent update of ticket %d: %s: %s", id, resp.Status, b)
+	}
+	var out struct {
+		UpdatedAt string `json:"updated_at"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil {
+		return "", fmt.Errorf("agent update of ticket %d: %w", id, err)
+	}
+	return out.UpdatedAt, nil
 }
 
 // --- JetStream state --------------------------------------------------------
@@ -462,56 +616,108 @@ func readState(ctx context.Context, url string) (*pipelineState, error) {
 	return st, nil
 }
 
-// waitOutcomes waits until every ticket of ids has an outcome and both
-// durable consumers are drained (nothing pending, nothing unacknowledged,
-// ack floor at the end of the stream), then checks that nothing was lost:
-// every ticket has an outcome and was written to in the simulator (its group
-// applied or a note), at most one note each, nothing dead-lettered. With
-// exactlyOnce, a ticket with more than one outcome fails the test too;
-// otherwise (a failover, where a publish whose ack was lost is retried) such
-// duplicates are reported with the Nats-Msg-Id of every copy.
-func (s *stack) waitOutcomes(ids []int64, within time.Duration, exactlyOnce bool) {
+// waitOutcomes waits until every ticket of ids has an outcome from the
+// writer, every prediction of theirs has one, and both durable consumers are
+// drained (nothing pending, nothing unacknowledged, ack floor at the end of
+// the stream). Then it checks what the writer promises: exactly one outcome
+// per prediction (a second one fails the test, with the message ids of every
+// copy), nothing dead-lettered, and in the helpdesk (the simulator) every
+// ticket written to (its group set or a note) and no decision noted twice.
+// A ticket may have more than one prediction (a person's edit made a new
+// version); then it has one outcome per prediction, which is logged, not
+// failed. It returns what OUTCOMES and PREDICTIONS hold per ticket.
+func (s *stack) waitOutcomes(ids []int64, within time.Duration) map[int64]*ticketRecord {
 	s.t.Helper()
 	ctx := context.Background()
 	deadline := time.Now().Add(within)
 	start := time.Now()
 	var st *pipelineState
+	var recs map[int64]*ticketRecord
 	var err error
 	for {
 		st, err = s.state(ctx)
 		if err == nil && s.done(st, ids) {
-			break
+			// The per-subject counts include the fetcher's override outcomes:
+			// read the messages to tell the writer's apart.
+			if recs, err = s.records(ctx); err == nil && len(unsettled(recs, ids)) == 0 {
+				break
+			}
 		}
 		if time.Now().After(deadline) {
-			if err != nil {
+			switch {
+			case st == nil:
 				s.t.Fatalf("after %s: cannot read JetStream state: %v", within, err)
+			case recs == nil:
+				s.t.Fatalf("after %s: not every ticket reached an outcome: missing %v; consumers %+v; streams %v (last error: %v)",
+					within, missing(st, ids), st.consumers, st.streamMsgs, err)
+			default:
+				s.t.Fatalf("after %s: tickets without a writer outcome, or with a prediction that has none: %v; consumers %+v; streams %v\n%s",
+					within, unsettled(recs, ids), st.consumers, st.streamMsgs, s.describeTickets(unsettled(recs, ids)))
 			}
-			s.t.Fatalf("after %s: not every ticket reached an outcome: missing %v; consumers %+v; streams %v",
-				within, missing(st, ids), st.consumers, st.streamMsgs)
 		}
 		time.Sleep(time.Second)
 	}
 	s.t.Logf("%d tickets reached an outcome %s after the last arrival; streams %v; consumers %+v",
 		len(ids), time.Since(start).Round(100*time.Millisecond), st.streamMsgs, st.consumers)
 
-	var dup []string
+	// One outcome per prediction: the writer's outcome id names the
+	// prediction, so JetStream's deduplication must have dropped every
+	// repeat. Per ticket, more than one is information: one per prediction.
+	var dupTickets []int64
+	var dups []string
+	var multi []string
 	for _, id := range ids {
-		if n := st.outcomes[id]; n != 1 {
-			dup = append(dup, fmt.Sprintf("%d:%d", id, n))
+		r := recs[id]
+		dupHere := false
+		n := 0
+		for key, msgs := range r.outcomes {
+			n += len(msgs)
+			if len(msgs) > 1 {
+				dupHere = true
+				var b strings.Builder
+				fmt.Fprintf(&b, "ticket %d prediction %s has %d outcomes:", id, key, len(msgs))
+				for _, m := range msgs {
+					fmt.Fprintf(&b, "\n    OUTCOMES seq %d at %s msg-id %q", m.seq, m.at.Format(time.RFC3339Nano), m.id)
+				}
+				dups = append(dups, b.String())
+			}
+		}
+		if dupHere {
+			dupTickets = append(dupTickets, id)
+		}
+		if n > 1 {
+			multi = append(multi, fmt.Sprintf("%d:%d/%d", id, n, len(r.predictions)))
 		}
 	}
-	if len(dup) > 0 {
-		report := s.t.Logf
-		if exactlyOnce {
-			report = s.t.Errorf
+	if len(multi) > 0 {
+		s.t.Logf("tickets with more than one writer outcome (ticket:outcomes/predictions; one per prediction is expected): %v", multi)
+	}
+	if len(dups) > 0 {
+		slices.Sort(dups)
+		s.t.Errorf("want exactly one outcome per prediction; %d duplicate(s):\n  %s\n%s",
+			len(dups), strings.Join(dups, "\n  "), s.describeTickets(dupTickets))
+	}
+	var overrides int
+	var unknown []string
+	for _, id := range ids {
+		overrides += len(recs[id].overrides)
+		for _, m := range recs[id].other {
+			unknown = append(unknown, fmt.Sprintf("seq %d %q", m.seq, m.id))
 		}
-		report("want exactly one outcome per ticket; ticket:outcomes %v\n%s", dup, s.describeDuplicates(dup))
+	}
+	if len(unknown) > 0 {
+		s.t.Errorf("OUTCOMES messages whose id is neither a writer outcome's nor an override's: %v", unknown)
+	}
+	if overrides > 0 {
+		s.t.Logf("override outcomes (a person changed a field autotriage had set): %d", overrides)
 	}
 	if st.dlqMessages != 0 {
 		s.t.Errorf("DLQ holds %d messages, want 0", st.dlqMessages)
 	}
-	// What Freshdesk (the simulator) shows: the group applied, or a note.
-	var untouched, twice []int64
+	// What Freshdesk (the simulator) shows: the group applied, or a note;
+	// at most one note per decision (DecisionHash, in the note's marker).
+	var untouched []int64
+	var twice, unmarked, decisions, tooMany []string
 	applied, noted := 0, 0
 	for _, id := range ids {
 		tk, err := s.simTicket(id)
@@ -528,22 +734,267 @@ func (s *stack) waitOutcomes(ids []int64, within time.Duration, exactlyOnce bool
 		if tk.Ticket.GroupID == nil && len(tk.Notes) == 0 {
 			untouched = append(untouched, id)
 		}
-		if len(tk.Notes) > 1 {
-			twice = append(twice, id)
+		perDecision := map[string]int{}
+		for _, n := range tk.Notes {
+			h := n.decision()
+			if h == "" {
+				unmarked = append(unmarked, fmt.Sprintf("%d (note %d)", id, n.ID))
+				continue
+			}
+			perDecision[h]++
+		}
+		for h, n := range perDecision {
+			if n > 1 {
+				twice = append(twice, fmt.Sprintf("%d (decision %s: %d notes)", id, h, n))
+			}
+		}
+		if len(perDecision) > 1 {
+			// Two decisions need two predictions (two ticket versions).
+			d := fmt.Sprintf("%d:%d/%d", id, len(perDecision), len(recs[id].predictions))
+			decisions = append(decisions, d)
+			if len(recs[id].predictions) < len(perDecision) {
+				tooMany = append(tooMany, d)
+			}
 		}
 	}
 	if len(twice) > 0 {
-		s.t.Errorf("tickets with more than one autotriage note (the writer must not write a note twice): %v", twice)
+		s.t.Errorf("tickets with two notes of one decision (the writer must write a decision's note once): %v", twice)
+	}
+	if len(unmarked) > 0 {
+		s.t.Errorf("notes without the autotriage decision marker (no one else writes notes here): %v", unmarked)
+	}
+	if len(decisions) > 0 {
+		s.t.Logf("tickets with notes of more than one decision (ticket:decisions/predictions): %v", decisions)
+	}
+	if len(tooMany) > 0 {
+		s.t.Errorf("tickets with notes of more decisions than they have predictions (ticket:decisions/predictions): %v", tooMany)
 	}
 	if len(untouched) > 0 {
 		s.t.Errorf("tickets with an outcome but neither a group nor a note in the helpdesk: %v", untouched)
 	}
-	s.t.Logf("helpdesk: %d/%d tickets got their group applied, %d/%d a private note", applied, len(ids), noted, len(ids))
+	s.t.Logf("helpdesk: %d/%d tickets have a group, %d/%d a private note", applied, len(ids), noted, len(ids))
+	return recs
 }
 
-// describeDuplicates lists, for "id:count" entries, the TICKETS,
-// PREDICTIONS and OUTCOMES messages of each ticket with their Nats-Msg-Id.
-func (s *stack) describeDuplicates(dup []string) string {
+// storedMsg is one message of a stream, as the checks read it.
+type storedMsg struct {
+	seq     uint64
+	at      time.Time
+	subject string
+	id      string // Nats-Msg-Id
+}
+
+// ticketRecord is what PREDICTIONS and OUTCOMES hold about one ticket.
+type ticketRecord struct {
+	// predictions: ticket version ("<system>:<account>:<id>:<updated_at>")
+	// -> the PREDICTIONS messages made from it (one model in these tests).
+	predictions map[string][]storedMsg
+	// outcomes: prediction key (writer.OutcomeID without "outcome:" and the
+	// attempt of an operator's retry or replay) -> the writer's outcomes.
+	outcomes map[string][]storedMsg
+	// overrides are the fetcher's override outcomes ("override:..." ids).
+	overrides []storedMsg
+	other     []storedMsg // OUTCOMES messages with an id of neither form
+}
+
+func (r *ticketRecord) outcomeCount() int {
+	n := 0
+	for _, m := range r.outcomes {
+		n += len(m)
+	}
+	return n
+}
+
+// unsettled lists the tickets of ids that have no outcome from the writer,
+// or a prediction that has none.
+func unsettled(recs map[int64]*ticketRecord, ids []int64) []int64 {
+	var out []int64
+	for _, id := range ids {
+		r := recs[id]
+		if r == nil || r.outcomeCount() == 0 {
+			out = append(out, id)
+			continue
+		}
+		answered := map[string]bool{}
+		for key := range r.outcomes {
+			if v, _, ok := parseVersion(key); ok {
+				answered[v] = true
+			}
+		}
+		for v := range r.predictions {
+			if !answered[v] {
+				out = append(out, id)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// parseVersion reads the ticket version and id at the start of a
+// prediction's message id or key: "<system>:<account>:<id>:<updated_at
+// RFC 3339, UTC>:<model>..." (classifier.PredictionID, v1.PredictionKey).
+func parseVersion(s string) (version string, ticket int64, ok bool) {
+	parts := strings.SplitN(s, ":", 4)
+	if len(parts) < 4 {
+		return "", 0, false
+	}
+	id, err := strconv.ParseInt(parts[2], 10, 64)
+	if err != nil {
+		return "", 0, false
+	}
+	i := strings.Index(parts[3], "Z:")
+	if i < 0 {
+		return "", 0, false
+	}
+	return strings.Join(parts[:3], ":") + ":" + parts[3][:i+1], id, true
+}
+
+// predictionKey is the prediction key in a writer outcome's message id,
+// "outcome:<key>[:<attempt>]" (writer.OutcomeID); the attempt of an
+// operator's run is "dlq-retry:<run>" or "replay:<run>".
+func predictionKey(outcomeID string) (string, bool) {
+	key, ok := strings.CutPrefix(outcomeID, "outcome:")
+	if !ok {
+		return "", false
+	}
+	for _, a := range []string{":dlq-retry:", ":replay:"} {
+		if i := strings.Index(key, a); i >= 0 {
+			key = key[:i]
+		}
+	}
+	return key, true
+}
+
+// records reads every message of PREDICTIONS and OUTCOMES, with its
+// Nats-Msg-Id, through a running NATS node, grouped by ticket.
+func (s *stack) records(ctx context.Context) (map[int64]*ticketRecord, error) {
+	var lastErr error
+	for name, c := range s.nats {
+		if !c.IsRunning() {
+			continue
+		}
+		ep, err := c.PortEndpoint(ctx, "4222/tcp", "nats")
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		recs, err := readRecords(ctx, ep)
+		if err != nil {
+			lastErr = fmt.Errorf("%s: %w", name, err)
+			continue
+		}
+		return recs, nil
+	}
+	if lastErr == nil {
+		lastErr = fmt.Errorf("no NATS node running")
+	}
+	return nil, lastErr
+}
+
+func readRecords(ctx context.Context, url string) (map[int64]*ticketRecord, error) {
+	nc, err := nats.Connect(url, nats.IgnoreDiscoveredServers(), nats.Timeout(3*time.Second), nats.MaxReconnects(0))
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	recs := map[int64]*ticketRecord{}
+	rec := func(id int64) *ticketRecord {
+		r := recs[id]
+		if r == nil {
+			r = &ticketRecord{predictions: map[string][]storedMsg{}, outcomes: map[string][]storedMsg{}}
+			recs[id] = r
+		}
+		return r
+	}
+	preds, err := readStream(ctx, js, "PREDICTIONS")
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range preds {
+		v, id, ok := parseVersion(m.id)
+		if !ok {
+			return nil, fmt.Errorf("PREDICTIONS seq %d: message id %q is not <system>:<account>:<id>:<updated_at>:<model>", m.seq, m.id)
+		}
+		rec(id).predictions[v] = append(rec(id).predictions[v], m)
+	}
+	outs, err := readStream(ctx, js, "OUTCOMES")
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range outs {
+		i := strings.LastIndexByte(m.subject, '.')
+		id, err := strconv.ParseInt(m.subject[i+1:], 10, 64)
+		if err != nil {
+			continue // not a ticket's outcome
+		}
+		r := rec(id)
+		if key, ok := predictionKey(m.id); ok {
+			r.outcomes[key] = append(r.outcomes[key], m)
+		} else if strings.HasPrefix(m.id, "override:") {
+			r.overrides = append(r.overrides, m)
+		} else {
+			r.other = append(r.other, m)
+		}
+	}
+	return recs, nil
+}
+
+// readStream reads every message of a stream with an ordered consumer.
+func readStream(ctx context.Context, js jetstream.JetStream, stream string) ([]storedMsg, error) {
+	str, err := js.Stream(ctx, stream)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", stream, err)
+	}
+	info, err := str.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s info: %w", stream, err)
+	}
+	want := info.State.Msgs
+	if want == 0 {
+		return nil, nil
+	}
+	oc, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: ordered consumer: %w", stream, err)
+	}
+	out := make([]storedMsg, 0, want)
+	for {
+		batch, err := oc.Fetch(500, jetstream.FetchMaxWait(3*time.Second))
+		if err != nil {
+			return nil, fmt.Errorf("stream %s: fetch: %w", stream, err)
+		}
+		n, pending := 0, uint64(1)
+		for m := range batch.Messages() {
+			md, err := m.Metadata()
+			if err != nil {
+				return nil, fmt.Errorf("stream %s: metadata: %w", stream, err)
+			}
+			out = append(out, storedMsg{seq: md.Sequence.Stream, at: md.Timestamp, subject: m.Subject(), id: m.Headers().Get("Nats-Msg-Id")})
+			n, pending = n+1, md.NumPending
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("stream %s: fetch: %w", stream, err)
+		}
+		if pending == 0 || n == 0 {
+			break
+		}
+	}
+	if uint64(len(out)) < want {
+		return nil, fmt.Errorf("stream %s: read %d of its %d messages", stream, len(out), want)
+	}
+	return out, nil
+}
+
+// describeTickets lists the TICKETS, PREDICTIONS and OUTCOMES messages of
+// each ticket with their Nats-Msg-Id.
+func (s *stack) describeTickets(ids []int64) string {
 	var b strings.Builder
 	for name, c := range s.nats {
 		if !c.IsRunning() {
@@ -559,16 +1010,15 @@ func (s *stack) describeDuplicates(dup []string) string {
 		}
 		defer nc.Close()
 		js, _ := jetstream.New(nc)
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		fmt.Fprintf(&b, "messages per ticket (read through %s):\n", name)
-		for _, d := range dup {
-			id, _, _ := strings.Cut(d, ":")
+		for _, id := range ids {
 			for _, stream := range []string{"TICKETS", "PREDICTIONS", "OUTCOMES"} {
 				prefix := strings.ToLower(stream)
-				oc, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{prefix + ".*.*." + id}})
+				oc, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{fmt.Sprintf("%s.*.*.%d", prefix, id)}})
 				if err != nil {
-					fmt.Fprintf(&b, "  %s %s: %v\n", stream, id, err)
+					fmt.Fprintf(&b, "  %s %d: %v\n", stream, id, err)
 					continue
 				}
 				batch, err := oc.FetchNoWait(20)
@@ -679,12 +1129,49 @@ func (s *stack) dumpLogs() {
 	ctrs := append([]*testcontainers.DockerContainer(nil), s.ctrs...)
 	s.mu.Unlock()
 	for _, c := range ctrs {
-		name := c.GetContainerID()
-		if info, err := c.Inspect(context.Background()); err == nil {
-			name = info.Name
-		}
-		s.t.Logf("--- logs of %s (last 40 lines) ---\n%s", name, tail(logsOf(c), 40))
+		s.t.Logf("--- logs of %s (last 40 lines) ---\n%s", s.nameOf(c), tail(logsOf(c), 40))
 	}
+}
+
+// nameOf is a container's network alias and its Docker name.
+func (s *stack) nameOf(c *testcontainers.DockerContainer) string {
+	s.mu.Lock()
+	name := s.aliases[c]
+	s.mu.Unlock()
+	if info, err := c.Inspect(context.Background()); err == nil {
+		name += " (" + strings.TrimPrefix(info.Name, "/") + ")"
+	}
+	return name
+}
+
+// logSummary counts a container's log lines (every run of it: Docker keeps
+// them across restarts) by level, and its warnings and errors by message.
+func logSummary(c *testcontainers.DockerContainer) string {
+	levels := map[string]int{}
+	msgs := map[string]int{}
+	for line := range strings.SplitSeq(logsOf(c), "\n") {
+		i := strings.IndexByte(line, '{')
+		if i < 0 {
+			continue
+		}
+		var l struct {
+			Level string `json:"level"`
+			Msg   string `json:"msg"`
+		}
+		if json.Unmarshal([]byte(line[i:]), &l) != nil || l.Level == "" {
+			continue
+		}
+		levels[l.Level]++
+		if l.Level == "WARN" || l.Level == "ERROR" {
+			msgs[l.Level+" "+l.Msg]++
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%v", levels)
+	for _, k := range slices.Sorted(maps.Keys(msgs)) {
+		fmt.Fprintf(&b, "\n      %4d× %s", msgs[k], k)
+	}
+	return b.String()
 }
 
 func logsOf(c *testcontainers.DockerContainer) string {
