@@ -118,6 +118,7 @@ for img in "${built[@]}"; do
 	if [ "$img" = nats ]; then
 		mkdir -p "$ctx/rootfs/etc/nats"
 		cp "$root/deploy/nats/nats.conf" "$ctx/rootfs/etc/nats/nats.conf"
+		cp "$root/deploy/nats/auth.conf" "$ctx/rootfs/etc/nats/auth.conf"
 	fi
 	chmod -R u=rwX,go=rX "$ctx/rootfs"
 	chmod 0755 "$ctx/rootfs/usr/local/bin/"*

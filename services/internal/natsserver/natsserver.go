@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,6 +35,9 @@ type Options struct {
 	SyncAlways bool
 	// Logs sends the server's own log lines to stderr.
 	Logs bool
+	// Config is NATS configuration text applied before the options above
+	// (which win): the authorization block of natsauth.Render, a tls block.
+	Config string
 }
 
 // Server is an embedded NATS server that can be restarted in place.
@@ -40,6 +45,9 @@ type Server struct {
 	mu   sync.Mutex
 	opts Options
 	srv  *server.Server
+
+	vmu        sync.Mutex
+	violations []string
 }
 
 // Start starts a server and waits until it accepts connections.
@@ -72,19 +80,20 @@ func (s *Server) start() error {
 	} else {
 		l.Close()
 	}
-	o := &server.Options{
-		ServerName:         "autotriage-embedded",
-		Host:               s.opts.Host,
-		Port:               s.opts.Port,
-		JetStream:          true,
-		StoreDir:           s.opts.StoreDir,
-		JetStreamMaxMemory: s.opts.MaxMemory,
-		JetStreamMaxStore:  s.opts.MaxStore,
-		SyncAlways:         s.opts.SyncAlways,
-		NoSigs:             true,
-		NoLog:              !s.opts.Logs,
-		MaxPayload:         8 << 20,
+	o := &server.Options{}
+	if s.opts.Config != "" {
+		if err := o.ProcessConfigString(s.opts.Config); err != nil {
+			return fmt.Errorf("natsserver: configuration: %w", err)
+		}
 	}
+	o.ServerName = "autotriage-embedded"
+	o.Host, o.Port = s.opts.Host, s.opts.Port
+	o.JetStream, o.StoreDir = true, s.opts.StoreDir
+	o.JetStreamMaxMemory, o.JetStreamMaxStore = s.opts.MaxMemory, s.opts.MaxStore
+	o.SyncAlways = s.opts.SyncAlways
+	o.NoSigs = true
+	o.NoLog = false // the logger below records permission violations
+	o.MaxPayload = 8 << 20
 	if s.opts.MonitorPort != 0 {
 		o.HTTPHost = s.opts.Host
 		o.HTTPPort = s.opts.MonitorPort
@@ -93,9 +102,12 @@ func (s *Server) start() error {
 	if err != nil {
 		return fmt.Errorf("natsserver: configure: %w", err)
 	}
+	var next server.Logger
 	if s.opts.Logs {
 		srv.ConfigureLogger()
+		next = srv.Logger()
 	}
+	srv.SetLoggerV2(&recorder{s: s, next: next}, false, false, false)
 	go srv.Start()
 	if !srv.ReadyForConnections(30 * time.Second) {
 		srv.Shutdown()
@@ -126,6 +138,64 @@ func (s *Server) MonitorURL() string {
 		return ""
 	}
 	return "http://" + addr.String()
+}
+
+// Violations returns the permission and authorization violations the
+// server has logged since it started: the evidence, in tests, that a
+// client tried something its identity may not do.
+func (s *Server) Violations() []string {
+	s.vmu.Lock()
+	defer s.vmu.Unlock()
+	return slices.Clone(s.violations)
+}
+
+// recorder keeps the server's violation lines and passes every line on.
+type recorder struct {
+	s    *Server
+	next server.Logger
+}
+
+func (r *recorder) keep(format string, v []any) {
+	if line := fmt.Sprintf(format, v...); strings.Contains(line, "Violation") {
+		r.s.vmu.Lock()
+		if len(r.s.violations) < 1000 {
+			r.s.violations = append(r.s.violations, line)
+		}
+		r.s.vmu.Unlock()
+	}
+}
+
+func (r *recorder) Noticef(format string, v ...any) {
+	if r.next != nil {
+		r.next.Noticef(format, v...)
+	}
+}
+func (r *recorder) Warnf(format string, v ...any) {
+	r.keep(format, v)
+	if r.next != nil {
+		r.next.Warnf(format, v...)
+	}
+}
+func (r *recorder) Fatalf(format string, v ...any) {
+	if r.next != nil {
+		r.next.Fatalf(format, v...)
+	}
+}
+func (r *recorder) Errorf(format string, v ...any) {
+	r.keep(format, v)
+	if r.next != nil {
+		r.next.Errorf(format, v...)
+	}
+}
+func (r *recorder) Debugf(format string, v ...any) {
+	if r.next != nil {
+		r.next.Debugf(format, v...)
+	}
+}
+func (r *recorder) Tracef(format string, v ...any) {
+	if r.next != nil {
+		r.next.Tracef(format, v...)
+	}
 }
 
 // Stop shuts the server down and waits for it; the store stays on disk.

@@ -2,7 +2,9 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -58,9 +60,33 @@ var durableConsumers = []struct{ stream, durable string }{
 	{StreamPredictions, ConsumerWriter},
 }
 
-// EnsureTopology creates or updates every stream, durable consumer, KV bucket
-// and the object store. It is idempotent and safe to run from every replica
-// of every stage at once.
+// kvConfigs declares the KV buckets.
+func kvConfigs(t Topology) []jetstream.KeyValueConfig {
+	return []jetstream.KeyValueConfig{
+		{Bucket: BucketFetcher, Description: "fetcher cursors and poller leases", History: 1, Replicas: t.Replicas, Storage: jetstream.FileStorage},
+		{Bucket: BucketWriter, Description: "writer idempotency records", History: 1, Replicas: t.Replicas, Storage: jetstream.FileStorage, TTL: t.MaxAge + 24*time.Hour},
+		{Bucket: BucketModels, Description: "promoted model and promotion history", History: 64, Replicas: t.Replicas, Storage: jetstream.FileStorage},
+	}
+}
+
+// objectConfig declares the model object store.
+func objectConfig(t Topology) jetstream.ObjectStoreConfig {
+	return jetstream.ObjectStoreConfig{
+		Bucket:      ObjectModels,
+		Description: "trained model artifacts",
+		Replicas:    t.Replicas,
+		Storage:     jetstream.FileStorage,
+	}
+}
+
+// EnsureTopology makes the topology exist. A stage role (see Uses) creates
+// the objects it uses when they are missing and leaves existing ones as they
+// are: its broker identity may not change them, and a replica started with
+// other settings must not impose them on the rest. An object whose settings
+// differ from this process's is reported as a warning; the admin role
+// (`autotriage topology apply`, `autotriage up`, tests: any connection
+// without a stage role) creates or updates everything. It is idempotent and
+// safe to run from every replica of every stage at once.
 func (c *Conn) EnsureTopology(ctx context.Context) error {
 	t := c.topology
 	if t == (Topology{}) {
@@ -70,6 +96,32 @@ func (c *Conn) EnsureTopology(ctx context.Context) error {
 	if err := t.Validate(); err != nil {
 		return err
 	}
+	var err error
+	switch {
+	case c.role == RoleMonitor:
+		// The monitor changes nothing; it only needs the topology to be there.
+		var ok bool
+		if ok, err = c.HasTopology(ctx); err == nil && !ok {
+			err = errors.New("the autotriage streams do not exist yet (a stage or the admin creates them)")
+		}
+	case isStage(c.role):
+		var differs []string
+		differs, err = c.createMissing(ctx, t, stageUses[c.role])
+		for _, d := range differs {
+			c.log.Warn("topology differs from this process's settings; left as it is (apply it with the admin identity: autotriage topology apply)", "object", d)
+		}
+	default:
+		err = c.applyAll(ctx, t)
+	}
+	if err != nil {
+		return err
+	}
+	c.ensured.Store(true)
+	return nil
+}
+
+// applyAll creates or updates every object.
+func (c *Conn) applyAll(ctx context.Context, t Topology) error {
 	for _, sc := range streamConfigs(t) {
 		if _, err := c.js.CreateOrUpdateStream(ctx, sc); err != nil {
 			return fmt.Errorf("ensure stream %s: %w", sc.Name, err)
@@ -80,26 +132,60 @@ func (c *Conn) EnsureTopology(ctx context.Context) error {
 			return fmt.Errorf("ensure consumer %s on %s: %w", dc.durable, dc.stream, err)
 		}
 	}
-	kvs := []jetstream.KeyValueConfig{
-		{Bucket: BucketFetcher, Description: "fetcher cursors and poller leases", History: 1, Replicas: t.Replicas, Storage: jetstream.FileStorage},
-		{Bucket: BucketWriter, Description: "writer idempotency records", History: 1, Replicas: t.Replicas, Storage: jetstream.FileStorage, TTL: t.MaxAge + 24*time.Hour},
-		{Bucket: BucketModels, Description: "promoted model and promotion history", History: 64, Replicas: t.Replicas, Storage: jetstream.FileStorage},
-	}
-	for _, kc := range kvs {
+	for _, kc := range kvConfigs(t) {
 		if _, err := c.js.CreateOrUpdateKeyValue(ctx, kc); err != nil {
 			return fmt.Errorf("ensure KV bucket %s: %w", kc.Bucket, err)
 		}
 	}
-	if _, err := c.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket:      ObjectModels,
-		Description: "trained model artifacts",
-		Replicas:    t.Replicas,
-		Storage:     jetstream.FileStorage,
-	}); err != nil {
+	if _, err := c.js.CreateOrUpdateObjectStore(ctx, objectConfig(t)); err != nil {
 		return fmt.Errorf("ensure object store %s: %w", ObjectModels, err)
 	}
-	c.ensured.Store(true)
 	return nil
+}
+
+// createMissing creates the objects u uses that do not exist, and returns
+// the names of those that exist with other settings.
+func (c *Conn) createMissing(ctx context.Context, t Topology, u Uses) (differs []string, _ error) {
+	for _, sc := range streamConfigs(t) {
+		if !slices.Contains(u.Streams, sc.Name) {
+			continue
+		}
+		if _, err := c.js.CreateStream(ctx, sc); err != nil {
+			if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+				return nil, fmt.Errorf("ensure stream %s: %w", sc.Name, err)
+			}
+			differs = append(differs, "stream "+sc.Name)
+		}
+	}
+	for _, d := range u.Consumes {
+		if _, err := c.js.CreateConsumer(ctx, d.Stream, consumerConfig(d.Stream, d.Durable, t)); err != nil {
+			if !errors.Is(err, jetstream.ErrConsumerExists) {
+				return nil, fmt.Errorf("ensure consumer %s on %s: %w", d.Durable, d.Stream, err)
+			}
+			differs = append(differs, "consumer "+d.Stream+"/"+d.Durable)
+		}
+	}
+	buckets := u.bucketsAll()
+	for _, kc := range kvConfigs(t) {
+		if !slices.Contains(buckets, kc.Bucket) {
+			continue
+		}
+		if _, err := c.js.CreateKeyValue(ctx, kc); err != nil {
+			if !errors.Is(err, jetstream.ErrBucketExists) {
+				return nil, fmt.Errorf("ensure KV bucket %s: %w", kc.Bucket, err)
+			}
+			differs = append(differs, "KV bucket "+kc.Bucket)
+		}
+	}
+	if oc := objectConfig(t); slices.Contains(u.ReadObjects, oc.Bucket) {
+		if _, err := c.js.CreateObjectStore(ctx, oc); err != nil {
+			if !errors.Is(err, jetstream.ErrBucketExists) {
+				return nil, fmt.Errorf("ensure object store %s: %w", oc.Bucket, err)
+			}
+			differs = append(differs, "object store "+oc.Bucket)
+		}
+	}
+	return differs, nil
 }
 
 // EnsureTopologyRetry retries EnsureTopology until it succeeds or ctx ends,

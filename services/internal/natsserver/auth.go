@@ -1,0 +1,71 @@
+package natsserver
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/autotriage/autotriage/services/internal/natsauth"
+	"github.com/autotriage/autotriage/services/internal/pipeline"
+)
+
+// AuthServer is an embedded server that requires the shipped authorization
+// (natsauth.Render with keys made for the test), and the seeds to connect as
+// each role.
+type AuthServer struct {
+	*Server
+	KeysDir string
+}
+
+// StartAuthTest starts a server for a test with autotriage's account and
+// per-role permissions, exactly as shipped, plus extra configuration text
+// (a tls block); it stops when the test ends.
+func StartAuthTest(t TB, extra string) *AuthServer {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "nkeys")
+	keys, err := natsauth.GenerateKeys(dir)
+	if err != nil {
+		t.Fatalf("broker keys: %v", err)
+	}
+	conf, err := natsauth.Render(keys)
+	if err != nil {
+		t.Fatalf("broker authorization: %v", err)
+	}
+	s, err := Start(Options{StoreDir: t.TempDir(), Logs: os.Getenv("AUTOTRIAGE_NATS_LOGS") != "", Config: conf + extra})
+	if err != nil {
+		t.Fatalf("start embedded NATS: %v", err)
+	}
+	t.Cleanup(s.Stop)
+	return &AuthServer{Server: s, KeysDir: dir}
+}
+
+// SeedFile is the path of a role's seed.
+func (a *AuthServer) SeedFile(role string) string {
+	return filepath.Join(a.KeysDir, natsauth.SeedFile(role))
+}
+
+// Config is the connection configuration of a role.
+func (a *AuthServer) Config(role string, top pipeline.Topology) pipeline.Config {
+	if top == (pipeline.Topology{}) {
+		top = pipeline.DefaultTopology()
+	}
+	return pipeline.Config{URL: a.URL(), NKeyFile: a.SeedFile(role), Role: role, ConnectWait: 5 * time.Second, Topology: top}
+}
+
+// ConnectAs connects as role and ensures the role's part of the topology,
+// closing when the test ends.
+func (a *AuthServer) ConnectAs(t TB, role string, top pipeline.Topology) *pipeline.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := pipeline.Connect(ctx, a.Config(role, top), "test-"+role, nil)
+	if err != nil {
+		t.Fatalf("connect as %s: %v", role, err)
+	}
+	t.Cleanup(c.Close)
+	if err := c.EnsureTopology(ctx); err != nil {
+		t.Fatalf("ensure topology as %s: %v", role, err)
+	}
+	return c
+}
