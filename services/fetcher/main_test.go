@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/autotriage/autotriage/services/internal/platform"
@@ -39,8 +40,15 @@ func TestConfigAccount(t *testing.T) {
 	if c.account() != "acme" {
 		t.Fatalf("account %q, want acme", c.account())
 	}
-	c, err = load(map[string]string{"FRESHDESK_API_KEY": "k", "FRESHDESK_BASE_URL": "http://sim:8081",
-		"AUTOTRIAGE_ACCOUNT": "demo", "AUTOTRIAGE_WEBHOOK_SECRET": "0123456789abcdef"})
+	simEnv := map[string]string{"FRESHDESK_API_KEY": "k", "FRESHDESK_BASE_URL": "http://sim:8081",
+		"AUTOTRIAGE_ACCOUNT": "demo", "AUTOTRIAGE_WEBHOOK_SECRET": "0123456789abcdef"}
+	// Plain http to a host on the network would carry the key in clear
+	// text: refused at startup unless explicitly allowed.
+	if _, err := load(simEnv); err == nil || !strings.Contains(err.Error(), "FRESHDESK_BASE_URL") || !strings.Contains(err.Error(), "AUTOTRIAGE_ALLOW_INSECURE_HTTP") {
+		t.Fatalf("http://sim:8081 without AUTOTRIAGE_ALLOW_INSECURE_HTTP: %v; want refused", err)
+	}
+	simEnv["AUTOTRIAGE_ALLOW_INSECURE_HTTP"] = "true"
+	c, err = load(simEnv)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -255,6 +255,9 @@ func (s *stack) stageEnv() map[string]string {
 		// Short enough that a message held by a killed classifier comes
 		// back within a scenario.
 		"AUTOTRIAGE_ACK_WAIT": "15s",
+		// The simulator is reached over the container network in plain
+		// http, with its own key.
+		"AUTOTRIAGE_ALLOW_INSECURE_HTTP": "true",
 	}
 	maps.Copy(env, s.cfg.stageEnv)
 	return env

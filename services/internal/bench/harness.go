@@ -272,6 +272,11 @@ func (h *harness) start(ctx context.Context, sc scenario) (e *env, err error) {
 	}
 	if sc.webhooks {
 		e.envMap["AUTOTRIAGE_WEBHOOK_SECRET"] = webhookSecret
+		// The simulator's clock may run many times faster than Freshdesk's,
+		// and all its webhooks come from 127.0.0.1: the per-source limit,
+		// sized for real time, would measure itself instead of the pipeline.
+		e.envMap["AUTOTRIAGE_WEBHOOK_RATE"] = "1000000"
+		e.envMap["AUTOTRIAGE_WEBHOOK_BURST"] = "1000000"
 	}
 	if err := platform.LoadConfigFrom(&e.cfg, nil, "bench", "", io.Discard, e.envMap); err != nil {
 		if webLn != nil {

@@ -122,7 +122,8 @@ func printUsage(w io.Writer) {
 	tw.Flush()
 	fmt.Fprintf(w, "\nConnection settings come from the environment and may be overridden by flags:\n"+
 		"  NATS_URL (--nats), NATS_CREDS (--creds), AUTOTRIAGE_NATS_CONNECT_WAIT (--connect-wait, default 3s here),\n"+
-		"  FRESHDESK_DOMAIN, FRESHDESK_API_KEY (or FRESHDESK_API_KEY_FILE), FRESHDESK_BASE_URL.\n"+
+		"  FRESHDESK_DOMAIN, FRESHDESK_API_KEY (or FRESHDESK_API_KEY_FILE), FRESHDESK_BASE_URL\n"+
+		"  (http:// only to loopback unless AUTOTRIAGE_ALLOW_INSECURE_HTTP=true).\n"+
 		"Exit codes: 0 ok, 1 failure, 2 usage or configuration error.\n"+
 		"Run '%s <subcommand> --help' for the flags of a subcommand.\n", Program)
 }

@@ -3,6 +3,7 @@ package fetcher
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,6 +35,15 @@ type Config struct {
 	WebhookMaxBytes int64           `env:"AUTOTRIAGE_WEBHOOK_MAX_BYTES" envDefault:"65536" help:"largest webhook body accepted; larger ones get 413"`
 	WebhookTimeout  time.Duration   `env:"AUTOTRIAGE_WEBHOOK_TIMEOUT" envDefault:"20s" help:"time allowed to fetch and publish the ticket of one webhook before answering 503"`
 
+	// The webhook endpoint's defences before authentication (docs/design.md,
+	// "Webhook endpoint under abuse").
+	WebhookAllow          string        `env:"AUTOTRIAGE_WEBHOOK_ALLOW" help:"comma-separated CIDRs or IP addresses allowed to post webhooks, e.g. Freshdesk's egress ranges (empty: any source); others get 403"`
+	WebhookTrustedProxies string        `env:"AUTOTRIAGE_WEBHOOK_TRUSTED_PROXIES" help:"comma-separated CIDRs or IP addresses of reverse proxies in front of the endpoint; only from these is X-Forwarded-For believed (empty: the TCP peer is the source)"`
+	WebhookRate           float64       `env:"AUTOTRIAGE_WEBHOOK_RATE" envDefault:"50" help:"webhook requests per second allowed per source (IPv6: per /64), checked before authentication; above it 429 with Retry-After"`
+	WebhookBurst          int           `env:"AUTOTRIAGE_WEBHOOK_BURST" envDefault:"200" help:"webhook requests a source may send at once above AUTOTRIAGE_WEBHOOK_RATE"`
+	WebhookMaxSources     int           `env:"AUTOTRIAGE_WEBHOOK_MAX_SOURCES" envDefault:"10000" help:"sources given their own rate-limit bucket; sources beyond it share one bucket (bounds memory under a flood of addresses)"`
+	WebhookLogInterval    time.Duration `env:"AUTOTRIAGE_WEBHOOK_LOG_INTERVAL" envDefault:"1m" help:"refused webhooks (401, 403, 429) are logged at most once per interval per kind, then as a count of those suppressed; the metric counts each"`
+
 	Tag                string `env:"AUTOTRIAGE_TAG" envDefault:"autotriage" help:"tag autotriage adds to every ticket it writes; used by the triage filter"`
 	TriageStatuses     string `env:"AUTOTRIAGE_TRIAGE_STATUSES" envDefault:"2,3" help:"comma-separated status codes eligible for triage (empty: any); Freshdesk 2 open, 3 pending"`
 	TriageWhen         string `env:"AUTOTRIAGE_TRIAGE_WHEN" envDefault:"no_group,untagged" help:"a ticket needs triage when ANY of these holds: no_group, no_type, untagged (no AUTOTRIAGE_TAG), always"`
@@ -46,19 +56,23 @@ type Config struct {
 // embedded use (webhook auth is left unset).
 func DefaultConfig() Config {
 	return Config{
-		PollInterval:    30 * time.Second,
-		Overlap:         5 * time.Second,
-		Start:           "24h",
-		Concurrency:     8,
-		LeaseTTL:        30 * time.Second,
-		WebhookAddr:     ":8080",
-		WebhookHeader:   "X-Autotriage-Token",
-		WebhookMaxBytes: 64 << 10,
-		WebhookTimeout:  20 * time.Second,
-		Tag:             "autotriage",
-		TriageStatuses:  "2,3",
-		TriageWhen:      "no_group,untagged",
-		CatalogTTL:      10 * time.Minute,
+		PollInterval:       30 * time.Second,
+		Overlap:            5 * time.Second,
+		Start:              "24h",
+		Concurrency:        8,
+		LeaseTTL:           30 * time.Second,
+		WebhookAddr:        ":8080",
+		WebhookHeader:      "X-Autotriage-Token",
+		WebhookMaxBytes:    64 << 10,
+		WebhookTimeout:     20 * time.Second,
+		WebhookRate:        50,
+		WebhookBurst:       200,
+		WebhookMaxSources:  10000,
+		WebhookLogInterval: time.Minute,
+		Tag:                "autotriage",
+		TriageStatuses:     "2,3",
+		TriageWhen:         "no_group,untagged",
+		CatalogTTL:         10 * time.Minute,
 	}
 }
 
@@ -80,6 +94,20 @@ func (c Config) Validate() error {
 		return bad("AUTOTRIAGE_WEBHOOK_TIMEOUT", "must be positive")
 	case c.CatalogTTL <= 0:
 		return bad("AUTOTRIAGE_FETCHER_CATALOG_TTL", "must be positive")
+	case !(c.WebhookRate > 0) || math.IsInf(c.WebhookRate, 0):
+		return bad("AUTOTRIAGE_WEBHOOK_RATE", "must be a positive number of requests per second")
+	case c.WebhookBurst < 1:
+		return bad("AUTOTRIAGE_WEBHOOK_BURST", "must be at least 1")
+	case c.WebhookMaxSources < 1 || c.WebhookMaxSources > 1_000_000:
+		return bad("AUTOTRIAGE_WEBHOOK_MAX_SOURCES", "must be between 1 and 1000000")
+	case c.WebhookLogInterval <= 0:
+		return bad("AUTOTRIAGE_WEBHOOK_LOG_INTERVAL", "must be positive")
+	}
+	if _, err := parsePrefixes(c.WebhookAllow); err != nil {
+		return bad("AUTOTRIAGE_WEBHOOK_ALLOW", err.Error())
+	}
+	if _, err := parsePrefixes(c.WebhookTrustedProxies); err != nil {
+		return bad("AUTOTRIAGE_WEBHOOK_TRUSTED_PROXIES", err.Error())
 	}
 	if _, err := parseStart(c.Start, time.Now()); err != nil {
 		return bad("AUTOTRIAGE_FETCHER_START", err.Error())

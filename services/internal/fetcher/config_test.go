@@ -28,6 +28,14 @@ func TestConfigValidate(t *testing.T) {
 		{"bad date", func(c *Config) { c.TriageCreatedAfter = "2026/01/01" }, "AUTOTRIAGE_TRIAGE_CREATED_AFTER"},
 		{"tiny body limit", func(c *Config) { c.WebhookMaxBytes = 10 }, "AUTOTRIAGE_WEBHOOK_MAX_BYTES"},
 		{"zero interval", func(c *Config) { c.PollInterval = 0 }, "AUTOTRIAGE_FETCHER_POLL_INTERVAL"},
+		{"allow list", func(c *Config) { c.WebhookAllow = " 192.0.2.0/24, 198.51.100.7 ,2001:db8::/32,," }, ""},
+		{"bad allow CIDR", func(c *Config) { c.WebhookAllow = "192.0.2.0/24,10.0.0.0/33" }, "AUTOTRIAGE_WEBHOOK_ALLOW"},
+		{"allow host name", func(c *Config) { c.WebhookAllow = "freshdesk.com" }, "AUTOTRIAGE_WEBHOOK_ALLOW"},
+		{"bad proxy CIDR", func(c *Config) { c.WebhookTrustedProxies = "10.0.0.0/8;10.1.0.0/16" }, "AUTOTRIAGE_WEBHOOK_TRUSTED_PROXIES"},
+		{"zero rate", func(c *Config) { c.WebhookRate = 0 }, "AUTOTRIAGE_WEBHOOK_RATE"},
+		{"zero burst", func(c *Config) { c.WebhookBurst = 0 }, "AUTOTRIAGE_WEBHOOK_BURST"},
+		{"no sources", func(c *Config) { c.WebhookMaxSources = 0 }, "AUTOTRIAGE_WEBHOOK_MAX_SOURCES"},
+		{"zero log interval", func(c *Config) { c.WebhookLogInterval = 0 }, "AUTOTRIAGE_WEBHOOK_LOG_INTERVAL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()

@@ -115,6 +115,7 @@ type Fetcher struct {
 	pmetrics *pipeline.Metrics
 	catalog  *catalogCache
 	seen     *seenCache
+	guard    *webhookGuard
 	stopCtx  func() (context.Context, context.CancelFunc)
 
 	// releaseOnStop gives the lease back when Run ends; tests turn it off
@@ -157,6 +158,9 @@ func New(cfg Config, d Deps) (*Fetcher, error) {
 		seen:          newSeenCache(100_000),
 		releaseOnStop: true,
 		stopCtx:       d.StopContext,
+	}
+	if f.guard, err = newWebhookGuard(cfg, f.log); err != nil {
+		return nil, fmt.Errorf("fetcher: %w", err)
 	}
 	f.pmetrics.DeadLetters(Stage, pipeline.CauseInvalidTicket, pipeline.CauseInvalidWebhook)
 	f.catalog = &catalogCache{ttl: cfg.CatalogTTL, now: d.Now, log: f.log}

@@ -3,6 +3,7 @@ package fetcher
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -188,6 +189,8 @@ type fetcherOpts struct {
 	bus      Bus
 	holder   string
 	pmetrics *pipeline.Metrics
+	log      *slog.Logger
+	reg      prometheus.Registerer
 }
 
 func newFetcher(t *testing.T, b *bus, cfg Config, o fetcherOpts) *Fetcher {
@@ -198,6 +201,7 @@ func newFetcher(t *testing.T, b *bus, cfg Config, o fetcherOpts) *Fetcher {
 	f, err := New(cfg, Deps{
 		System: testSystem, Account: testAccount, Source: o.src, Catalog: o.catalog,
 		Bus: o.bus, State: b.state, Ledger: b.ledger, HolderID: o.holder, PipelineMetrics: o.pmetrics,
+		Log: o.log, Registerer: o.reg,
 	})
 	if err != nil {
 		t.Fatal(err)

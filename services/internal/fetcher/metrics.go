@@ -7,20 +7,22 @@ import (
 // metrics are the fetcher's Prometheus series. They are always created, and
 // registered only when a Registerer is given.
 type metrics struct {
-	fetched      *prometheus.CounterVec // by source: poll, webhook, backfill
-	published    *prometheus.CounterVec // by arrival
-	duplicates   *prometheus.CounterVec // by arrival
-	filtered     *prometheus.CounterVec // by reason
-	invalid      *prometheus.CounterVec // by source
-	unreadable   *prometheus.CounterVec // by source
-	webhooks     *prometheus.CounterVec // by HTTP code
-	overrides    *prometheus.CounterVec // by field
-	seenStored   prometheus.Counter
-	seenErrors   prometheus.Counter
-	pollDuration prometheus.Histogram
-	pollErrors   prometheus.Counter
-	cursorLag    prometheus.Gauge
-	leaseHeld    prometheus.Gauge
+	fetched        *prometheus.CounterVec // by source: poll, webhook, backfill
+	published      *prometheus.CounterVec // by arrival
+	duplicates     *prometheus.CounterVec // by arrival
+	filtered       *prometheus.CounterVec // by reason
+	invalid        *prometheus.CounterVec // by source
+	unreadable     *prometheus.CounterVec // by source
+	webhooks       *prometheus.CounterVec // by HTTP code
+	webhookRefused *prometheus.CounterVec // by reason
+	webhookSources prometheus.Gauge
+	overrides      *prometheus.CounterVec // by field
+	seenStored     prometheus.Counter
+	seenErrors     prometheus.Counter
+	pollDuration   prometheus.Histogram
+	pollErrors     prometheus.Counter
+	cursorLag      prometheus.Gauge
+	leaseHeld      prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -53,6 +55,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "autotriage_fetcher_webhook_requests_total",
 			Help: "Webhook requests by HTTP response code.",
 		}, []string{"code"}),
+		webhookRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "autotriage_fetcher_webhook_refused_total",
+			Help: "Webhook requests refused before their body was read, by reason (source_not_allowed 403, rate_limited 429, missing_credentials and bad_credentials 401).",
+		}, []string{"reason"}),
+		webhookSources: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "autotriage_fetcher_webhook_sources",
+			Help: "Webhook sources with their own rate-limit bucket (at most AUTOTRIAGE_WEBHOOK_MAX_SOURCES; idle ones are dropped).",
+		}),
 		overrides: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "autotriage_overrides_total",
 			Help: "Fields autotriage set that a person changed afterwards, by field.",
@@ -88,9 +98,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, field := range []string{FieldGroup, FieldType, FieldPriority} {
 		m.overrides.WithLabelValues(field)
 	}
+	for _, reason := range refusedReasons {
+		m.webhookRefused.WithLabelValues(reason)
+	}
 	if reg != nil {
 		reg.MustRegister(m.fetched, m.published, m.duplicates, m.filtered, m.invalid, m.unreadable, m.webhooks,
-			m.overrides, m.seenStored, m.seenErrors, m.pollDuration, m.pollErrors, m.cursorLag, m.leaseHeld)
+			m.webhookRefused, m.webhookSources, m.overrides, m.seenStored, m.seenErrors, m.pollDuration, m.pollErrors, m.cursorLag, m.leaseHeld)
 	}
 	return m
 }

@@ -23,8 +23,15 @@ import (
 // WebhookPath is where Freshdesk automation rules post.
 const WebhookPath = "/webhooks/freshdesk"
 
-// WebhookHandler serves WebhookPath. Contract with Freshdesk:
+// WebhookHandler serves WebhookPath. Contract with Freshdesk, in the order
+// the checks run (each before any work the next one costs):
 //
+//   - 403: the source (the TCP peer, or the client named by a trusted
+//     proxy's X-Forwarded-For) is outside AUTOTRIAGE_WEBHOOK_ALLOW;
+//   - 429 with Retry-After: the source posts faster than
+//     AUTOTRIAGE_WEBHOOK_RATE/BURST. This comes before authentication, so
+//     guessing the secret is throttled too;
+//   - 405: not a POST;
 //   - 401: missing or wrong credentials (shared-secret header or basic auth;
 //     compared in constant time); the body is not read;
 //   - 413: body larger than AUTOTRIAGE_WEBHOOK_MAX_BYTES;
@@ -67,6 +74,25 @@ func digest(s string) []byte {
 	return d[:]
 }
 
+// refuse answers a request stopped before its body was read: counted by
+// reason, and logged at most once per AUTOTRIAGE_WEBHOOK_LOG_INTERVAL per
+// kind. Nothing the client presented as a credential is logged.
+func (f *Fetcher) refuse(w http.ResponseWriter, code int, reason, kind, src, msg string) {
+	f.metrics.webhookRefused.WithLabelValues(reason).Inc()
+	f.guard.logs.warn(kind, src, msg, "reason", reason, "source", src)
+	f.reply(w, code, webhookReply{Error: http.StatusText(code)})
+}
+
+// presented reports whether the request carries any credential the
+// endpoint accepts, right or wrong.
+func (f *Fetcher) presented(r *http.Request) bool {
+	if f.cfg.WebhookSecret.IsSet() && r.Header.Get(f.cfg.WebhookHeader) != "" {
+		return true
+	}
+	_, _, has := r.BasicAuth()
+	return has && f.cfg.WebhookUser != ""
+}
+
 // authorized checks the shared-secret header and basic auth; either one
 // that is configured and matches admits the request.
 func (f *Fetcher) authorized(r *http.Request) bool {
@@ -86,6 +112,22 @@ func (f *Fetcher) authorized(r *http.Request) bool {
 }
 
 func (f *Fetcher) serveWebhook(w http.ResponseWriter, r *http.Request) {
+	src := f.guard.source(r)
+	srcText := "unknown"
+	if src.IsValid() {
+		srcText = src.String()
+	}
+	if !f.guard.allowed(src) {
+		f.refuse(w, http.StatusForbidden, RefusedSource, "source", srcText, "webhook refused: source not in AUTOTRIAGE_WEBHOOK_ALLOW")
+		return
+	}
+	ok, wait := f.guard.limits.allow(src, time.Now())
+	f.metrics.webhookSources.Set(float64(f.guard.limits.tracked()))
+	if !ok {
+		w.Header().Set("Retry-After", retryAfter(wait))
+		f.refuse(w, http.StatusTooManyRequests, RefusedRateLimited, "rate", srcText, "webhook refused: source over AUTOTRIAGE_WEBHOOK_RATE")
+		return
+	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		f.reply(w, http.StatusMethodNotAllowed, webhookReply{Error: "POST only"})
@@ -95,8 +137,11 @@ func (f *Fetcher) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		if f.cfg.WebhookUser != "" {
 			w.Header().Set("WWW-Authenticate", `Basic realm="autotriage"`)
 		}
-		f.log.Warn("webhook rejected: bad or missing credentials", "remote", r.RemoteAddr)
-		f.reply(w, http.StatusUnauthorized, webhookReply{Error: "unauthorized"})
+		reason := RefusedBadAuth
+		if !f.presented(r) {
+			reason = RefusedMissingAuth
+		}
+		f.refuse(w, http.StatusUnauthorized, reason, "auth", srcText, "webhook refused: bad or missing credentials")
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, f.cfg.WebhookMaxBytes))

@@ -104,6 +104,7 @@ func New(cfg Config) (*Client, error) {
 		}
 		c.hc = &http.Client{Timeout: timeout, Transport: NewTransport()}
 	}
+	c.hc = keepOnOrigin(c.hc, base)
 	switch {
 	case c.maxRetries == 0:
 		c.maxRetries = DefaultMaxRetries
@@ -136,6 +137,29 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.pacer = newPacer(cfg.Reserve, c.now)
 	return c, nil
+}
+
+// keepOnOrigin returns a copy of hc that does not follow a redirect off
+// base's origin. Go's client would follow it, and keep the Authorization
+// header whenever the host name matches — on another port, or from https
+// to http — so the key could leave the origin or the TLS channel; the
+// redirect response itself is returned instead (an ErrInvalidResponse).
+func keepOnOrigin(hc *http.Client, base *url.URL) *http.Client {
+	cp := *hc
+	next := hc.CheckRedirect
+	cp.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if !sameOrigin(req.URL, base) {
+			return http.ErrUseLastResponse
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &cp
 }
 
 // String never includes the API key.
@@ -419,6 +443,9 @@ func (c *Client) statusError(op string, r *response) *ticketsystem.Error {
 		} else {
 			e.Message = truncate(strings.ToValidUTF8(string(body), "?"), 200)
 		}
+	}
+	if r.status >= 300 && r.status < 400 && e.Message == "" {
+		e.Message = "redirect off " + c.base.Scheme + "://" + c.base.Host + " not followed"
 	}
 	e.Message = scrubSecret(e.Message, c.key.Reveal())
 	return e

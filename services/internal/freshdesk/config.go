@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -55,9 +56,14 @@ type Config struct {
 	// with the password "X".
 	APIKey Secret
 	// BaseURL overrides https://<Domain>.freshdesk.com (simulator, proxy).
-	// Link headers pointing at another origin are refused, so the key is
-	// only ever sent to this origin.
+	// Link headers and redirects pointing at another origin are not
+	// followed, so the key is only ever sent to this origin. Plain http is
+	// refused unless the host is loopback or AllowInsecureHTTP is set: the
+	// key travels in every request's Authorization header.
 	BaseURL string
+	// AllowInsecureHTTP admits an http:// BaseURL on a non-loopback host
+	// (a simulator on a private container network).
+	AllowInsecureHTTP bool
 	// Timeout bounds one HTTP attempt (not the retries); default 30s.
 	Timeout time.Duration
 	// MaxRetries is the number of retries after the first attempt; 0 means
@@ -114,9 +120,33 @@ func (c *Config) baseURL() (*url.URL, error) {
 	if u.User != nil {
 		return nil, errors.New("freshdesk: base URL must not carry credentials")
 	}
+	if u.Scheme == "http" && !c.AllowInsecureHTTP && !isLoopbackHost(u.Hostname()) {
+		return nil, fmt.Errorf("%w: %s would carry the API key in clear text; use https://, or set AUTOTRIAGE_ALLOW_INSECURE_HTTP=true on a trusted network (a simulator's)",
+			ErrInsecureHTTP, u.Redacted())
+	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	u.RawQuery, u.Fragment = "", ""
 	return u, nil
+}
+
+// ErrInsecureHTTP is the error of an http:// base URL on a non-loopback
+// host without AllowInsecureHTTP.
+var ErrInsecureHTTP = errors.New("freshdesk: plain http to a non-loopback host")
+
+// isLoopbackHost reports whether host (no port) names this machine without
+// leaving it: "localhost" or an address in 127.0.0.0/8 or ::1. Other names
+// are not resolved: what a name resolves to can change after the check.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// sameOrigin reports whether u has the scheme, host and port of base.
+func sameOrigin(u, base *url.URL) bool {
+	return strings.EqualFold(u.Scheme, base.Scheme) && strings.EqualFold(u.Host, base.Host)
 }
 
 func defaultSleep(ctx context.Context, d time.Duration) error {

@@ -256,6 +256,11 @@ func newEnv(t *testing.T, o envOptions) *env {
 		"AUTOTRIAGE_WRITER_NOTE_LEASE":     "4s",
 		"AUTOTRIAGE_FRESHDESK_TIMEOUT":     "10s",
 		"AUTOTRIAGE_POLICY":                "group=apply:0.6,type=apply:0.6,priority=suggest,tags=shadow",
+		// The scenarios post webhooks from 127.0.0.1 faster than a whole
+		// Freshdesk account can (150 tickets/s against at most ~33/s): the
+		// per-source limit would turn them into 429s.
+		"AUTOTRIAGE_WEBHOOK_RATE":  "1000000",
+		"AUTOTRIAGE_WEBHOOK_BURST": "1000000",
 	}
 	for k, v := range o.Env {
 		e.baseEnv[k] = v
