@@ -91,7 +91,7 @@ proto-check: proto ## fail if the committed generated code differs from the .pro
 
 .PHONY: fuzz
 fuzz: ## run every fuzz target briefly (FUZZTIME, default 5s each); docs/design.md lists them
-	@cd services && n=0; for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' ./internal | xargs -n1 dirname | sort -u); do \
+	@cd services && n=0; for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
 	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go | cut -c6- | sort); do \
 	    n=$$((n+1)); echo "fuzz $$dir $$f"; \
 	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-5s} $$dir || exit 1; \
