@@ -179,12 +179,8 @@ func (s *Stage) loadModel(ctx context.Context, p modelstore.Promotion) (Predicto
 // Handle classifies one ticket version. Undecodable or invalid tickets are
 // permanent failures (DLQ); publish failures are retried.
 func (s *Stage) Handle(ctx context.Context, m *pipeline.Msg) error {
-	var t v1.Ticket
-	if err := proto.Unmarshal(m.Data, &t); err != nil {
-		s.metrics.invalid.Inc()
-		return pipeline.Permanent(fmt.Errorf("ticket message is not a valid autotriage.v1.Ticket: %w", err))
-	}
-	if err := validate(&t); err != nil {
+	t, err := decodeTicket(m.Data)
+	if err != nil {
 		s.metrics.invalid.Inc()
 		return pipeline.Permanent(err)
 	}
@@ -193,14 +189,14 @@ func (s *Stage) Handle(ctx context.Context, m *pipeline.Msg) error {
 		return pipeline.RetryAfter(errors.New("no model loaded"), 30*time.Second)
 	}
 	start := time.Now()
-	fields := b.p.Predict(&t)
+	fields := b.p.Predict(t)
 	s.metrics.predictSeconds.Observe(time.Since(start).Seconds())
 	pred := &v1.Prediction{
 		System:          t.System,
 		Account:         t.Account,
 		TicketId:        t.Id,
 		TicketUpdatedAt: t.UpdatedAt,
-		Ticket:          &t,
+		Ticket:          t,
 		ModelId:         b.p.ModelID(),
 		ModelVersion:    b.p.ModelVersion(),
 		Fields:          fields,
@@ -212,7 +208,7 @@ func (s *Stage) Handle(ctx context.Context, m *pipeline.Msg) error {
 	}
 	_, err = s.pub.Publish(ctx, pipeline.OutMsg{
 		Subject: pipeline.PredictionSubject(t.System, t.Account, t.Id),
-		ID:      PredictionID(&t, b.p.ModelID()),
+		ID:      PredictionID(t, b.p.ModelID()),
 		Data:    data,
 		Header:  map[string]string{pipeline.HeaderContentType: pipeline.ContentTypeProtobuf},
 	})
@@ -238,6 +234,19 @@ func PredictionID(t *v1.Ticket, modelID string) string {
 		id += ":" + t.BatchId
 	}
 	return id
+}
+
+// decodeTicket reads a ticket message from the stream; an error means the
+// message can never be classified.
+func decodeTicket(data []byte) (*v1.Ticket, error) {
+	var t v1.Ticket
+	if err := proto.Unmarshal(data, &t); err != nil {
+		return nil, fmt.Errorf("ticket message is not a valid autotriage.v1.Ticket: %w", err)
+	}
+	if err := validate(&t); err != nil {
+		return nil, err
+	}
+	return &t, nil
 }
 
 func validate(t *v1.Ticket) error {

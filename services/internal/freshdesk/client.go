@@ -18,6 +18,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/autotriage/autotriage/services/internal/ticketsystem"
 )
@@ -420,11 +421,22 @@ type errorBody struct {
 	} `json:"errors"`
 }
 
+// Limits on what an error response can put into an error (and so into
+// logs and DLQ records): Freshdesk's bodies are short; anything longer is a
+// proxy page or a hostile server.
+const (
+	maxErrorText   = 200 // runes per message, code or field
+	maxFieldErrors = 20
+	maxRetryAfter  = 24 * time.Hour
+)
+
 // statusError builds the error for a non-2xx response. Bodies are optional:
-// 404 and 429 usually have none, and a non-JSON body is kept as text.
+// 404 and 429 usually have none, and a non-JSON body is kept as text. Every
+// string taken from the body is scrubbed of the key before it is cut, so a
+// key straddling the cut cannot leave a prefix behind.
 func (c *Client) statusError(op string, r *response) *ticketsystem.Error {
 	e := &ticketsystem.Error{Kind: kindForStatus(r.status), Op: op, Status: r.status,
-		RequestID: r.header.Get("X-Request-Id")}
+		RequestID: c.errorText(r.header.Get("X-Request-Id"))}
 	if r.status == http.StatusTooManyRequests {
 		e.RetryAfter = parseRetryAfter(r.header.Get("Retry-After"), c.now())
 	}
@@ -432,23 +444,42 @@ func (c *Client) statusError(op string, r *response) *ticketsystem.Error {
 	if len(body) > 0 {
 		var eb errorBody
 		if body[0] == '{' && json.Unmarshal(body, &eb) == nil {
-			e.Code = eb.Code
-			e.Message = eb.Message
+			e.Code = c.errorText(eb.Code)
+			e.Message = c.errorText(eb.Message)
 			if e.Message == "" {
-				e.Message = eb.Description
+				e.Message = c.errorText(eb.Description)
 			}
-			for _, fe := range eb.Errors {
-				e.Fields = append(e.Fields, ticketsystem.FieldError{Field: fe.Field, Code: fe.Code, Message: fe.Message})
+			for i, fe := range eb.Errors {
+				if i == maxFieldErrors {
+					break
+				}
+				e.Fields = append(e.Fields, ticketsystem.FieldError{Field: c.errorText(fe.Field), Code: c.errorText(fe.Code), Message: c.errorText(fe.Message)})
 			}
 		} else {
-			e.Message = truncate(strings.ToValidUTF8(string(body), "?"), 200)
+			e.Message = c.errorText(string(body))
 		}
 	}
 	if r.status >= 300 && r.status < 400 && e.Message == "" {
 		e.Message = "redirect off " + c.base.Scheme + "://" + c.base.Host + " not followed"
 	}
-	e.Message = scrubSecret(e.Message, c.key.Reveal())
 	return e
+}
+
+// errorText makes a string from a response fit for an error: valid UTF-8,
+// without the key, at most maxErrorText runes.
+func (c *Client) errorText(s string) string {
+	s = scrubSecret(strings.ToValidUTF8(s, "?"), c.key.Reveal())
+	if utf8.RuneCountInString(s) <= maxErrorText {
+		return s
+	}
+	n := 0
+	for i := range s {
+		if n == maxErrorText {
+			return s[:i] + "…"
+		}
+		n++
+	}
+	return s
 }
 
 func kindForStatus(status int) error {
@@ -478,7 +509,8 @@ func kindForStatus(status int) error {
 	}
 }
 
-// parseRetryAfter accepts delta-seconds or an HTTP date; 0 if absent or bad.
+// parseRetryAfter accepts delta-seconds or an HTTP date; 0 if absent or bad,
+// at most maxRetryAfter (a far-future date must not park the writer).
 func parseRetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
@@ -488,10 +520,10 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 		if n < 0 {
 			return 0
 		}
-		return time.Duration(min(n, 24*3600)) * time.Second
+		return time.Duration(min(n, int64(maxRetryAfter/time.Second))) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0)
+		return min(max(t.Sub(now), 0), maxRetryAfter)
 	}
 	return 0
 }

@@ -174,12 +174,8 @@ func OutcomeID(p *v1.Prediction, attempt string) string {
 // (pipeline.RetryAfter with the system's Retry-After, or back-off); every
 // step is idempotent, so a retry repeats nothing that already happened.
 func (s *Stage) Handle(ctx context.Context, m *pipeline.Msg) error {
-	var pred v1.Prediction
-	if err := proto.Unmarshal(m.Data, &pred); err != nil {
-		s.metrics.invalid.Inc()
-		return pipeline.Permanent(fmt.Errorf("prediction message is not a valid autotriage.v1.Prediction: %w", err))
-	}
-	if err := validate(&pred); err != nil {
+	pred, err := decodePrediction(m.Data)
+	if err != nil {
 		s.metrics.invalid.Inc()
 		return pipeline.Permanent(err)
 	}
@@ -189,7 +185,7 @@ func (s *Stage) Handle(ctx context.Context, m *pipeline.Msg) error {
 	defer unlock()
 
 	attemptID := m.HeaderValue(pipeline.HeaderAttempt)
-	a, err := s.applyLeased(ctx, &pred, m.NumDelivered, s.holderOf(m))
+	a, err := s.applyLeased(ctx, pred, m.NumDelivered, s.holderOf(m))
 	s.metrics.credits.Add(float64(use.credits.Load()))
 	s.metrics.rateLimited.Add(float64(use.rateLimited.Load()))
 	if err != nil && !pipeline.IsPermanent(err) {
@@ -222,7 +218,7 @@ func (s *Stage) Handle(ctx context.Context, m *pipeline.Msg) error {
 	}
 	ack, perr := s.pub.Publish(pctx, pipeline.OutMsg{
 		Subject: pipeline.OutcomeSubject(pred.System, pred.Account, pred.TicketId),
-		ID:      OutcomeID(&pred, attemptID),
+		ID:      OutcomeID(pred, attemptID),
 		Data:    data,
 		Header:  map[string]string{pipeline.HeaderContentType: pipeline.ContentTypeProtobuf},
 	})
@@ -239,7 +235,7 @@ func (s *Stage) Handle(ctx context.Context, m *pipeline.Msg) error {
 		s.metrics.outcomeDuplicates.WithLabelValues(strconv.FormatBool(expected)).Inc()
 		if !expected {
 			s.log.Warn("outcome dropped as a duplicate on the prediction's first delivery; OUTCOMES keeps an earlier one",
-				"ticket", pred.TicketId, "outcome_id", OutcomeID(&pred, attemptID))
+				"ticket", pred.TicketId, "outcome_id", OutcomeID(pred, attemptID))
 		}
 	}
 	switch {
@@ -819,6 +815,19 @@ func joinErr(a, b string) string {
 		return b
 	}
 	return a + "; " + b
+}
+
+// decodePrediction reads a prediction message from the stream; an error
+// means the message can never be applied.
+func decodePrediction(data []byte) (*v1.Prediction, error) {
+	var p v1.Prediction
+	if err := proto.Unmarshal(data, &p); err != nil {
+		return nil, fmt.Errorf("prediction message is not a valid autotriage.v1.Prediction: %w", err)
+	}
+	if err := validate(&p); err != nil {
+		return nil, err
+	}
+	return &p, nil
 }
 
 func validate(p *v1.Prediction) error {
