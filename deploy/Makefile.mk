@@ -34,8 +34,17 @@ $(AUTOTRIAGE_ROOT)/.env: | $(AUTOTRIAGE_ROOT)/.env.example
 	  sed "s/^AUTOTRIAGE_WEBHOOK_SECRET=.*/AUTOTRIAGE_WEBHOOK_SECRET=$$secret/" $(AUTOTRIAGE_ROOT)/.env.example >$@; \
 	  chmod 600 $@; echo "wrote $@ from .env.example (demo settings, random webhook secret)"
 
+# The broker's NKeys (one seed per role, and their public keys for the NATS
+# server): created once, kept afterwards; rotate with
+# `autotriage secrets nats --rotate ROLE` (SECURITY.md).
+$(AUTOTRIAGE_ROOT)/.secrets/nats/nkeys.env:
+	cd $(AUTOTRIAGE_ROOT)/services && $(GO) run ./autotriage secrets nats --dir $(AUTOTRIAGE_ROOT)/.secrets/nats
+
+.PHONY: secrets
+secrets: $(AUTOTRIAGE_ROOT)/.secrets/nats/nkeys.env ## create the broker's NKeys in .secrets/nats (never committed)
+
 .PHONY: up
-up: images $(AUTOTRIAGE_ROOT)/.env ## docker compose up: NATS + the three stages (+ simulator and trainer with the demo .env)
+up: images $(AUTOTRIAGE_ROOT)/.env $(AUTOTRIAGE_ROOT)/.secrets/nats/nkeys.env ## docker compose up: NATS + the three stages (+ simulator and trainer with the demo .env)
 	cd $(AUTOTRIAGE_ROOT) && AUTOTRIAGE_IMAGE_TAG='$(VERSION)' $(COMPOSE) up -d --remove-orphans
 	@cd $(AUTOTRIAGE_ROOT) && for i in $$(seq 1 60); do \
 	  unhealthy=$$($(COMPOSE) ps -q | xargs -r $(DOCKER) inspect --format '{{.Name}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' | grep -v -e ' healthy$$' -e ' exited$$' || true); \

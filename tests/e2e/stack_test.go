@@ -67,6 +67,7 @@ type stack struct {
 	// "writer"), in the order of their aliases.
 	stages   map[string][]*testcontainers.DockerContainer
 	secret   string
+	keys     brokerKeys // the NKey of each broker role, as `make up` makes them
 	replicas int
 	nextID   int64 // first ticket id not yet seen (ids are sequential in the simulator)
 
@@ -87,7 +88,7 @@ func newStack(t *testing.T, cfg stackConfig) *stack {
 		t.Fatalf("create network: %v", err)
 	}
 	s := &stack{t: t, cfg: cfg, net: nw, nats: map[string]*testcontainers.DockerContainer{}, stages: map[string][]*testcontainers.DockerContainer{},
-		secret: randomHex(16), replicas: 1, nextID: historySize + 1}
+		secret: randomHex(16), replicas: 1, nextID: historySize + 1, keys: newBrokerKeys(t)}
 	t.Cleanup(func() {
 		if t.Failed() {
 			s.dumpLogs()
@@ -115,7 +116,7 @@ func newStack(t *testing.T, cfg stackConfig) *stack {
 				defer wg.Done()
 				// A node is healthy once the JetStream meta group has a
 				// leader, which needs the other nodes: start them together.
-				c, err := s.run(ctx, name, image(images["nats"]), nil, []string{"--config", "/etc/nats/cluster.conf"},
+				c, err := s.run(ctx, name, image(images["nats"]), s.keys.serverEnv(), []string{"--config", "/etc/nats/cluster.conf"},
 					wait.ForHTTP("/healthz").WithPort("8222/tcp").WithStartupTimeout(90*time.Second),
 					[]string{"4222/tcp", "8222/tcp"}, false, conf+":/etc/nats/cluster.conf:ro")
 				if err != nil {
@@ -134,7 +135,7 @@ func newStack(t *testing.T, cfg stackConfig) *stack {
 		}
 		s.natsURL = strings.Join(urls, ",")
 	} else {
-		c, err := s.run(ctx, "nats", image(images["nats"]), nil, []string{"--config", "/etc/nats/nats.conf", "-js", "-m", "8222"},
+		c, err := s.run(ctx, "nats", image(images["nats"]), s.keys.serverEnv(), []string{"--config", "/etc/nats/nats.conf", "-js", "-m", "8222"},
 			wait.ForHTTP("/healthz").WithPort("8222/tcp").WithStartupTimeout(60*time.Second),
 			[]string{"4222/tcp", "8222/tcp"}, true, "")
 		if err != nil {
@@ -258,6 +259,8 @@ func (s *stack) stageEnv() map[string]string {
 		// The simulator is reached over the container network in plain
 		// http, with its own key.
 		"AUTOTRIAGE_ALLOW_INSECURE_HTTP": "true",
+		// Each container gets its role's seed here (brokerKeys.mount).
+		"NATS_NKEY_FILE": seedMount,
 	}
 	maps.Copy(env, s.cfg.stageEnv)
 	return env
@@ -274,7 +277,7 @@ func (s *stack) startStage(ctx context.Context, stage string, n int) error {
 			alias = fmt.Sprintf("%s-%d", stage, i)
 		}
 		c, err := s.run(ctx, alias, image(images[stage]), s.stageEnv(), nil,
-			wait.ForHTTP("/readyz").WithPort("9090/tcp").WithStartupTimeout(2*time.Minute), []string{"9090/tcp"}, true, "")
+			wait.ForHTTP("/readyz").WithPort("9090/tcp").WithStartupTimeout(2*time.Minute), []string{"9090/tcp"}, true, s.keys.mount(stage))
 		if err != nil {
 			return fmt.Errorf("%s: %w", alias, err)
 		}
@@ -306,7 +309,7 @@ func (s *stack) train(ctx context.Context) error {
 func (s *stack) trainOnce(ctx context.Context) error {
 	c, err := s.run(ctx, "trainer", image(images["cli"]), s.stageEnv(),
 		[]string{"train", "--from-helpdesk", "--promote", "--wait", "2m"},
-		wait.ForExit().WithExitTimeout(4*time.Minute), nil, true, "")
+		wait.ForExit().WithExitTimeout(4*time.Minute), nil, true, s.keys.mount("admin"))
 	if err != nil {
 		return err
 	}
@@ -552,7 +555,7 @@ func (s *stack) state(ctx context.Context) (*pipelineState, error) {
 			lastErr = err
 			continue
 		}
-		st, err := readState(ctx, ep)
+		st, err := readState(ctx, ep, s.adminAuth())
 		if err != nil {
 			lastErr = fmt.Errorf("%s: %w", name, err)
 			continue
@@ -565,8 +568,8 @@ func (s *stack) state(ctx context.Context) (*pipelineState, error) {
 	return nil, lastErr
 }
 
-func readState(ctx context.Context, url string) (*pipelineState, error) {
-	nc, err := nats.Connect(url, nats.IgnoreDiscoveredServers(), nats.Timeout(3*time.Second), nats.MaxReconnects(0))
+func readState(ctx context.Context, url string, auth nats.Option) (*pipelineState, error) {
+	nc, err := nats.Connect(url, auth, nats.IgnoreDiscoveredServers(), nats.Timeout(3*time.Second), nats.MaxReconnects(0))
 	if err != nil {
 		return nil, err
 	}
@@ -882,7 +885,7 @@ func (s *stack) records(ctx context.Context) (map[int64]*ticketRecord, error) {
 			lastErr = err
 			continue
 		}
-		recs, err := readRecords(ctx, ep)
+		recs, err := readRecords(ctx, ep, s.adminAuth())
 		if err != nil {
 			lastErr = fmt.Errorf("%s: %w", name, err)
 			continue
@@ -895,8 +898,8 @@ func (s *stack) records(ctx context.Context) (map[int64]*ticketRecord, error) {
 	return nil, lastErr
 }
 
-func readRecords(ctx context.Context, url string) (map[int64]*ticketRecord, error) {
-	nc, err := nats.Connect(url, nats.IgnoreDiscoveredServers(), nats.Timeout(3*time.Second), nats.MaxReconnects(0))
+func readRecords(ctx context.Context, url string, auth nats.Option) (map[int64]*ticketRecord, error) {
+	nc, err := nats.Connect(url, auth, nats.IgnoreDiscoveredServers(), nats.Timeout(3*time.Second), nats.MaxReconnects(0))
 	if err != nil {
 		return nil, err
 	}

@@ -27,6 +27,9 @@ type envConfig struct {
 	Helpdesk freshdesk.Settings
 	// Policy is the triage policy `classify` shows decisions under.
 	Policy string `env:"AUTOTRIAGE_POLICY" help:"triage policy (see the triage package); empty: shadow everywhere"`
+	// Role is the broker role the CLI connects as: admin (the default, for
+	// train, promote, dlq retry/purge) or monitor (status and reads only).
+	Role string `env:"AUTOTRIAGE_NATS_ROLE" envDefault:"admin" help:"broker role of the CLI: admin, or monitor for read-only commands"`
 }
 
 // loadEnv parses the environment. It is read afresh on every call (it is
@@ -41,6 +44,7 @@ func loadEnv() (envConfig, error) {
 	if err := platform.LoadConfigFrom(&cfg, nil, Program, "", io.Discard, env); err != nil {
 		return envConfig{}, err
 	}
+	cfg.NATS.Role = cfg.Role
 	if env["AUTOTRIAGE_NATS_CONNECT_WAIT"] == "" {
 		cfg.NATS.ConnectWait = defaultConnectWait
 	}

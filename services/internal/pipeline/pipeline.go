@@ -48,6 +48,7 @@ type Topology struct {
 	MaxAge          time.Duration `env:"AUTOTRIAGE_STREAM_MAX_AGE" envDefault:"168h" help:"how long TICKETS, PREDICTIONS and OUTCOMES keep messages (the replay horizon)"`
 	MaxBytes        int64         `env:"AUTOTRIAGE_STREAM_MAX_BYTES" envDefault:"-1" help:"size cap per stream in bytes (-1: unlimited); oldest messages go first"`
 	DLQMaxAge       time.Duration `env:"AUTOTRIAGE_DLQ_MAX_AGE" envDefault:"720h" help:"how long dead letters are kept"`
+	DLQMaxBytes     int64         `env:"AUTOTRIAGE_DLQ_MAX_BYTES" envDefault:"1073741824" help:"size cap of the DLQ in bytes (oldest dead letters go first), so junk sent at the webhook cannot fill the store; -1: unlimited"`
 	Replicas        int           `env:"AUTOTRIAGE_STREAM_REPLICAS" envDefault:"1" help:"stream, KV and object-store replicas (3 on a 3-node cluster)"`
 	DuplicateWindow time.Duration `env:"AUTOTRIAGE_STREAM_DUPLICATE_WINDOW" envDefault:"2h" help:"window in which a repeated Nats-Msg-Id is dropped"`
 	AckWait         time.Duration `env:"AUTOTRIAGE_ACK_WAIT" envDefault:"30s" help:"how long a consumer may hold a message without a heartbeat before it is redelivered"`
@@ -62,6 +63,7 @@ func DefaultTopology() Topology {
 		MaxAge:          7 * 24 * time.Hour,
 		MaxBytes:        -1,
 		DLQMaxAge:       30 * 24 * time.Hour,
+		DLQMaxBytes:     1 << 30,
 		Replicas:        1,
 		DuplicateWindow: 2 * time.Hour,
 		AckWait:         30 * time.Second,
@@ -83,6 +85,8 @@ func (t Topology) Validate() error {
 		return errors.New("AUTOTRIAGE_ACK_WAIT: must be at least 1s")
 	case t.MaxDeliver < 1:
 		return errors.New("AUTOTRIAGE_MAX_DELIVER: must be at least 1")
+	case t.DLQMaxBytes == 0 || t.DLQMaxBytes < -1:
+		return errors.New("AUTOTRIAGE_DLQ_MAX_BYTES: must be positive, or -1 for unlimited")
 	case t.MaxAckPending < 1:
 		return errors.New("AUTOTRIAGE_MAX_ACK_PENDING: must be at least 1")
 	}

@@ -28,6 +28,7 @@ func streamConfigs(t Topology) []jetstream.StreamConfig {
 		}
 	}
 	dlq := base(StreamDLQ, "dlq.>", "Messages that failed for good, with stage, error and origin headers", t.DLQMaxAge)
+	dlq.MaxBytes = t.DLQMaxBytes
 	if dlq.Duplicates > dlq.MaxAge {
 		dlq.Duplicates = dlq.MaxAge
 	}

@@ -166,7 +166,7 @@ type envOptions struct {
 type env struct {
 	t       *testing.T
 	ctx     context.Context
-	nats    *natsserver.Server
+	nats    *natsserver.AuthServer
 	conn    *pipeline.Conn
 	sim     *freshdesksim.Sim
 	simURL  string
@@ -184,8 +184,16 @@ func newEnv(t *testing.T, o envOptions) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	e := &env{t: t, ctx: ctx, stages: map[string]*proc{}, lists: &listRecorder{}, logDir: t.TempDir()}
-	e.nats = natsserver.StartTest(t)
-	conn, err := pipeline.Connect(ctx, pipeline.Config{URL: e.nats.URL(), ConnectWait: 10 * time.Second, Topology: e.topology()}, "pipelinetest", nil)
+	// Every stage connects with its own least-privilege identity, as
+	// shipped: the whole suite is the proof that each does its job with
+	// only its permissions (checked at the end of every test).
+	e.nats = natsserver.StartAuthTest(t, "")
+	t.Cleanup(func() {
+		if v := e.nats.Violations(); len(v) > 0 {
+			t.Errorf("broker permission violations during the test (a stage needs a permission its role lacks):\n%s", strings.Join(head(v, 20), "\n"))
+		}
+	})
+	conn, err := pipeline.Connect(ctx, e.nats.Config(pipeline.RoleAdmin, e.topology()), "pipelinetest", nil)
 	if err != nil {
 		t.Fatalf("connect to NATS: %v", err)
 	}
@@ -287,6 +295,7 @@ func (e *env) startStage(name string, extra ...string) *proc {
 		vars[k] = v
 	}
 	vars["AUTOTRIAGE_DEBUG_ADDR"] = freeAddr(e.t)
+	vars["NATS_NKEY_FILE"] = e.nats.SeedFile(name)
 	for _, kv := range extra {
 		k, v, _ := strings.Cut(kv, "=")
 		vars[k] = v

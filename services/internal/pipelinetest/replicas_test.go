@@ -119,6 +119,7 @@ func TestWriterProcessesKilledAtEveryPhase(t *testing.T) {
 			vars[k] = v
 		}
 		vars["AUTOTRIAGE_WRITER_LEASE"] = "5s"
+		vars["NATS_NKEY_FILE"] = e.nats.SeedFile("writer")
 		var kp *killProxy
 		if phase != nil {
 			kp = newKillProxy(t, e.simURL, *phase, 3)

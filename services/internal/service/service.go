@@ -76,6 +76,10 @@ func Start(ctx context.Context, name string, common platform.Common, nats pipeli
 		}
 		rt.Debug = dbg
 	}
+	if _, stage := pipeline.StageUses(name); stage && nats.Role == "" {
+		// A stage binary connects as its own broker role.
+		nats.Role = name
+	}
 	rt.Health.Check("nats", func() error { return errors.New("connecting to NATS") })
 	conn, err := pipeline.Connect(ctx, nats, "autotriage-"+name, rt.Log)
 	if err != nil {
