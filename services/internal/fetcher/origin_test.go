@@ -110,8 +110,12 @@ func TestFirstStartTriagesOnlyTicketsCreatedAfterIt(t *testing.T) {
 
 	// A restarted fetcher (another replica, a later start) keeps the
 	// recorded start instead of taking "now" again.
-	time.Sleep(1100 * time.Millisecond) // a later second, so a fresh "now" would differ
-	f2, _ := newFetcherReg(t, b, s, cfg)
+	// Its clock is an hour on, so a fresh "now" would differ.
+	f2, err := New(cfg, Deps{System: testSystem, Account: testAccount, Source: s.adapter, Catalog: s.adapter,
+		Bus: b.conn, State: b.state, Ledger: b.ledger, Now: func() time.Time { return time.Now().Add(time.Hour) }})
+	if err != nil {
+		t.Fatal(err)
+	}
 	o2, err := f2.Origin(ctx)
 	if err != nil {
 		t.Fatal(err)
