@@ -19,7 +19,7 @@ import (
 
 // config is the environment. The help tag is printed by --help.
 type config struct {
-	Addr                string        `env:"FRESHDESK_SIM_ADDR" envDefault:":8089" help:"listen address of the API and the /_sim/ admin API"`
+	Addr                string        `env:"FRESHDESK_SIM_ADDR" envDefault:"127.0.0.1:8089" help:"listen address of the API and the /_sim/ admin API (loopback unless set, e.g. :8089 in a container)"`
 	APIKey              string        `env:"FRESHDESK_SIM_API_KEY" envDefault:"sim-admin-key" secret:"true" help:"admin API key (basic auth <key>:X)"`
 	AgentKey            string        `env:"FRESHDESK_SIM_AGENT_KEY" envDefault:"sim-agent-key" help:"non-admin API key: 403 on groups and agents"`
 	Plan                string        `env:"FRESHDESK_SIM_PLAN" envDefault:"unlimited" help:"rate-limit plan: trial, growth, pro, enterprise or unlimited"`

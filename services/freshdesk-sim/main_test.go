@@ -23,7 +23,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Addr != ":8089" || cfg.Plan != "unlimited" || cfg.TimeScale != 1 || cfg.APIKey != "sim-admin-key" {
+	if cfg.Addr != "127.0.0.1:8089" || cfg.Plan != "unlimited" || cfg.TimeScale != 1 || cfg.APIKey != "sim-admin-key" {
 		t.Fatalf("defaults %+v", cfg)
 	}
 }

@@ -252,7 +252,9 @@ func (s *stack) stageEnv() map[string]string {
 		"AUTOTRIAGE_WEBHOOK_ADDR":          ":8080",
 		"AUTOTRIAGE_WEBHOOK_SECRET":        s.secret,
 		"AUTOTRIAGE_FETCHER_POLL_INTERVAL": "2s",
-		"AUTOTRIAGE_POLICY":                testPolicy,
+		// As the demo's .env: the simulator's tickets may predate the stack.
+		"AUTOTRIAGE_FETCHER_START": "24h",
+		"AUTOTRIAGE_POLICY":        testPolicy,
 		// Short enough that a message held by a killed classifier comes
 		// back within a scenario.
 		"AUTOTRIAGE_ACK_WAIT": "15s",

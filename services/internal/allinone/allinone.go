@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,14 +72,34 @@ type SimConfig struct {
 // default (shadow everywhere) until the operator opts in.
 const demoPolicy = "group=apply:p90,type=apply:p90,priority=suggest,tags=shadow"
 
+// demoStart is the simulator demo's AUTOTRIAGE_FETCHER_START when it is
+// unset: the simulator's waiting tickets were created within the last hour,
+// and a real account's default ("now") would leave them untriaged.
+const demoStart = "24h"
+
+// FlagTrainFromHistory lets `autotriage up` against a real account train
+// its starter model on the helpdesk's history (which costs API credits) when
+// no model is promoted.
+const FlagTrainFromHistory = "--train-from-history"
+
 // Run is `autotriage up`.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg Config
-	if err := platform.LoadConfig(&cfg, args, "autotriage up", "the whole pipeline in one process (embedded JetStream; the Freshdesk simulator unless FRESHDESK_DOMAIN or FRESHDESK_BASE_URL is set)", stdout); err != nil {
+	var rest []string
+	train := false
+	for _, a := range args {
+		if a == FlagTrainFromHistory || a == FlagTrainFromHistory[1:] {
+			train = true
+			continue
+		}
+		rest = append(rest, a)
+	}
+	if err := platform.LoadConfig(&cfg, rest, "autotriage up", "the whole pipeline in one process (embedded JetStream; the Freshdesk simulator unless FRESHDESK_DOMAIN or FRESHDESK_BASE_URL is set); every listener on 127.0.0.1 unless its address is set. Against a real account with no model promoted, "+FlagTrainFromHistory+" trains the starter model on the last year of tickets (it states the API credits first; without the flag up stops there)", stdout); err != nil {
 		return err
 	}
 	_, policySet := os.LookupEnv("AUTOTRIAGE_POLICY")
-	return Start(ctx, cfg, Options{Stdout: stdout, Stderr: stderr, PolicyExplicit: policySet})
+	_, startSet := os.LookupEnv("AUTOTRIAGE_FETCHER_START")
+	return Start(ctx, cfg, Options{Stdout: stdout, Stderr: stderr, PolicyExplicit: policySet, StartExplicit: startSet, TrainFromHistory: train})
 }
 
 // Options are what a caller of Start controls beyond the configuration.
@@ -87,6 +108,14 @@ type Options struct {
 	// PolicyExplicit says the operator chose AUTOTRIAGE_POLICY; otherwise
 	// the simulator demo applies demoPolicy.
 	PolicyExplicit bool
+	// StartExplicit says the operator chose AUTOTRIAGE_FETCHER_START;
+	// otherwise the simulator demo starts demoStart back, so the tickets
+	// the simulator has waiting are triaged.
+	StartExplicit bool
+	// TrainFromHistory allows training the starter model on a real
+	// account's history (FlagTrainFromHistory); the simulator's history is
+	// always used.
+	TrainFromHistory bool
 	// Ready, when set, is called once every stage runs, with the addresses.
 	Ready func(Addrs)
 }
@@ -95,6 +124,9 @@ type Options struct {
 type Addrs struct {
 	NATS, Debug, Webhook, Simulator string
 	Sim                             *freshdesksim.Sim
+	// Listeners is every address (host:port) the process bound, by name:
+	// nats, debug, and webhook and freshdesk-sim when they run.
+	Listeners map[string]string
 }
 
 // Start runs the pipeline until ctx ends, then drains every stage and stops,
@@ -112,6 +144,9 @@ func Start(ctx context.Context, cfg Config, o Options) (err error) {
 	simMode := !cfg.Freshdesk.Configured()
 	if simMode && !o.PolicyExplicit {
 		cfg.Triage.Policy = demoPolicy
+	}
+	if simMode && !o.StartExplicit {
+		cfg.Fetcher.Start = demoStart
 	}
 	checks := []error{cfg.Common.Validate(), cfg.Topology.Validate(), cfg.Triage.Validate(), cfg.Writer.Validate()}
 	if !simMode {
@@ -152,7 +187,7 @@ func Start(ctx context.Context, cfg Config, o Options) (err error) {
 		return fmt.Errorf("embedded NATS on %s: %w", cfg.NATSAddr, err)
 	}
 	defer stopWithin(sd, log, "embedded NATS server", srv.Stop)
-	addrs := Addrs{NATS: srv.URL()}
+	addrs := Addrs{NATS: srv.URL(), Listeners: map[string]string{"nats": strings.TrimPrefix(srv.URL(), "nats://")}}
 
 	// The webhook listener comes first so the simulator can be told its
 	// real address (port 0 picks one); it answers 503 until the fetcher is
@@ -167,6 +202,7 @@ func Start(ctx context.Context, cfg Config, o Options) (err error) {
 			return &platform.ConfigError{Var: "AUTOTRIAGE_WEBHOOK_ADDR", Msg: err.Error()}
 		}
 		addrs.Webhook = web.Addr()
+		addrs.Listeners["webhook"] = web.Addr()
 		stopWeb = sync.OnceFunc(func() {
 			sctx, c := sd.WorkContext()
 			defer c()
@@ -184,6 +220,7 @@ func Start(ctx context.Context, cfg Config, o Options) (err error) {
 			return err
 		}
 		addrs.Sim, addrs.Simulator = sim, hs.Addr()
+		addrs.Listeners["freshdesk-sim"] = hs.Addr()
 		defer sim.Close()
 		stopSim = sync.OnceFunc(func() {
 			// The simulator first, so its requests held by injected
@@ -206,6 +243,7 @@ func Start(ctx context.Context, cfg Config, o Options) (err error) {
 	defer func() { err = errors.Join(err, rt.Stop()) }()
 	if rt.Debug != nil {
 		addrs.Debug = rt.Debug.Addr()
+		addrs.Listeners["debug"] = rt.Debug.Addr()
 	}
 
 	say("autotriage %s: embedded NATS at %s (store %s)", platform.Build().Version, srv.URL(), storeDir)
@@ -214,7 +252,7 @@ func Start(ctx context.Context, cfg Config, o Options) (err error) {
 	} else {
 		say("helpdesk: %s", describeHelpdesk(cfg.Freshdesk))
 	}
-	if err := ensureModel(ctx, rt, cfg, say); err != nil {
+	if err := ensureModel(ctx, rt, cfg, !simMode, o.TrainFromHistory, say); err != nil {
 		return err
 	}
 	say("policy: %s", policy.String())
@@ -372,8 +410,11 @@ func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // ensureModel trains and promotes a starter model from the helpdesk's
-// resolved history when no model is promoted yet.
-func ensureModel(ctx context.Context, rt *service.Runtime, cfg Config, say func(string, ...any)) error {
+// resolved history when no model is promoted yet. A real account's history
+// is read only with allowed (FlagTrainFromHistory), after stating its cost;
+// without it ensureModel reads none and returns a *TrainingRefused saying
+// what reading it would cost.
+func ensureModel(ctx context.Context, rt *service.Runtime, cfg Config, real, allowed bool, say func(string, ...any)) error {
 	store, err := modelstore.Open(ctx, rt.Conn)
 	if err != nil {
 		return err
@@ -384,17 +425,24 @@ func ensureModel(ctx context.Context, rt *service.Runtime, cfg Config, say func(
 	} else if !errors.Is(err, modelstore.ErrNoModel) {
 		return err
 	}
-	say("no model promoted: training a starter model on the helpdesk's resolved tickets...")
 	client, err := cfg.Freshdesk.NewClient(nil, rt.Log, nil)
 	if err != nil {
 		return err
 	}
+	since := time.Now().AddDate(-1, 0, 0)
+	if real {
+		cost := EstimateHistory(ctx, client, since)
+		if !allowed {
+			return &TrainingRefused{Cost: cost}
+		}
+		say("%s: reading %s", FlagTrainFromHistory, cost)
+	}
+	say("no model promoted: training a starter model on the helpdesk's resolved tickets...")
 	ad := freshdesk.NewAdapter(client)
 	cat, err := ad.Catalog(ctx)
 	if err != nil {
 		return fmt.Errorf("read the helpdesk catalog: %w", err)
 	}
-	since := time.Now().AddDate(-1, 0, 0)
 	examples, err := training.FromHelpdesk(ctx, ad, cat, training.Options{Since: since, IgnoreTag: cfg.Writer.Tag})
 	if err != nil {
 		return err

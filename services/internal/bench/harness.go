@@ -255,6 +255,9 @@ func (h *harness) start(ctx context.Context, sc scenario) (e *env, err error) {
 		"AUTOTRIAGE_WRITER_NOTES":     strconv.FormatBool(sc.notes),
 		"AUTOTRIAGE_WEBHOOK_DISABLED": strconv.FormatBool(!sc.webhooks),
 		"AUTOTRIAGE_WEBHOOK_ADDR":     "127.0.0.1:0",
+		// The backlog runs measure tickets created before the fetcher
+		// starts; the default start ("now") would skip them.
+		"AUTOTRIAGE_FETCHER_START": "24h",
 	}
 	for _, k := range tuningVars {
 		if v, ok := os.LookupEnv(k); ok {

@@ -174,7 +174,7 @@ func modelInUse(ctx context.Context, conn *pipeline.Conn) modelStatus {
 	return modelStatus{ID: p.ID, Version: p.Version, PromotedAt: p.PromotedAt, By: p.By}
 }
 
-// fetcherState returns the fetcher's cursors and leases as stored (their
+// fetcherState returns the fetcher's cursors, leases and triage starts as stored (their
 // JSON is the fetcher's business; non-JSON values are shown as strings).
 func fetcherState(ctx context.Context, conn *pipeline.Conn) ([]kvValue, error) {
 	kv, err := conn.KV(ctx, pipeline.BucketFetcher)
@@ -188,7 +188,7 @@ func fetcherState(ctx context.Context, conn *pipeline.Conn) ([]kvValue, error) {
 	sort.Strings(keys)
 	var out []kvValue
 	for _, k := range keys {
-		if !strings.HasPrefix(k, "cursor.") && !strings.HasPrefix(k, "lease.") {
+		if !strings.HasPrefix(k, "cursor.") && !strings.HasPrefix(k, "lease.") && !strings.HasPrefix(k, "start.") {
 			continue
 		}
 		e, err := kv.Get(ctx, k)

@@ -21,12 +21,12 @@ type Config struct {
 
 	PollInterval time.Duration `env:"AUTOTRIAGE_FETCHER_POLL_INTERVAL" envDefault:"30s" help:"pause between two polls of updated_since (the safety net behind webhooks)"`
 	Overlap      time.Duration `env:"AUTOTRIAGE_FETCHER_OVERLAP" envDefault:"5s" help:"each poll starts this long before the cursor, so updates stamped in an already-read second are not missed (repeats are dropped by message id; every ticket in the window is listed again, at 3 credits per 100)"`
-	Start        string        `env:"AUTOTRIAGE_FETCHER_START" envDefault:"24h" help:"where the first poll starts when no cursor is stored: a duration back from now (\"24h\") or an RFC 3339 time"`
+	Start        string        `env:"AUTOTRIAGE_FETCHER_START" envDefault:"now" help:"where triage begins, fixed at the first start of an account and kept in KV: now, a duration back from now (\"24h\") or an RFC 3339 time; the first poll reads updates from there and tickets created before it are never triaged (backfill reads the past in shadow mode)"`
 	Concurrency  int           `env:"AUTOTRIAGE_FETCHER_CONCURRENCY" envDefault:"8" help:"ticket versions of one page processed (ledger read, publish) at once"`
 
 	LeaseTTL time.Duration `env:"AUTOTRIAGE_FETCHER_LEASE_TTL" envDefault:"30s" help:"how long the polling lease lasts without renewal; a dead poller is replaced after at most this long (replica clocks must agree to well within it)"`
 
-	WebhookAddr     string          `env:"AUTOTRIAGE_WEBHOOK_ADDR" envDefault:":8080" help:"listen address of the webhook endpoint (path /webhooks/freshdesk)"`
+	WebhookAddr     string          `env:"AUTOTRIAGE_WEBHOOK_ADDR" envDefault:"127.0.0.1:8080" help:"listen address of the webhook endpoint (path /webhooks/freshdesk); loopback unless set, e.g. :8080 behind a TLS reverse proxy or in a container"`
 	WebhooksOff     bool            `env:"AUTOTRIAGE_WEBHOOK_DISABLED" envDefault:"false" help:"do not serve webhooks (polling only)"`
 	WebhookSecret   platform.Secret `env:"AUTOTRIAGE_WEBHOOK_SECRET" secret:"true" help:"shared secret expected in the webhook header"`
 	WebhookHeader   string          `env:"AUTOTRIAGE_WEBHOOK_HEADER" envDefault:"X-Autotriage-Token" help:"name of the header carrying AUTOTRIAGE_WEBHOOK_SECRET"`
@@ -58,10 +58,10 @@ func DefaultConfig() Config {
 	return Config{
 		PollInterval:       30 * time.Second,
 		Overlap:            5 * time.Second,
-		Start:              "24h",
+		Start:              "now",
 		Concurrency:        8,
 		LeaseTTL:           30 * time.Second,
-		WebhookAddr:        ":8080",
+		WebhookAddr:        "127.0.0.1:8080",
 		WebhookHeader:      "X-Autotriage-Token",
 		WebhookMaxBytes:    64 << 10,
 		WebhookTimeout:     20 * time.Second,
@@ -136,12 +136,12 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// parseStart reads AUTOTRIAGE_FETCHER_START: a duration back from now or an
-// RFC 3339 time.
+// parseStart reads AUTOTRIAGE_FETCHER_START: "now" (or empty), a duration
+// back from now or an RFC 3339 time.
 func parseStart(s string, now time.Time) (time.Time, error) {
 	s = strings.TrimSpace(s)
-	if s == "" {
-		return now.Add(-24 * time.Hour), nil
+	if s == "" || s == "now" {
+		return now, nil
 	}
 	if d, err := time.ParseDuration(s); err == nil {
 		if d < 0 {
@@ -152,7 +152,7 @@ func parseStart(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t.UTC(), nil
 	}
-	return time.Time{}, errors.New(`want a duration back from now ("24h") or an RFC 3339 time`)
+	return time.Time{}, errors.New(`want now, a duration back from now ("24h") or an RFC 3339 time`)
 }
 
 // Filter decides which ticket versions need triage. The zero value passes
@@ -180,6 +180,9 @@ const (
 	ReasonStale          = "stale"
 	ReasonOverride       = "override"
 	ReasonOutOfRange     = "out_of_range"
+	// ReasonBeforeStart: created before the account's triage start
+	// (Origin, from AUTOTRIAGE_FETCHER_START).
+	ReasonBeforeStart = "before_start"
 )
 
 var whenConds = []string{"no_group", "no_type", "untagged", "always"}

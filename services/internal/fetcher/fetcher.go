@@ -123,6 +123,8 @@ type Fetcher struct {
 	releaseOnStop bool
 	polling       sync.Mutex // held while a poll runs, so Run never overlaps two
 	held          atomic.Bool
+	origin        atomic.Pointer[Origin]
+	originMu      sync.Mutex // serialises the first Origin read
 }
 
 // New checks cfg and deps and returns a replica.
@@ -293,6 +295,17 @@ func (f *Fetcher) handle(ctx context.Context, t *ticketsystem.Ticket, o publishO
 		res, done, err := f.checkLedger(ctx, t)
 		if err != nil || done {
 			return res, err
+		}
+	}
+	if o.live {
+		before, err := f.beforeStart(ctx, t.CreatedAt)
+		if err != nil {
+			return Result{}, err
+		}
+		if before {
+			f.metrics.filtered.WithLabelValues(ReasonBeforeStart).Inc()
+			f.log.Debug("ticket created before the triage start; not triaged", "ticket", t.ID, "created_at", t.CreatedAt)
+			return Result{Status: StatusSkipped, Reason: ReasonBeforeStart}, nil
 		}
 	}
 	if o.live || o.filter {

@@ -177,6 +177,9 @@ func startSim(t *testing.T, cfg freshdesksim.Config, gen freshdesksim.GenerateOp
 
 func testConfig() Config {
 	c := DefaultConfig()
+	// The tests' tickets are generated before the fetcher starts; the
+	// default start ("now") would leave them untriaged (origin_test.go).
+	c.Start = "24h"
 	c.WebhookSecret = testSecret
 	c.PollInterval = 50 * time.Millisecond
 	c.LeaseTTL = 900 * time.Millisecond

@@ -41,7 +41,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"arrival"}),
 		filtered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "autotriage_fetcher_tickets_filtered_total",
-			Help: "Ticket versions not published, by reason (status, spam_deleted, already_triaged, own_version, own_write, stale, override, created_before, out_of_range).",
+			Help: "Ticket versions not published, by reason (status, spam_deleted, already_triaged, own_version, own_write, stale, override, created_before, before_start, out_of_range).",
 		}, []string{"reason"}),
 		invalid: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "autotriage_fetcher_invalid_total",

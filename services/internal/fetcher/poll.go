@@ -53,13 +53,23 @@ func (f *Fetcher) readCursor(ctx context.Context) (Cursor, uint64, error) {
 	return c, e.Revision, nil
 }
 
-// loadCursor reads the cursor, or starts at AUTOTRIAGE_FETCHER_START.
+// loadCursor reads the cursor, or starts at the account's triage start.
 func (f *Fetcher) loadCursor(ctx context.Context) (cursorState, error) {
 	c, rev, err := f.readCursor(ctx)
 	if errors.Is(err, pipeline.ErrNotFound) {
-		start, perr := parseStart(f.cfg.Start, f.now())
-		if perr != nil {
-			return cursorState{}, fmt.Errorf("AUTOTRIAGE_FETCHER_START: %w", perr)
+		o, oerr := f.Origin(ctx)
+		if oerr != nil {
+			return cursorState{}, oerr
+		}
+		start := o.At
+		if start.IsZero() {
+			// No limit recorded (an account polled before origins
+			// existed) and the cursor since deleted: start where the
+			// setting says rather than at the beginning of time.
+			var perr error
+			if start, perr = parseStart(f.cfg.Start, f.now()); perr != nil {
+				return cursorState{}, fmt.Errorf("AUTOTRIAGE_FETCHER_START: %w", perr)
+			}
 		}
 		f.log.Info("no polling cursor stored; starting", "from", start)
 		return cursorState{at: start}, nil

@@ -2,6 +2,7 @@ package fetcher
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/autotriage/autotriage/services/internal/freshdesk"
 	"github.com/autotriage/autotriage/services/internal/ledger"
@@ -29,11 +30,20 @@ func Build(ctx context.Context, rt *service.Runtime, cfg Config, fd freshdesk.Se
 	if account == "" {
 		account = fd.AccountName()
 	}
-	return New(cfg, Deps{
+	f, err := New(cfg, Deps{
 		System: "freshdesk", Account: account,
 		Source: adapter, Catalog: adapter,
 		Bus: rt.Conn, State: state, Ledger: ledger.New(writerKV),
 		Log: rt.Log, Registerer: rt.Registerer, PipelineMetrics: rt.Metrics,
 		StopContext: rt.Shutdown.Context,
 	})
+	if err != nil {
+		return nil, err
+	}
+	// The triage start is fixed now, at the process start, rather than
+	// when the first ticket version arrives.
+	if _, err := f.Origin(ctx); err != nil {
+		return nil, fmt.Errorf("fetcher: %w", err)
+	}
+	return f, nil
 }

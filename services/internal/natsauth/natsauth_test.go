@@ -168,7 +168,7 @@ func TestRefusals(t *testing.T) {
 	}
 	cases := []struct {
 		what    string
-		denied  string // in the server's violation line
+		denied  string   // in the server's violation line
 		allowed []string // roles that may; every other role is refused
 		op      func(c *pipeline.Conn) error
 	}{

@@ -69,4 +69,3 @@ func writeList(b *strings.Builder, name string, subjects []string) {
 	}
 	b.WriteString("            ]\n")
 }
-

@@ -65,9 +65,11 @@ func NewRegistry(service string) *prometheus.Registry {
 	return reg
 }
 
-// DebugHandler serves /healthz, /readyz, /metrics, /version and /debug/pprof/.
-// It is meant for an operator-only port, never the public one.
-func DebugHandler(reg prometheus.Gatherer, health *Health) http.Handler {
+// DebugHandler serves /healthz, /readyz, /metrics, /version and, when pprof
+// is true (AUTOTRIAGE_PPROF), /debug/pprof/; without it those paths are 404.
+// It is meant for an operator-only port, never the public one: a heap
+// profile holds whatever was in memory, tickets and keys included.
+func DebugHandler(reg prometheus.Gatherer, health *Health, pprofOn bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -93,11 +95,13 @@ func DebugHandler(reg prometheus.Gatherer, health *Health) http.Handler {
 		_ = json.NewEncoder(w).Encode(Build())
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if pprofOn {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -36,7 +37,7 @@ func TestConfigDefaultsAndValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Domain != "acme" || cfg.Workers != 8 || cfg.Poll != 30*time.Second || cfg.LogLevel != "info" || cfg.DebugAddr != ":9090" {
+	if cfg.Domain != "acme" || cfg.Workers != 8 || cfg.Poll != 30*time.Second || cfg.LogLevel != "info" || cfg.DebugAddr != "127.0.0.1:9090" || cfg.Pprof {
 		t.Fatalf("unexpected config %+v", cfg)
 	}
 }
@@ -140,7 +141,7 @@ func TestDebugHandler(t *testing.T) {
 		}
 		return nil
 	})
-	srv := httptest.NewServer(DebugHandler(reg, h))
+	srv := httptest.NewServer(DebugHandler(reg, h, true))
 	defer srv.Close()
 	get := func(path string) (int, string) {
 		resp, err := http.Get(srv.URL + path)
@@ -170,5 +171,46 @@ func TestDebugHandler(t *testing.T) {
 	}
 	if code, body := get("/version"); code != 200 || !strings.Contains(body, "go_version") {
 		t.Fatalf("version %d %s", code, body)
+	}
+}
+
+// Profiles are opt-in: with the shared configuration as loaded from an
+// environment without AUTOTRIAGE_PPROF every pprof path is 404, and
+// AUTOTRIAGE_PPROF=true serves them.
+func TestPprofOnlyWhenEnabled(t *testing.T) {
+	paths := []string{"/debug/pprof/", "/debug/pprof/heap", "/debug/pprof/goroutine", "/debug/pprof/cmdline", "/debug/pprof/symbol"}
+	for _, tc := range []struct {
+		env  map[string]string
+		want int
+	}{
+		{map[string]string{}, http.StatusNotFound},
+		{map[string]string{"AUTOTRIAGE_PPROF": "false"}, http.StatusNotFound},
+		{map[string]string{"AUTOTRIAGE_PPROF": "true"}, http.StatusOK},
+	} {
+		var cfg Common
+		if err := LoadConfigFrom(&cfg, nil, "svc", "", io.Discard, tc.env); err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(DebugHandler(NewRegistry("svc"), NewHealth(), cfg.Pprof))
+		for _, p := range paths {
+			resp, err := http.Get(srv.URL + p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Errorf("env %v: GET %s = %d, want %d", tc.env, p, resp.StatusCode, tc.want)
+			}
+		}
+		// The rest of the debug server is there either way.
+		resp, err := http.Get(srv.URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("env %v: /metrics %d", tc.env, resp.StatusCode)
+		}
+		srv.Close()
 	}
 }

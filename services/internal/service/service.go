@@ -70,7 +70,7 @@ func Start(ctx context.Context, name string, common platform.Common, nats pipeli
 	}
 	rt.Registerer = rt.Registry
 	if !o.NoDebugServer {
-		dbg, err := platform.Listen("debug", common.DebugAddr, platform.DebugHandler(rt.Registry, rt.Health), rt.Log)
+		dbg, err := platform.Listen("debug", common.DebugAddr, platform.DebugHandler(rt.Registry, rt.Health, common.Pprof), rt.Log)
 		if err != nil {
 			return nil, err
 		}

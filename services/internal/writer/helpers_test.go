@@ -381,6 +381,7 @@ func (h *harness) observer() *observer {
 		h.t.Fatal(err)
 	}
 	cfg := fetcher.DefaultConfig()
+	cfg.Start = "24h" // the tests' tickets exist before the observer starts
 	cfg.WebhookSecret = testWebhookSecret
 	ad := freshdesk.NewAdapter(h.client)
 	f, err := fetcher.New(cfg, fetcher.Deps{System: testSystem, Account: testAccount, Source: ad, Catalog: ad,
