@@ -43,6 +43,12 @@ $(AUTOTRIAGE_ROOT)/.secrets/nats/nkeys.env:
 .PHONY: secrets
 secrets: $(AUTOTRIAGE_ROOT)/.secrets/nats/nkeys.env ## create the broker's NKeys in .secrets/nats (never committed)
 
+$(AUTOTRIAGE_ROOT)/.secrets/tls/ca.pem:
+	cd $(AUTOTRIAGE_ROOT)/services && $(GO) run ./autotriage secrets tls --dir $(AUTOTRIAGE_ROOT)/.secrets/tls
+
+.PHONY: secrets-tls
+secrets-tls: $(AUTOTRIAGE_ROOT)/.secrets/tls/ca.pem ## create a local CA and the broker's TLS certificates in .secrets/tls (docker-compose.tls.yml)
+
 .PHONY: up
 up: images $(AUTOTRIAGE_ROOT)/.env $(AUTOTRIAGE_ROOT)/.secrets/nats/nkeys.env ## docker compose up: NATS + the three stages (+ simulator and trainer with the demo .env)
 	cd $(AUTOTRIAGE_ROOT) && AUTOTRIAGE_IMAGE_TAG='$(VERSION)' $(COMPOSE) up -d --remove-orphans

@@ -119,6 +119,7 @@ for img in "${built[@]}"; do
 		mkdir -p "$ctx/rootfs/etc/nats"
 		cp "$root/deploy/nats/nats.conf" "$ctx/rootfs/etc/nats/nats.conf"
 		cp "$root/deploy/nats/auth.conf" "$ctx/rootfs/etc/nats/auth.conf"
+		cp "$root/deploy/nats/nats-tls.conf" "$ctx/rootfs/etc/nats/nats-tls.conf"
 	fi
 	chmod -R u=rwX,go=rX "$ctx/rootfs"
 	chmod 0755 "$ctx/rootfs/usr/local/bin/"*

@@ -14,9 +14,12 @@ var allImages = []string{"nats", "fetcher", "classifier", "writer", "freshdesk-s
 // JetStream) and takes it through failures one after another. The stack is
 // shared by the subtests to keep the suite short; each subtest sends its own
 // batch of tickets and checks that batch completely, and they run in order.
+// TestSingleNode runs the compose topology with the broker on mutual TLS
+// (docker-compose.tls.yml): every stage, the trainer and the test itself
+// connect with the CA, a client certificate and their own NKey.
 func TestSingleNode(t *testing.T) {
 	requireImages(t, allImages...)
-	s := newStack(t, stackConfig{})
+	s := newStack(t, stackConfig{tls: true})
 
 	t.Run("TicketsFlowEndToEnd", func(t *testing.T) {
 		s.t = t

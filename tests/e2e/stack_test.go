@@ -52,6 +52,9 @@ type stackConfig struct {
 	simTimeScale float64
 	// stageEnv is added to (and overrides) the environment of every stage.
 	stageEnv map[string]string
+	// tls runs the single NATS node with mutual TLS (deploy/nats/nats-tls.conf,
+	// certificates from `autotriage secrets tls`), as docker-compose.tls.yml does.
+	tls bool
 }
 
 // stack is one autotriage deployment under test.
@@ -68,6 +71,7 @@ type stack struct {
 	stages   map[string][]*testcontainers.DockerContainer
 	secret   string
 	keys     brokerKeys // the NKey of each broker role, as `make up` makes them
+	tlsDir   string     // with cfg.tls: the CA and certificates
 	replicas int
 	nextID   int64 // first ticket id not yet seen (ids are sequential in the simulator)
 
@@ -135,14 +139,22 @@ func newStack(t *testing.T, cfg stackConfig) *stack {
 		}
 		s.natsURL = strings.Join(urls, ",")
 	} else {
-		c, err := s.run(ctx, "nats", image(images["nats"]), s.keys.serverEnv(), []string{"--config", "/etc/nats/nats.conf", "-js", "-m", "8222"},
+		conf, binds, scheme := "/etc/nats/nats.conf", []string(nil), "nats"
+		if cfg.tls {
+			s.tlsDir = s.makeTLS(ctx)
+			conf, scheme = "/etc/nats/nats-tls.conf", "tls"
+			for _, f := range []string{"server.pem", "server-key.pem", "ca.pem"} {
+				binds = append(binds, filepath.Join(s.tlsDir, f)+":/etc/nats/tls/"+f+":ro")
+			}
+		}
+		c, err := s.run(ctx, "nats", image(images["nats"]), s.keys.serverEnv(), []string{"--config", conf, "-js", "-m", "8222"},
 			wait.ForHTTP("/healthz").WithPort("8222/tcp").WithStartupTimeout(60*time.Second),
-			[]string{"4222/tcp", "8222/tcp"}, true, "")
+			[]string{"4222/tcp", "8222/tcp"}, true, binds...)
 		if err != nil {
 			t.Fatalf("start NATS: %v", err)
 		}
 		s.nats["nats"] = c
-		s.natsURL = "nats://nats:4222"
+		s.natsURL = scheme + "://nats:4222"
 	}
 
 	simEnv := map[string]string{
@@ -200,7 +212,7 @@ func newStack(t *testing.T, cfg stackConfig) *stack {
 
 // run starts one container on the stack's network, hardened like the
 // compose file (read-only root, no capabilities, no new privileges).
-func (s *stack) run(ctx context.Context, alias, img string, env map[string]string, cmd []string, ws wait.Strategy, ports []string, readOnly bool, bind string) (*testcontainers.DockerContainer, error) {
+func (s *stack) run(ctx context.Context, alias, img string, env map[string]string, cmd []string, ws wait.Strategy, ports []string, readOnly bool, binds ...string) (*testcontainers.DockerContainer, error) {
 	opts := []testcontainers.ContainerCustomizer{
 		network.WithNetwork([]string{alias}, s.net),
 		testcontainers.WithLabels(map[string]string{e2eLabel: "1"}),
@@ -209,8 +221,10 @@ func (s *stack) run(ctx context.Context, alias, img string, env map[string]strin
 			hc.CapDrop = []string{"ALL"}
 			hc.SecurityOpt = []string{"no-new-privileges:true"}
 			hc.Tmpfs = map[string]string{"/tmp": ""}
-			if bind != "" {
-				hc.Binds = append(hc.Binds, bind)
+			for _, b := range binds {
+				if b != "" {
+					hc.Binds = append(hc.Binds, b)
+				}
 			}
 		}),
 	}
@@ -264,6 +278,11 @@ func (s *stack) stageEnv() map[string]string {
 		// Each container gets its role's seed here (brokerKeys.mount).
 		"NATS_NKEY_FILE": seedMount,
 	}
+	if s.tlsDir != "" {
+		env["NATS_CA"] = tlsMount + "/ca.pem"
+		env["NATS_CERT"] = tlsMount + "/client.pem"
+		env["NATS_KEY"] = tlsMount + "/client-key.pem"
+	}
 	maps.Copy(env, s.cfg.stageEnv)
 	return env
 }
@@ -279,7 +298,7 @@ func (s *stack) startStage(ctx context.Context, stage string, n int) error {
 			alias = fmt.Sprintf("%s-%d", stage, i)
 		}
 		c, err := s.run(ctx, alias, image(images[stage]), s.stageEnv(), nil,
-			wait.ForHTTP("/readyz").WithPort("9090/tcp").WithStartupTimeout(2*time.Minute), []string{"9090/tcp"}, true, s.keys.mount(stage))
+			wait.ForHTTP("/readyz").WithPort("9090/tcp").WithStartupTimeout(2*time.Minute), []string{"9090/tcp"}, true, s.mounts(stage)...)
 		if err != nil {
 			return fmt.Errorf("%s: %w", alias, err)
 		}
@@ -311,7 +330,7 @@ func (s *stack) train(ctx context.Context) error {
 func (s *stack) trainOnce(ctx context.Context) error {
 	c, err := s.run(ctx, "trainer", image(images["cli"]), s.stageEnv(),
 		[]string{"train", "--from-helpdesk", "--promote", "--wait", "2m"},
-		wait.ForExit().WithExitTimeout(4*time.Minute), nil, true, s.keys.mount("admin"))
+		wait.ForExit().WithExitTimeout(4*time.Minute), nil, true, s.mounts("admin")...)
 	if err != nil {
 		return err
 	}
