@@ -43,6 +43,11 @@ func openStore(ctx context.Context, conn *pipeline.Conn, create bool) (*modelsto
 			return nil, fmt.Errorf("create the pipeline topology: %w", err)
 		}
 	}
+	if create {
+		if err := conn.EnsureModelStore(ctx); err != nil {
+			return nil, fmt.Errorf("create the model registry: %w", err)
+		}
+	}
 	st, err := modelstore.Open(ctx, conn)
 	if err != nil {
 		return nil, fmt.Errorf("open the model registry: %w", err)

@@ -121,6 +121,18 @@ func (c *Conn) EnsureTopology(ctx context.Context) error {
 	return nil
 }
 
+// EnsureModelStore creates the models KV bucket and object store when they
+// are missing and leaves them as they are otherwise: the trainer may run
+// before the classifier, the stage that creates them, has ever started.
+func (c *Conn) EnsureModelStore(ctx context.Context) error {
+	t := c.topology
+	if t == (Topology{}) {
+		t = DefaultTopology()
+	}
+	_, err := c.createMissing(ctx, t, Uses{ReadBuckets: []string{BucketModels}, ReadObjects: []string{ObjectModels}})
+	return err
+}
+
 // applyAll creates or updates every object.
 func (c *Conn) applyAll(ctx context.Context, t Topology) error {
 	for _, sc := range streamConfigs(t) {
