@@ -30,13 +30,24 @@ type listRecorder struct {
 	oversized []string
 }
 
-// countingWriter counts the body bytes written.
+// countingWriter counts the body bytes written and records the call as
+// oversized before passing on the bytes that cross the limit: the client
+// can only see the excess after that, so the record's order is the order
+// in which the client met the oversized responses. (Recording once the
+// handler returns would not be: the handler may finish writing after the
+// client has given up on the response and moved on.)
 type countingWriter struct {
 	http.ResponseWriter
-	n int
+	n       int
+	limit   int
+	crossed func()
 }
 
 func (c *countingWriter) Write(b []byte) (int, error) {
+	if c.crossed != nil && c.n+len(b) > c.limit {
+		c.crossed()
+		c.crossed = nil
+	}
 	c.n += len(b)
 	return c.ResponseWriter.Write(b)
 }
@@ -53,13 +64,12 @@ func (l *listRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		kind = "view"
 	}
 	l.mu.Unlock()
-	cw := &countingWriter{ResponseWriter: w}
-	l.h.ServeHTTP(cw, r)
-	if cw.n > l.limit {
+	cw := &countingWriter{ResponseWriter: w, limit: l.limit, crossed: func() {
 		l.mu.Lock()
 		l.oversized = append(l.oversized, kind)
 		l.mu.Unlock()
-	}
+	}}
+	l.h.ServeHTTP(cw, r)
 }
 
 func (l *listRecorder) queries() []url.Values {
