@@ -101,6 +101,16 @@ const (
 	OutcomeKind_OUTCOME_KIND_DECISION OutcomeKind = 1
 	// A person changed a field that autotriage had set.
 	OutcomeKind_OUTCOME_KIND_OVERRIDE OutcomeKind = 2
+	// What people did with a field autotriage applied or suggested
+	// (Outcome.feedback): kept, changed, accepted or rejected.
+	OutcomeKind_OUTCOME_KIND_FEEDBACK OutcomeKind = 3
+	// The triage policy changed (Outcome.policy_change), by an operator or by
+	// live precision demoting or promoting a class.
+	OutcomeKind_OUTCOME_KIND_POLICY_CHANGE OutcomeKind = 4
+	// The trainer promoted, kept or rolled back a model (Outcome.model_change).
+	OutcomeKind_OUTCOME_KIND_MODEL_CHANGE OutcomeKind = 5
+	// The helpdesk's catalog of a field changed (Outcome.catalog_change).
+	OutcomeKind_OUTCOME_KIND_CATALOG_CHANGE OutcomeKind = 6
 )
 
 // Enum value maps for OutcomeKind.
@@ -109,11 +119,19 @@ var (
 		0: "OUTCOME_KIND_UNSPECIFIED",
 		1: "OUTCOME_KIND_DECISION",
 		2: "OUTCOME_KIND_OVERRIDE",
+		3: "OUTCOME_KIND_FEEDBACK",
+		4: "OUTCOME_KIND_POLICY_CHANGE",
+		5: "OUTCOME_KIND_MODEL_CHANGE",
+		6: "OUTCOME_KIND_CATALOG_CHANGE",
 	}
 	OutcomeKind_value = map[string]int32{
-		"OUTCOME_KIND_UNSPECIFIED": 0,
-		"OUTCOME_KIND_DECISION":    1,
-		"OUTCOME_KIND_OVERRIDE":    2,
+		"OUTCOME_KIND_UNSPECIFIED":    0,
+		"OUTCOME_KIND_DECISION":       1,
+		"OUTCOME_KIND_OVERRIDE":       2,
+		"OUTCOME_KIND_FEEDBACK":       3,
+		"OUTCOME_KIND_POLICY_CHANGE":  4,
+		"OUTCOME_KIND_MODEL_CHANGE":   5,
+		"OUTCOME_KIND_CATALOG_CHANGE": 6,
 	}
 )
 
@@ -144,6 +162,426 @@ func (OutcomeKind) EnumDescriptor() ([]byte, []int) {
 	return file_autotriage_v1_outcome_proto_rawDescGZIP(), []int{1}
 }
 
+// Verdict is what people made of a value autotriage applied or suggested.
+type Verdict int32
+
+const (
+	Verdict_VERDICT_UNSPECIFIED Verdict = 0
+	// Applied, and still in place when the ticket was resolved or closed.
+	Verdict_VERDICT_CONFIRMED Verdict = 1
+	// Applied, then changed by a person.
+	Verdict_VERDICT_OVERRIDDEN Verdict = 2
+	// Suggested, then set to the suggested value by a person.
+	Verdict_VERDICT_ACCEPTED Verdict = 3
+	// Suggested, then set to another value by a person.
+	Verdict_VERDICT_REJECTED Verdict = 4
+)
+
+// Enum value maps for Verdict.
+var (
+	Verdict_name = map[int32]string{
+		0: "VERDICT_UNSPECIFIED",
+		1: "VERDICT_CONFIRMED",
+		2: "VERDICT_OVERRIDDEN",
+		3: "VERDICT_ACCEPTED",
+		4: "VERDICT_REJECTED",
+	}
+	Verdict_value = map[string]int32{
+		"VERDICT_UNSPECIFIED": 0,
+		"VERDICT_CONFIRMED":   1,
+		"VERDICT_OVERRIDDEN":  2,
+		"VERDICT_ACCEPTED":    3,
+		"VERDICT_REJECTED":    4,
+	}
+)
+
+func (x Verdict) Enum() *Verdict {
+	p := new(Verdict)
+	*p = x
+	return p
+}
+
+func (x Verdict) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Verdict) Descriptor() protoreflect.EnumDescriptor {
+	return file_autotriage_v1_outcome_proto_enumTypes[2].Descriptor()
+}
+
+func (Verdict) Type() protoreflect.EnumType {
+	return &file_autotriage_v1_outcome_proto_enumTypes[2]
+}
+
+func (x Verdict) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Verdict.Descriptor instead.
+func (Verdict) EnumDescriptor() ([]byte, []int) {
+	return file_autotriage_v1_outcome_proto_rawDescGZIP(), []int{2}
+}
+
+// Feedback is one verdict on one field's value, the evidence live precision
+// is measured from. An OVERRIDE outcome carries one too.
+type Feedback struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Field string                 `protobuf:"bytes,1,opt,name=field,proto3" json:"field,omitempty"`
+	// The model's label (the class precision is counted for).
+	Label string `protobuf:"bytes,2,opt,name=label,proto3" json:"label,omitempty"`
+	// The value the field holds now, as the ticket system names it.
+	FinalValue string  `protobuf:"bytes,3,opt,name=final_value,json=finalValue,proto3" json:"final_value,omitempty"`
+	Verdict    Verdict `protobuf:"varint,4,opt,name=verdict,proto3,enum=autotriage.v1.Verdict" json:"verdict,omitempty"`
+	// DECISION_APPLY or DECISION_SUGGEST.
+	Decision      Decision               `protobuf:"varint,5,opt,name=decision,proto3,enum=autotriage.v1.Decision" json:"decision,omitempty"`
+	ModelId       string                 `protobuf:"bytes,6,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	ModelVersion  string                 `protobuf:"bytes,7,opt,name=model_version,json=modelVersion,proto3" json:"model_version,omitempty"`
+	ObservedAt    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=observed_at,json=observedAt,proto3" json:"observed_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Feedback) Reset() {
+	*x = Feedback{}
+	mi := &file_autotriage_v1_outcome_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Feedback) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Feedback) ProtoMessage() {}
+
+func (x *Feedback) ProtoReflect() protoreflect.Message {
+	mi := &file_autotriage_v1_outcome_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Feedback.ProtoReflect.Descriptor instead.
+func (*Feedback) Descriptor() ([]byte, []int) {
+	return file_autotriage_v1_outcome_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *Feedback) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *Feedback) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *Feedback) GetFinalValue() string {
+	if x != nil {
+		return x.FinalValue
+	}
+	return ""
+}
+
+func (x *Feedback) GetVerdict() Verdict {
+	if x != nil {
+		return x.Verdict
+	}
+	return Verdict_VERDICT_UNSPECIFIED
+}
+
+func (x *Feedback) GetDecision() Decision {
+	if x != nil {
+		return x.Decision
+	}
+	return Decision_DECISION_UNSPECIFIED
+}
+
+func (x *Feedback) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+func (x *Feedback) GetModelVersion() string {
+	if x != nil {
+		return x.ModelVersion
+	}
+	return ""
+}
+
+func (x *Feedback) GetObservedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ObservedAt
+	}
+	return nil
+}
+
+// PolicyChange is one change of the triage policy.
+type PolicyChange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The field and class changed ("" class: the whole field; "" field: the
+	// whole policy).
+	Field  string `protobuf:"bytes,1,opt,name=field,proto3" json:"field,omitempty"`
+	Label  string `protobuf:"bytes,2,opt,name=label,proto3" json:"label,omitempty"`
+	From   string `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`
+	To     string `protobuf:"bytes,4,opt,name=to,proto3" json:"to,omitempty"`
+	Reason string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Who: "operator:<name>", or "autotriage" for live-precision changes.
+	By string `protobuf:"bytes,6,opt,name=by,proto3" json:"by,omitempty"`
+	// The policy after the change, in AUTOTRIAGE_POLICY syntax.
+	Policy        string `protobuf:"bytes,7,opt,name=policy,proto3" json:"policy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PolicyChange) Reset() {
+	*x = PolicyChange{}
+	mi := &file_autotriage_v1_outcome_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PolicyChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PolicyChange) ProtoMessage() {}
+
+func (x *PolicyChange) ProtoReflect() protoreflect.Message {
+	mi := &file_autotriage_v1_outcome_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PolicyChange.ProtoReflect.Descriptor instead.
+func (*PolicyChange) Descriptor() ([]byte, []int) {
+	return file_autotriage_v1_outcome_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *PolicyChange) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *PolicyChange) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *PolicyChange) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *PolicyChange) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *PolicyChange) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *PolicyChange) GetBy() string {
+	if x != nil {
+		return x.By
+	}
+	return ""
+}
+
+func (x *PolicyChange) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+// ModelChange is a trainer decision about the model in use.
+type ModelChange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "promoted", "kept" (the challenger failed the gate) or "rolled_back".
+	Action       string `protobuf:"bytes,1,opt,name=action,proto3" json:"action,omitempty"`
+	ModelId      string `protobuf:"bytes,2,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	ModelVersion string `protobuf:"bytes,3,opt,name=model_version,json=modelVersion,proto3" json:"model_version,omitempty"`
+	// The model in use before (the champion).
+	PreviousId      string `protobuf:"bytes,4,opt,name=previous_id,json=previousId,proto3" json:"previous_id,omitempty"`
+	PreviousVersion string `protobuf:"bytes,5,opt,name=previous_version,json=previousVersion,proto3" json:"previous_version,omitempty"`
+	Reason          string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	By              string `protobuf:"bytes,7,opt,name=by,proto3" json:"by,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ModelChange) Reset() {
+	*x = ModelChange{}
+	mi := &file_autotriage_v1_outcome_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModelChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModelChange) ProtoMessage() {}
+
+func (x *ModelChange) ProtoReflect() protoreflect.Message {
+	mi := &file_autotriage_v1_outcome_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModelChange.ProtoReflect.Descriptor instead.
+func (*ModelChange) Descriptor() ([]byte, []int) {
+	return file_autotriage_v1_outcome_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ModelChange) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *ModelChange) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+func (x *ModelChange) GetModelVersion() string {
+	if x != nil {
+		return x.ModelVersion
+	}
+	return ""
+}
+
+func (x *ModelChange) GetPreviousId() string {
+	if x != nil {
+		return x.PreviousId
+	}
+	return ""
+}
+
+func (x *ModelChange) GetPreviousVersion() string {
+	if x != nil {
+		return x.PreviousVersion
+	}
+	return ""
+}
+
+func (x *ModelChange) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ModelChange) GetBy() string {
+	if x != nil {
+		return x.By
+	}
+	return ""
+}
+
+// CatalogChange is a label that appeared in or left the helpdesk.
+type CatalogChange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Field string                 `protobuf:"bytes,1,opt,name=field,proto3" json:"field,omitempty"`
+	Label string                 `protobuf:"bytes,2,opt,name=label,proto3" json:"label,omitempty"`
+	// "added" (no history yet: never predicted until it has examples) or
+	// "removed" (never written; retraining requested).
+	Change        string `protobuf:"bytes,3,opt,name=change,proto3" json:"change,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CatalogChange) Reset() {
+	*x = CatalogChange{}
+	mi := &file_autotriage_v1_outcome_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CatalogChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CatalogChange) ProtoMessage() {}
+
+func (x *CatalogChange) ProtoReflect() protoreflect.Message {
+	mi := &file_autotriage_v1_outcome_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CatalogChange.ProtoReflect.Descriptor instead.
+func (*CatalogChange) Descriptor() ([]byte, []int) {
+	return file_autotriage_v1_outcome_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *CatalogChange) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *CatalogChange) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *CatalogChange) GetChange() string {
+	if x != nil {
+		return x.Change
+	}
+	return ""
+}
+
 type FieldOutcome struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Field  string                 `protobuf:"bytes,1,opt,name=field,proto3" json:"field,omitempty"`
@@ -164,7 +602,7 @@ type FieldOutcome struct {
 
 func (x *FieldOutcome) Reset() {
 	*x = FieldOutcome{}
-	mi := &file_autotriage_v1_outcome_proto_msgTypes[0]
+	mi := &file_autotriage_v1_outcome_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -176,7 +614,7 @@ func (x *FieldOutcome) String() string {
 func (*FieldOutcome) ProtoMessage() {}
 
 func (x *FieldOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_autotriage_v1_outcome_proto_msgTypes[0]
+	mi := &file_autotriage_v1_outcome_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -189,7 +627,7 @@ func (x *FieldOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldOutcome.ProtoReflect.Descriptor instead.
 func (*FieldOutcome) Descriptor() ([]byte, []int) {
-	return file_autotriage_v1_outcome_proto_rawDescGZIP(), []int{0}
+	return file_autotriage_v1_outcome_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *FieldOutcome) GetField() string {
@@ -262,7 +700,7 @@ type Override struct {
 
 func (x *Override) Reset() {
 	*x = Override{}
-	mi := &file_autotriage_v1_outcome_proto_msgTypes[1]
+	mi := &file_autotriage_v1_outcome_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -274,7 +712,7 @@ func (x *Override) String() string {
 func (*Override) ProtoMessage() {}
 
 func (x *Override) ProtoReflect() protoreflect.Message {
-	mi := &file_autotriage_v1_outcome_proto_msgTypes[1]
+	mi := &file_autotriage_v1_outcome_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -287,7 +725,7 @@ func (x *Override) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Override.ProtoReflect.Descriptor instead.
 func (*Override) Descriptor() ([]byte, []int) {
-	return file_autotriage_v1_outcome_proto_rawDescGZIP(), []int{1}
+	return file_autotriage_v1_outcome_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Override) GetField() string {
@@ -357,14 +795,18 @@ type Outcome struct {
 	// Names the prediction this outcome answers, the same for every attempt:
 	// system, account, ticket, ticket version, model and (for backfill and
 	// replayed tickets) the batch.
-	PredictionKey string `protobuf:"bytes,17,opt,name=prediction_key,json=predictionKey,proto3" json:"prediction_key,omitempty"`
+	PredictionKey string         `protobuf:"bytes,17,opt,name=prediction_key,json=predictionKey,proto3" json:"prediction_key,omitempty"`
+	Feedback      *Feedback      `protobuf:"bytes,18,opt,name=feedback,proto3" json:"feedback,omitempty"`
+	PolicyChange  *PolicyChange  `protobuf:"bytes,19,opt,name=policy_change,json=policyChange,proto3" json:"policy_change,omitempty"`
+	ModelChange   *ModelChange   `protobuf:"bytes,20,opt,name=model_change,json=modelChange,proto3" json:"model_change,omitempty"`
+	CatalogChange *CatalogChange `protobuf:"bytes,21,opt,name=catalog_change,json=catalogChange,proto3" json:"catalog_change,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Outcome) Reset() {
 	*x = Outcome{}
-	mi := &file_autotriage_v1_outcome_proto_msgTypes[2]
+	mi := &file_autotriage_v1_outcome_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -376,7 +818,7 @@ func (x *Outcome) String() string {
 func (*Outcome) ProtoMessage() {}
 
 func (x *Outcome) ProtoReflect() protoreflect.Message {
-	mi := &file_autotriage_v1_outcome_proto_msgTypes[2]
+	mi := &file_autotriage_v1_outcome_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -389,7 +831,7 @@ func (x *Outcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Outcome.ProtoReflect.Descriptor instead.
 func (*Outcome) Descriptor() ([]byte, []int) {
-	return file_autotriage_v1_outcome_proto_rawDescGZIP(), []int{2}
+	return file_autotriage_v1_outcome_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Outcome) GetSystem() string {
@@ -511,11 +953,71 @@ func (x *Outcome) GetPredictionKey() string {
 	return ""
 }
 
+func (x *Outcome) GetFeedback() *Feedback {
+	if x != nil {
+		return x.Feedback
+	}
+	return nil
+}
+
+func (x *Outcome) GetPolicyChange() *PolicyChange {
+	if x != nil {
+		return x.PolicyChange
+	}
+	return nil
+}
+
+func (x *Outcome) GetModelChange() *ModelChange {
+	if x != nil {
+		return x.ModelChange
+	}
+	return nil
+}
+
+func (x *Outcome) GetCatalogChange() *CatalogChange {
+	if x != nil {
+		return x.CatalogChange
+	}
+	return nil
+}
+
 var File_autotriage_v1_outcome_proto protoreflect.FileDescriptor
 
 const file_autotriage_v1_outcome_proto_rawDesc = "" +
 	"\n" +
-	"\x1bautotriage/v1/outcome.proto\x12\rautotriage.v1\x1a\x1eautotriage/v1/prediction.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9a\x02\n" +
+	"\x1bautotriage/v1/outcome.proto\x12\rautotriage.v1\x1a\x1eautotriage/v1/prediction.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbb\x02\n" +
+	"\bFeedback\x12\x14\n" +
+	"\x05field\x18\x01 \x01(\tR\x05field\x12\x14\n" +
+	"\x05label\x18\x02 \x01(\tR\x05label\x12\x1f\n" +
+	"\vfinal_value\x18\x03 \x01(\tR\n" +
+	"finalValue\x120\n" +
+	"\averdict\x18\x04 \x01(\x0e2\x16.autotriage.v1.VerdictR\averdict\x123\n" +
+	"\bdecision\x18\x05 \x01(\x0e2\x17.autotriage.v1.DecisionR\bdecision\x12\x19\n" +
+	"\bmodel_id\x18\x06 \x01(\tR\amodelId\x12#\n" +
+	"\rmodel_version\x18\a \x01(\tR\fmodelVersion\x12;\n" +
+	"\vobserved_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"observedAt\"\x9e\x01\n" +
+	"\fPolicyChange\x12\x14\n" +
+	"\x05field\x18\x01 \x01(\tR\x05field\x12\x14\n" +
+	"\x05label\x18\x02 \x01(\tR\x05label\x12\x12\n" +
+	"\x04from\x18\x03 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x04 \x01(\tR\x02to\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x0e\n" +
+	"\x02by\x18\x06 \x01(\tR\x02by\x12\x16\n" +
+	"\x06policy\x18\a \x01(\tR\x06policy\"\xd9\x01\n" +
+	"\vModelChange\x12\x16\n" +
+	"\x06action\x18\x01 \x01(\tR\x06action\x12\x19\n" +
+	"\bmodel_id\x18\x02 \x01(\tR\amodelId\x12#\n" +
+	"\rmodel_version\x18\x03 \x01(\tR\fmodelVersion\x12\x1f\n" +
+	"\vprevious_id\x18\x04 \x01(\tR\n" +
+	"previousId\x12)\n" +
+	"\x10previous_version\x18\x05 \x01(\tR\x0fpreviousVersion\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x12\x0e\n" +
+	"\x02by\x18\a \x01(\tR\x02by\"S\n" +
+	"\rCatalogChange\x12\x14\n" +
+	"\x05field\x18\x01 \x01(\tR\x05field\x12\x14\n" +
+	"\x05label\x18\x02 \x01(\tR\x05label\x12\x16\n" +
+	"\x06change\x18\x03 \x01(\tR\x06change\"\x9a\x02\n" +
 	"\fFieldOutcome\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12-\n" +
 	"\x06action\x18\x02 \x01(\x0e2\x15.autotriage.v1.ActionR\x06action\x12\x16\n" +
@@ -534,7 +1036,7 @@ const file_autotriage_v1_outcome_proto_rawDesc = "" +
 	"humanValue\x12;\n" +
 	"\vobserved_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"observedAt\x12#\n" +
-	"\rmodel_version\x18\x05 \x01(\tR\fmodelVersion\"\xa5\x05\n" +
+	"\rmodel_version\x18\x05 \x01(\tR\fmodelVersion\"\xa0\a\n" +
 	"\aOutcome\x12\x16\n" +
 	"\x06system\x18\x01 \x01(\tR\x06system\x12\x18\n" +
 	"\aaccount\x18\x02 \x01(\tR\aaccount\x12\x1b\n" +
@@ -556,7 +1058,11 @@ const file_autotriage_v1_outcome_proto_rawDesc = "" +
 	"prediction\x12'\n" +
 	"\x0flatency_seconds\x18\x0f \x01(\x01R\x0elatencySeconds\x12\x18\n" +
 	"\aattempt\x18\x10 \x01(\tR\aattempt\x12%\n" +
-	"\x0eprediction_key\x18\x11 \x01(\tR\rpredictionKey*\x9c\x01\n" +
+	"\x0eprediction_key\x18\x11 \x01(\tR\rpredictionKey\x123\n" +
+	"\bfeedback\x18\x12 \x01(\v2\x17.autotriage.v1.FeedbackR\bfeedback\x12@\n" +
+	"\rpolicy_change\x18\x13 \x01(\v2\x1b.autotriage.v1.PolicyChangeR\fpolicyChange\x12=\n" +
+	"\fmodel_change\x18\x14 \x01(\v2\x1a.autotriage.v1.ModelChangeR\vmodelChange\x12C\n" +
+	"\x0ecatalog_change\x18\x15 \x01(\v2\x1c.autotriage.v1.CatalogChangeR\rcatalogChange*\x9c\x01\n" +
 	"\x06Action\x12\x16\n" +
 	"\x12ACTION_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eACTION_APPLIED\x10\x01\x12\x14\n" +
@@ -564,11 +1070,21 @@ const file_autotriage_v1_outcome_proto_rawDesc = "" +
 	"\x0fACTION_SHADOWED\x10\x03\x12\x12\n" +
 	"\x0eACTION_SKIPPED\x10\x04\x12\x11\n" +
 	"\rACTION_FAILED\x10\x05\x12\x14\n" +
-	"\x10ACTION_ABSTAINED\x10\x06*a\n" +
+	"\x10ACTION_ABSTAINED\x10\x06*\xdc\x01\n" +
 	"\vOutcomeKind\x12\x1c\n" +
 	"\x18OUTCOME_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15OUTCOME_KIND_DECISION\x10\x01\x12\x19\n" +
-	"\x15OUTCOME_KIND_OVERRIDE\x10\x02BCZAgithub.com/autotriage/autotriage/proto/autotriage/v1;autotriagev1b\x06proto3"
+	"\x15OUTCOME_KIND_OVERRIDE\x10\x02\x12\x19\n" +
+	"\x15OUTCOME_KIND_FEEDBACK\x10\x03\x12\x1e\n" +
+	"\x1aOUTCOME_KIND_POLICY_CHANGE\x10\x04\x12\x1d\n" +
+	"\x19OUTCOME_KIND_MODEL_CHANGE\x10\x05\x12\x1f\n" +
+	"\x1bOUTCOME_KIND_CATALOG_CHANGE\x10\x06*}\n" +
+	"\aVerdict\x12\x17\n" +
+	"\x13VERDICT_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11VERDICT_CONFIRMED\x10\x01\x12\x16\n" +
+	"\x12VERDICT_OVERRIDDEN\x10\x02\x12\x14\n" +
+	"\x10VERDICT_ACCEPTED\x10\x03\x12\x14\n" +
+	"\x10VERDICT_REJECTED\x10\x04BCZAgithub.com/autotriage/autotriage/proto/autotriage/v1;autotriagev1b\x06proto3"
 
 var (
 	file_autotriage_v1_outcome_proto_rawDescOnce sync.Once
@@ -582,33 +1098,45 @@ func file_autotriage_v1_outcome_proto_rawDescGZIP() []byte {
 	return file_autotriage_v1_outcome_proto_rawDescData
 }
 
-var file_autotriage_v1_outcome_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_autotriage_v1_outcome_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_autotriage_v1_outcome_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_autotriage_v1_outcome_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_autotriage_v1_outcome_proto_goTypes = []any{
 	(Action)(0),                   // 0: autotriage.v1.Action
 	(OutcomeKind)(0),              // 1: autotriage.v1.OutcomeKind
-	(*FieldOutcome)(nil),          // 2: autotriage.v1.FieldOutcome
-	(*Override)(nil),              // 3: autotriage.v1.Override
-	(*Outcome)(nil),               // 4: autotriage.v1.Outcome
-	(Decision)(0),                 // 5: autotriage.v1.Decision
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
-	(*Prediction)(nil),            // 7: autotriage.v1.Prediction
+	(Verdict)(0),                  // 2: autotriage.v1.Verdict
+	(*Feedback)(nil),              // 3: autotriage.v1.Feedback
+	(*PolicyChange)(nil),          // 4: autotriage.v1.PolicyChange
+	(*ModelChange)(nil),           // 5: autotriage.v1.ModelChange
+	(*CatalogChange)(nil),         // 6: autotriage.v1.CatalogChange
+	(*FieldOutcome)(nil),          // 7: autotriage.v1.FieldOutcome
+	(*Override)(nil),              // 8: autotriage.v1.Override
+	(*Outcome)(nil),               // 9: autotriage.v1.Outcome
+	(Decision)(0),                 // 10: autotriage.v1.Decision
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
+	(*Prediction)(nil),            // 12: autotriage.v1.Prediction
 }
 var file_autotriage_v1_outcome_proto_depIdxs = []int32{
-	0, // 0: autotriage.v1.FieldOutcome.action:type_name -> autotriage.v1.Action
-	5, // 1: autotriage.v1.FieldOutcome.decision:type_name -> autotriage.v1.Decision
-	6, // 2: autotriage.v1.Override.observed_at:type_name -> google.protobuf.Timestamp
-	6, // 3: autotriage.v1.Outcome.ticket_updated_at:type_name -> google.protobuf.Timestamp
-	1, // 4: autotriage.v1.Outcome.kind:type_name -> autotriage.v1.OutcomeKind
-	2, // 5: autotriage.v1.Outcome.fields:type_name -> autotriage.v1.FieldOutcome
-	6, // 6: autotriage.v1.Outcome.at:type_name -> google.protobuf.Timestamp
-	3, // 7: autotriage.v1.Outcome.override:type_name -> autotriage.v1.Override
-	7, // 8: autotriage.v1.Outcome.prediction:type_name -> autotriage.v1.Prediction
-	9, // [9:9] is the sub-list for method output_type
-	9, // [9:9] is the sub-list for method input_type
-	9, // [9:9] is the sub-list for extension type_name
-	9, // [9:9] is the sub-list for extension extendee
-	0, // [0:9] is the sub-list for field type_name
+	2,  // 0: autotriage.v1.Feedback.verdict:type_name -> autotriage.v1.Verdict
+	10, // 1: autotriage.v1.Feedback.decision:type_name -> autotriage.v1.Decision
+	11, // 2: autotriage.v1.Feedback.observed_at:type_name -> google.protobuf.Timestamp
+	0,  // 3: autotriage.v1.FieldOutcome.action:type_name -> autotriage.v1.Action
+	10, // 4: autotriage.v1.FieldOutcome.decision:type_name -> autotriage.v1.Decision
+	11, // 5: autotriage.v1.Override.observed_at:type_name -> google.protobuf.Timestamp
+	11, // 6: autotriage.v1.Outcome.ticket_updated_at:type_name -> google.protobuf.Timestamp
+	1,  // 7: autotriage.v1.Outcome.kind:type_name -> autotriage.v1.OutcomeKind
+	7,  // 8: autotriage.v1.Outcome.fields:type_name -> autotriage.v1.FieldOutcome
+	11, // 9: autotriage.v1.Outcome.at:type_name -> google.protobuf.Timestamp
+	8,  // 10: autotriage.v1.Outcome.override:type_name -> autotriage.v1.Override
+	12, // 11: autotriage.v1.Outcome.prediction:type_name -> autotriage.v1.Prediction
+	3,  // 12: autotriage.v1.Outcome.feedback:type_name -> autotriage.v1.Feedback
+	4,  // 13: autotriage.v1.Outcome.policy_change:type_name -> autotriage.v1.PolicyChange
+	5,  // 14: autotriage.v1.Outcome.model_change:type_name -> autotriage.v1.ModelChange
+	6,  // 15: autotriage.v1.Outcome.catalog_change:type_name -> autotriage.v1.CatalogChange
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_autotriage_v1_outcome_proto_init() }
@@ -622,8 +1150,8 @@ func file_autotriage_v1_outcome_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_autotriage_v1_outcome_proto_rawDesc), len(file_autotriage_v1_outcome_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   3,
+			NumEnums:      3,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -136,6 +136,146 @@ func (x *LabelScore) GetProbability() float64 {
 }
 
 // FieldPrediction is the model's view of one field and the policy's decision.
+// Term is a piece of the ticket's text that weighed for the chosen label:
+// the words as they appear in the ticket (after normalisation), and the sum
+// of the contributions of every model feature drawn from them (word,
+// bigram and character n-grams) to the label's score. Positive pushes
+// towards the label.
+type Term struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Text          string                 `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
+	Weight        float64                `protobuf:"fixed64,2,opt,name=weight,proto3" json:"weight,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Term) Reset() {
+	*x = Term{}
+	mi := &file_autotriage_v1_prediction_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Term) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Term) ProtoMessage() {}
+
+func (x *Term) ProtoReflect() protoreflect.Message {
+	mi := &file_autotriage_v1_prediction_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Term.ProtoReflect.Descriptor instead.
+func (*Term) Descriptor() ([]byte, []int) {
+	return file_autotriage_v1_prediction_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Term) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *Term) GetWeight() float64 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
+// SimilarTicket is a resolved ticket from the model's training history
+// that is among the nearest to this one.
+type SimilarTicket struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ticket's id in the ticket system (0 when the training example had
+	// no numeric id, e.g. a dataset file).
+	TicketId int64 `protobuf:"varint,1,opt,name=ticket_id,json=ticketId,proto3" json:"ticket_id,omitempty"`
+	// The training example's id as recorded.
+	ExampleId string `protobuf:"bytes,2,opt,name=example_id,json=exampleId,proto3" json:"example_id,omitempty"`
+	Subject   string `protobuf:"bytes,3,opt,name=subject,proto3" json:"subject,omitempty"`
+	// The value each field ended with, by field name (tags joined by ", ").
+	Labels map[string]string `protobuf:"bytes,4,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Cosine similarity of the two texts in the index's representation, 0..1.
+	Similarity    float64 `protobuf:"fixed64,5,opt,name=similarity,proto3" json:"similarity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SimilarTicket) Reset() {
+	*x = SimilarTicket{}
+	mi := &file_autotriage_v1_prediction_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SimilarTicket) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SimilarTicket) ProtoMessage() {}
+
+func (x *SimilarTicket) ProtoReflect() protoreflect.Message {
+	mi := &file_autotriage_v1_prediction_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SimilarTicket.ProtoReflect.Descriptor instead.
+func (*SimilarTicket) Descriptor() ([]byte, []int) {
+	return file_autotriage_v1_prediction_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SimilarTicket) GetTicketId() int64 {
+	if x != nil {
+		return x.TicketId
+	}
+	return 0
+}
+
+func (x *SimilarTicket) GetExampleId() string {
+	if x != nil {
+		return x.ExampleId
+	}
+	return ""
+}
+
+func (x *SimilarTicket) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *SimilarTicket) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *SimilarTicket) GetSimilarity() float64 {
+	if x != nil {
+		return x.Similarity
+	}
+	return 0
+}
+
 type FieldPrediction struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// "group", "priority", "type" or "tags".
@@ -152,14 +292,17 @@ type FieldPrediction struct {
 	// Human-readable reason for the decision, e.g. "confidence 0.97 >= threshold 0.91".
 	Reason string `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
 	// Probability threshold the policy used for apply.
-	Threshold     float64 `protobuf:"fixed64,8,opt,name=threshold,proto3" json:"threshold,omitempty"`
+	Threshold float64 `protobuf:"fixed64,8,opt,name=threshold,proto3" json:"threshold,omitempty"`
+	// The terms that weighed most for the chosen label (for tags, the
+	// most confident selected tag), strongest first.
+	Terms         []*Term `protobuf:"bytes,9,rep,name=terms,proto3" json:"terms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FieldPrediction) Reset() {
 	*x = FieldPrediction{}
-	mi := &file_autotriage_v1_prediction_proto_msgTypes[1]
+	mi := &file_autotriage_v1_prediction_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -171,7 +314,7 @@ func (x *FieldPrediction) String() string {
 func (*FieldPrediction) ProtoMessage() {}
 
 func (x *FieldPrediction) ProtoReflect() protoreflect.Message {
-	mi := &file_autotriage_v1_prediction_proto_msgTypes[1]
+	mi := &file_autotriage_v1_prediction_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -184,7 +327,7 @@ func (x *FieldPrediction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldPrediction.ProtoReflect.Descriptor instead.
 func (*FieldPrediction) Descriptor() ([]byte, []int) {
-	return file_autotriage_v1_prediction_proto_rawDescGZIP(), []int{1}
+	return file_autotriage_v1_prediction_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *FieldPrediction) GetField() string {
@@ -243,6 +386,13 @@ func (x *FieldPrediction) GetThreshold() float64 {
 	return 0
 }
 
+func (x *FieldPrediction) GetTerms() []*Term {
+	if x != nil {
+		return x.Terms
+	}
+	return nil
+}
+
 // Prediction is the classifier's output for one ticket version.
 type Prediction struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -258,16 +408,19 @@ type Prediction struct {
 	// Content hash of the model artifact.
 	ModelId string `protobuf:"bytes,6,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
 	// Human-facing model version (e.g. a promotion timestamp or name).
-	ModelVersion  string                 `protobuf:"bytes,7,opt,name=model_version,json=modelVersion,proto3" json:"model_version,omitempty"`
-	Fields        []*FieldPrediction     `protobuf:"bytes,8,rep,name=fields,proto3" json:"fields,omitempty"`
-	PredictedAt   *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=predicted_at,json=predictedAt,proto3" json:"predicted_at,omitempty"`
+	ModelVersion string                 `protobuf:"bytes,7,opt,name=model_version,json=modelVersion,proto3" json:"model_version,omitempty"`
+	Fields       []*FieldPrediction     `protobuf:"bytes,8,rep,name=fields,proto3" json:"fields,omitempty"`
+	PredictedAt  *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=predicted_at,json=predictedAt,proto3" json:"predicted_at,omitempty"`
+	// The most similar resolved tickets of the model's training history,
+	// most similar first (empty when the model has no similar-ticket index).
+	Similar       []*SimilarTicket `protobuf:"bytes,10,rep,name=similar,proto3" json:"similar,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Prediction) Reset() {
 	*x = Prediction{}
-	mi := &file_autotriage_v1_prediction_proto_msgTypes[2]
+	mi := &file_autotriage_v1_prediction_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -279,7 +432,7 @@ func (x *Prediction) String() string {
 func (*Prediction) ProtoMessage() {}
 
 func (x *Prediction) ProtoReflect() protoreflect.Message {
-	mi := &file_autotriage_v1_prediction_proto_msgTypes[2]
+	mi := &file_autotriage_v1_prediction_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -292,7 +445,7 @@ func (x *Prediction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Prediction.ProtoReflect.Descriptor instead.
 func (*Prediction) Descriptor() ([]byte, []int) {
-	return file_autotriage_v1_prediction_proto_rawDescGZIP(), []int{2}
+	return file_autotriage_v1_prediction_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Prediction) GetSystem() string {
@@ -358,6 +511,13 @@ func (x *Prediction) GetPredictedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Prediction) GetSimilar() []*SimilarTicket {
+	if x != nil {
+		return x.Similar
+	}
+	return nil
+}
+
 var File_autotriage_v1_prediction_proto protoreflect.FileDescriptor
 
 const file_autotriage_v1_prediction_proto_rawDesc = "" +
@@ -366,7 +526,22 @@ const file_autotriage_v1_prediction_proto_rawDesc = "" +
 	"\n" +
 	"LabelScore\x12\x14\n" +
 	"\x05label\x18\x01 \x01(\tR\x05label\x12 \n" +
-	"\vprobability\x18\x02 \x01(\x01R\vprobability\"\x90\x02\n" +
+	"\vprobability\x18\x02 \x01(\x01R\vprobability\"2\n" +
+	"\x04Term\x12\x12\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\x12\x16\n" +
+	"\x06weight\x18\x02 \x01(\x01R\x06weight\"\x82\x02\n" +
+	"\rSimilarTicket\x12\x1b\n" +
+	"\tticket_id\x18\x01 \x01(\x03R\bticketId\x12\x1d\n" +
+	"\n" +
+	"example_id\x18\x02 \x01(\tR\texampleId\x12\x18\n" +
+	"\asubject\x18\x03 \x01(\tR\asubject\x12@\n" +
+	"\x06labels\x18\x04 \x03(\v2(.autotriage.v1.SimilarTicket.LabelsEntryR\x06labels\x12\x1e\n" +
+	"\n" +
+	"similarity\x18\x05 \x01(\x01R\n" +
+	"similarity\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbb\x02\n" +
 	"\x0fFieldPrediction\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12.\n" +
 	"\x05top_k\x18\x02 \x03(\v2\x19.autotriage.v1.LabelScoreR\x04topK\x12\x14\n" +
@@ -377,7 +552,8 @@ const file_autotriage_v1_prediction_proto_rawDesc = "" +
 	"confidence\x123\n" +
 	"\bdecision\x18\x06 \x01(\x0e2\x17.autotriage.v1.DecisionR\bdecision\x12\x16\n" +
 	"\x06reason\x18\a \x01(\tR\x06reason\x12\x1c\n" +
-	"\tthreshold\x18\b \x01(\x01R\tthreshold\"\x89\x03\n" +
+	"\tthreshold\x18\b \x01(\x01R\tthreshold\x12)\n" +
+	"\x05terms\x18\t \x03(\v2\x13.autotriage.v1.TermR\x05terms\"\xc1\x03\n" +
 	"\n" +
 	"Prediction\x12\x16\n" +
 	"\x06system\x18\x01 \x01(\tR\x06system\x12\x18\n" +
@@ -388,7 +564,9 @@ const file_autotriage_v1_prediction_proto_rawDesc = "" +
 	"\bmodel_id\x18\x06 \x01(\tR\amodelId\x12#\n" +
 	"\rmodel_version\x18\a \x01(\tR\fmodelVersion\x126\n" +
 	"\x06fields\x18\b \x03(\v2\x1e.autotriage.v1.FieldPredictionR\x06fields\x12=\n" +
-	"\fpredicted_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\vpredictedAt*y\n" +
+	"\fpredicted_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\vpredictedAt\x126\n" +
+	"\asimilar\x18\n" +
+	" \x03(\v2\x1c.autotriage.v1.SimilarTicketR\asimilar*y\n" +
 	"\bDecision\x12\x18\n" +
 	"\x14DECISION_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fDECISION_SHADOW\x10\x01\x12\x14\n" +
@@ -409,27 +587,33 @@ func file_autotriage_v1_prediction_proto_rawDescGZIP() []byte {
 }
 
 var file_autotriage_v1_prediction_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_autotriage_v1_prediction_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_autotriage_v1_prediction_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_autotriage_v1_prediction_proto_goTypes = []any{
 	(Decision)(0),                 // 0: autotriage.v1.Decision
 	(*LabelScore)(nil),            // 1: autotriage.v1.LabelScore
-	(*FieldPrediction)(nil),       // 2: autotriage.v1.FieldPrediction
-	(*Prediction)(nil),            // 3: autotriage.v1.Prediction
-	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
-	(*Ticket)(nil),                // 5: autotriage.v1.Ticket
+	(*Term)(nil),                  // 2: autotriage.v1.Term
+	(*SimilarTicket)(nil),         // 3: autotriage.v1.SimilarTicket
+	(*FieldPrediction)(nil),       // 4: autotriage.v1.FieldPrediction
+	(*Prediction)(nil),            // 5: autotriage.v1.Prediction
+	nil,                           // 6: autotriage.v1.SimilarTicket.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*Ticket)(nil),                // 8: autotriage.v1.Ticket
 }
 var file_autotriage_v1_prediction_proto_depIdxs = []int32{
-	1, // 0: autotriage.v1.FieldPrediction.top_k:type_name -> autotriage.v1.LabelScore
-	0, // 1: autotriage.v1.FieldPrediction.decision:type_name -> autotriage.v1.Decision
-	4, // 2: autotriage.v1.Prediction.ticket_updated_at:type_name -> google.protobuf.Timestamp
-	5, // 3: autotriage.v1.Prediction.ticket:type_name -> autotriage.v1.Ticket
-	2, // 4: autotriage.v1.Prediction.fields:type_name -> autotriage.v1.FieldPrediction
-	4, // 5: autotriage.v1.Prediction.predicted_at:type_name -> google.protobuf.Timestamp
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	6, // 0: autotriage.v1.SimilarTicket.labels:type_name -> autotriage.v1.SimilarTicket.LabelsEntry
+	1, // 1: autotriage.v1.FieldPrediction.top_k:type_name -> autotriage.v1.LabelScore
+	0, // 2: autotriage.v1.FieldPrediction.decision:type_name -> autotriage.v1.Decision
+	2, // 3: autotriage.v1.FieldPrediction.terms:type_name -> autotriage.v1.Term
+	7, // 4: autotriage.v1.Prediction.ticket_updated_at:type_name -> google.protobuf.Timestamp
+	8, // 5: autotriage.v1.Prediction.ticket:type_name -> autotriage.v1.Ticket
+	4, // 6: autotriage.v1.Prediction.fields:type_name -> autotriage.v1.FieldPrediction
+	7, // 7: autotriage.v1.Prediction.predicted_at:type_name -> google.protobuf.Timestamp
+	3, // 8: autotriage.v1.Prediction.similar:type_name -> autotriage.v1.SimilarTicket
+	9, // [9:9] is the sub-list for method output_type
+	9, // [9:9] is the sub-list for method input_type
+	9, // [9:9] is the sub-list for extension type_name
+	9, // [9:9] is the sub-list for extension extendee
+	0, // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_autotriage_v1_prediction_proto_init() }
@@ -444,7 +628,7 @@ func file_autotriage_v1_prediction_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_autotriage_v1_prediction_proto_rawDesc), len(file_autotriage_v1_prediction_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   3,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

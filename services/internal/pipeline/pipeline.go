@@ -112,7 +112,10 @@ const (
 	BucketFetcher = "autotriage-fetcher" // polling cursors and the poller lease
 	BucketWriter  = "autotriage-writer"  // idempotency records and applied versions
 	BucketModels  = "autotriage-models"  // which model is promoted
-	ObjectModels  = "autotriage-models"  // model artifacts
+	// BucketPolicy holds the live triage policy (key "policy") with its
+	// history, the trainer's cursor and training requests.
+	BucketPolicy = "autotriage-policy"
+	ObjectModels = "autotriage-models" // model artifacts
 )
 
 // Header names on DLQ messages (and, for the original ones, on every message).

@@ -61,7 +61,7 @@ var stageUses = map[string]Uses{
 		Publish:     []string{"predictions.>", "dlq." + RoleClassifier + ".>"},
 		Streams:     allStreams,
 		Consumes:    []DurableRef{{StreamTickets, ConsumerClassifier}},
-		ReadBuckets: []string{BucketModels},
+		ReadBuckets: []string{BucketModels, BucketPolicy},
 		ReadObjects: []string{ObjectModels},
 	},
 	RoleWriter: {

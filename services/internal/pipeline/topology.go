@@ -67,6 +67,7 @@ func kvConfigs(t Topology) []jetstream.KeyValueConfig {
 		{Bucket: BucketFetcher, Description: "fetcher cursors and poller leases", History: 1, Replicas: t.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: BucketWriter, Description: "writer idempotency records", History: 1, Replicas: t.Replicas, Storage: jetstream.FileStorage, TTL: t.MaxAge + 24*time.Hour},
 		{Bucket: BucketModels, Description: "promoted model and promotion history", History: 64, Replicas: t.Replicas, Storage: jetstream.FileStorage},
+		{Bucket: BucketPolicy, Description: "live triage policy and its history, trainer state", History: 64, Replicas: t.Replicas, Storage: jetstream.FileStorage},
 	}
 }
 
