@@ -91,6 +91,7 @@ type Sim struct {
 	stats  statsCollector
 	faults faultSet
 	hooks  *webhookSender
+	people people
 
 	admin     *http.ServeMux
 	reqPrefix string

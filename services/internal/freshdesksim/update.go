@@ -505,6 +505,9 @@ func (s *Sim) updateTicket(id int64, m map[string]any, agent bool) ([]byte, []fi
 	if ev != nil {
 		s.hooks.enqueue(*ev)
 	}
+	if !agent {
+		s.afterAPIUpdate(id, prev.GroupID, nt.t.GroupID)
+	}
 	return view, nil, nil
 }
 
