@@ -458,6 +458,9 @@ func (f *Fetcher) checkLedger(ctx context.Context, t *ticketsystem.Ticket) (res 
 	if !a.WrittenUpdatedAt.IsZero() && t.UpdatedAt.Before(a.WrittenUpdatedAt) {
 		return skip(ReasonStale)
 	}
+	if err := f.detectFeedback(ctx, t, a); err != nil {
+		return Result{}, false, err
+	}
 	fields, overridden, err := f.detectOverrides(ctx, t, a)
 	if err != nil {
 		return Result{}, false, err
