@@ -79,9 +79,9 @@ type ModelStats struct {
 type Tracker struct {
 	o Options
 
-	mu      sync.Mutex
-	classes map[pair]*ring
-	models  map[pair]*ring
+	mu          sync.Mutex
+	classes     map[pair]*ring
+	models      map[pair]*ring
 	ignored     int
 	undecodable int
 }
