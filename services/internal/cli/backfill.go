@@ -20,6 +20,7 @@ import (
 	"github.com/autotriage/autotriage/services/internal/ledger"
 	"github.com/autotriage/autotriage/services/internal/outcomes"
 	"github.com/autotriage/autotriage/services/internal/pipeline"
+	"github.com/autotriage/autotriage/services/internal/quality"
 )
 
 func init() {
@@ -196,21 +197,38 @@ type outcomeCollector struct {
 	batch   string
 	latest  outcomes.Latest
 	lastSeq uint64
+	// tickets of the batch (by their decision outcomes), and the verdicts
+	// people gave on them afterwards (a live backfill's applied and
+	// suggested values): the batch's live precision.
+	tickets  map[int64]bool
+	verdicts *quality.Tracker
+	first    time.Time
 }
 
 func newOutcomeCollector(batch string) *outcomeCollector {
-	return &outcomeCollector{batch: batch}
+	return &outcomeCollector{batch: batch, tickets: map[int64]bool{}, verdicts: quality.NewTracker(quality.Options{MaxAge: -1})}
 }
 
 func (c *outcomeCollector) add(m pipeline.RawMsg) {
 	c.lastSeq = max(c.lastSeq, m.Sequence)
 	var o v1.Outcome
-	if proto.Unmarshal(m.Data, &o) != nil || o.Kind != v1.OutcomeKind_OUTCOME_KIND_DECISION {
+	if proto.Unmarshal(m.Data, &o) != nil {
+		return
+	}
+	if o.Feedback != nil && c.tickets[o.TicketId] {
+		c.verdicts.Observe(&o)
+		return
+	}
+	if o.Kind != v1.OutcomeKind_OUTCOME_KIND_DECISION {
 		return
 	}
 	if t := o.GetPrediction().GetTicket(); t == nil || t.BatchId != c.batch {
 		return
 	}
+	if c.first.IsZero() {
+		c.first = m.Time
+	}
+	c.tickets[o.TicketId] = true
 	c.latest.Add(&o)
 }
 
@@ -279,6 +297,10 @@ type backfillReport struct {
 	Outcomes int              `json:"outcomes"`
 	Models   []string         `json:"models"`
 	Fields   []fieldAgreement `json:"fields"`
+	// LivePrecision: what agents made of the values a live batch applied
+	// or suggested (feedback in OUTCOMES on the batch's tickets); absent
+	// for shadow batches, which write nothing.
+	LivePrecision *livePrecision `json:"live_precision,omitempty"`
 }
 
 // actualValue is what the agents set on the (resolved) ticket, as the model
@@ -312,6 +334,10 @@ type sample struct {
 
 func (c *outcomeCollector) report(thresholds []float64) backfillReport {
 	rep := backfillReport{Batch: c.batch, Outcomes: c.latest.Len()}
+	if snap := c.verdicts.Snapshot(); len(snap) > 0 {
+		rep.LivePrecision = &livePrecision{Since: c.first.UTC(), Window: c.verdicts.Options().Window,
+			Classes: snap, Models: c.verdicts.ModelSnapshot()}
+	}
 	samples := map[string][]sample{}
 	decisions := map[string]map[string]int{}
 	models := map[string]bool{}
@@ -426,6 +452,9 @@ func (r backfillReport) print(w io.Writer) error {
 			fmt.Fprintf(tw, "%.2f\t%d\t%.1f%%\t%s\t\n", row.Threshold, row.Count, 100*row.Coverage, agr)
 		}
 		tw.Flush()
+	}
+	if r.LivePrecision != nil {
+		r.LivePrecision.print(w, "live precision of the batch's applied and suggested values")
 	}
 	_, err := fmt.Fprintln(w, "\nA field is ready for apply at the lowest threshold whose agreement meets your target;\n"+
 		"set it with AUTOTRIAGE_POLICY, e.g. group=apply:0.9 (or a target precision, group=apply:p95).")

@@ -16,7 +16,7 @@ import (
 )
 
 func init() {
-	Register("status", "streams, consumer lag, DLQ depth, model in use, fetcher cursor and API headroom", runStatus)
+	Register("status", "streams, consumer lag, DLQ depth, model in use, fetcher cursor, API headroom and live precision", runStatus)
 }
 
 type streamStatus struct {
@@ -71,6 +71,7 @@ type statusOutput struct {
 	Model     modelStatus           `json:"model"`
 	Fetcher   []kvValue             `json:"fetcher"`
 	Helpdesk  *helpdeskStatus       `json:"helpdesk,omitempty"`
+	Precision *livePrecision        `json:"live_precision,omitempty"`
 	Problems  []string              `json:"problems,omitempty"`
 }
 
@@ -78,17 +79,25 @@ func runStatus(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	const cmd = "status"
 	f := newFlags(cmd, "[--json]", "Show the pipeline's state: streams (messages, bytes, oldest), the stage consumers\n"+
 		"(pending, ack pending, redelivered), DLQ depth per stage, the model in use, the fetcher's\n"+
-		"cursor and lease, and the Freshdesk API headroom (when FRESHDESK_* is set; costs one call).", stdout)
+		"cursor and lease, the Freshdesk API headroom (when FRESHDESK_* is set; costs one call), and the\n"+
+		"live precision per field and class with its Wilson lower bound (from the verdicts in OUTCOMES).", stdout)
 	var co connOpts
 	co.register(f)
 	asJSON := f.Bool("json", false, "print JSON")
 	noHelpdesk := f.Bool("no-helpdesk", false, "skip the Freshdesk call")
+	precSince := f.String("precision-since", "30d", "live precision: read the verdicts in OUTCOMES since this time (\"\": skip)")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
 	}
 	if err := f.noArgs(pos); err != nil {
 		return err
+	}
+	var since time.Time
+	if *precSince != "" {
+		if since, err = parseTime(*precSince, time.Now()); err != nil {
+			return usagef(cmd, "status: --precision-since: %v", err)
+		}
 	}
 	conn, err := co.connectReady(ctx)
 	if err != nil {
@@ -98,6 +107,13 @@ func runStatus(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	out, err := collectStatus(ctx, conn, !*noHelpdesk)
 	if err != nil {
 		return err
+	}
+	if *precSince != "" {
+		lp := readLivePrecision(ctx, conn, since)
+		if lp.Error != "" {
+			out.Problems = append(out.Problems, lp.Error)
+		}
+		out.Precision = &lp
 	}
 	if *asJSON {
 		return writeJSON(stdout, out)
@@ -282,6 +298,9 @@ func printStatus(w io.Writer, s statusOutput) error {
 		default:
 			fmt.Fprintf(w, "helpdesk %s: reachable; no rate-limit headers reported\n", h.BaseURL)
 		}
+	}
+	if s.Precision != nil {
+		s.Precision.print(w, "live precision")
 	}
 	return nil
 }

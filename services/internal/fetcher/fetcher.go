@@ -11,7 +11,10 @@
 // message id, so the stream keeps each version once however often it is
 // read. Versions produced by autotriage's own writes never re-enter
 // classification, and a person's change to a field autotriage set is
-// reported as an override outcome instead. Every version read, whatever
+// reported as an override outcome instead. What people make of the values
+// autotriage applied or suggested (kept at resolution, changed, accepted,
+// rejected) is reported as feedback outcomes, the evidence of live
+// precision (feedback.go). Every version read, whatever
 // becomes of it, is recorded as the ticket's newest observed version
 // (ledger.Seen), which the writer checks predictions against instead of
 // reading the ticket again. Backfill sends a past range through the
@@ -457,6 +460,9 @@ func (f *Fetcher) checkLedger(ctx context.Context, t *ticketsystem.Ticket) (res 
 	}
 	if !a.WrittenUpdatedAt.IsZero() && t.UpdatedAt.Before(a.WrittenUpdatedAt) {
 		return skip(ReasonStale)
+	}
+	if err := f.detectFeedback(ctx, t, a); err != nil {
+		return Result{}, false, err
 	}
 	fields, overridden, err := f.detectOverrides(ctx, t, a)
 	if err != nil {

@@ -17,6 +17,8 @@ type metrics struct {
 	webhookRefused *prometheus.CounterVec // by reason
 	webhookSources prometheus.Gauge
 	overrides      *prometheus.CounterVec // by field
+	feedback       *prometheus.CounterVec // by field, verdict
+	feedbackErrors prometheus.Counter
 	seenStored     prometheus.Counter
 	seenErrors     prometheus.Counter
 	pollDuration   prometheus.Histogram
@@ -67,6 +69,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "autotriage_overrides_total",
 			Help: "Fields autotriage set that a person changed afterwards, by field.",
 		}, []string{"field"}),
+		feedback: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "autotriage_feedback_total",
+			Help: "Verdicts on values autotriage applied or suggested, by field and verdict (confirmed, overridden, accepted, rejected): the evidence of live precision.",
+		}, []string{"field", "verdict"}),
+		feedbackErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "autotriage_feedback_bookkeeping_errors_total",
+			Help: "Feedback already published whose reporting could not be recorded in the fetcher's bucket; it is published again later under the same message id (dropped by the stream within its duplicate window).",
+		}),
 		seenStored: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "autotriage_fetcher_seen_versions_recorded_total",
 			Help: "Ticket versions recorded as the newest observed version of their ticket (the writer's no-clobber reference).",
@@ -97,13 +107,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	// dashboard's overrides panel reads 0, not "no data", until the first.
 	for _, field := range []string{FieldGroup, FieldType, FieldPriority} {
 		m.overrides.WithLabelValues(field)
+		for _, v := range verdictLabels {
+			m.feedback.WithLabelValues(field, v)
+		}
 	}
 	for _, reason := range refusedReasons {
 		m.webhookRefused.WithLabelValues(reason)
 	}
 	if reg != nil {
 		reg.MustRegister(m.fetched, m.published, m.duplicates, m.filtered, m.invalid, m.unreadable, m.webhooks,
-			m.webhookRefused, m.webhookSources, m.overrides, m.seenStored, m.seenErrors, m.pollDuration, m.pollErrors, m.cursorLag, m.leaseHeld)
+			m.webhookRefused, m.webhookSources, m.overrides, m.feedback, m.feedbackErrors, m.seenStored, m.seenErrors, m.pollDuration, m.pollErrors, m.cursorLag, m.leaseHeld)
 	}
 	return m
 }

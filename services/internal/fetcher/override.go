@@ -107,6 +107,10 @@ func (f *Fetcher) detectOverrides(ctx context.Context, t *ticketsystem.Ticket, a
 				ObservedAt:      timestamppb.New(now.UTC()),
 				ModelVersion:    a.ModelVersion,
 			},
+			Feedback: overrideFeedback(a, c, now),
+		}
+		if out.Feedback.ModelId != "" {
+			out.ModelId = out.Feedback.ModelId
 		}
 		data, err := proto.Marshal(out)
 		if err != nil {
@@ -123,6 +127,7 @@ func (f *Fetcher) detectOverrides(ctx context.Context, t *ticketsystem.Ticket, a
 		}
 		if !ack.Duplicate {
 			f.metrics.overrides.WithLabelValues(c.field).Inc()
+			f.metrics.feedback.WithLabelValues(c.field, VerdictLabel(v1.Verdict_VERDICT_OVERRIDDEN)).Inc()
 			f.log.Info("override observed", "ticket", t.ID, "field", c.field,
 				"autotriage_value", c.autotriage, "human_value", c.human, "updated_at", t.UpdatedAt)
 		}

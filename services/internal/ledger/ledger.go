@@ -61,6 +61,14 @@ type Applied struct {
 	// OverridesSeen lists fields whose override was already reported, so a
 	// person's change is counted once.
 	OverridesSeen []string `json:"overrides_seen,omitempty"`
+	// Decided lists the model label behind each value autotriage applied
+	// (one per field, per tag for tags); Suggested the values it suggested
+	// in a note and did not apply (a later apply of the field replaces the
+	// suggestion). The fetcher turns them into feedback (live precision).
+	Decided   []Decided `json:"decided,omitempty"`
+	Suggested []Decided `json:"suggested,omitempty"`
+	// ModelID is the model of the latest write (ModelVersion its version).
+	ModelID string `json:"model_id,omitempty"`
 	// Intent is the latest write autotriage set out to make, recorded before
 	// its note and its PUT. A delivery that follows a crash (after the PUT,
 	// before the rest of this record or the outcome) finds the values the

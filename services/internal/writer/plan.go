@@ -50,6 +50,9 @@ type fieldPlan struct {
 	ownTags []string
 	// write: the field is part of the PUT. noted: part of the note.
 	write, noted bool
+	// from is the field's value in the newest known version when decided
+	// (recorded with a suggestion, see ledger.Decided.From).
+	from ledger.Fields
 }
 
 func (p *fieldPlan) finish(a v1.Action, reason string) {
@@ -180,12 +183,14 @@ func decide(plans []*fieldPlan, pred *v1.Prediction, cur *ticketsystem.Ticket, r
 			if rec != nil {
 				removed = rec.Fields.Tags
 			}
+			p.from = ledger.Fields{Tags: slices.Clone(cur.Tags)}
 			decideTags(p, was, cur, mine, removed, suggest, notes)
 		case FieldGroup:
 			pv, cv := cur.GroupID, cur.GroupID
 			if was != nil {
 				pv = was.GroupId
 			}
+			p.from = ledger.Fields{GroupID: cv, GroupName: groupName(cat, cv)}
 			own := rec != nil && cv != 0 && (rec.Fields.GroupID == cv || (rec.Intent != nil && rec.Intent.Fields.GroupID == cv))
 			mine := intent != nil && intent.Fields.GroupID == p.t.groupID
 			p.out.PreviousValue = groupName(cat, previous(mine, pv, cv, p.t.groupID))
@@ -195,6 +200,7 @@ func decide(plans []*fieldPlan, pred *v1.Prediction, cur *ticketsystem.Ticket, r
 			if was != nil {
 				pv = was.Type
 			}
+			p.from = ledger.Fields{Type: cv}
 			own := rec != nil && cv != "" && (rec.Fields.Type == cv || (rec.Intent != nil && rec.Intent.Fields.Type == cv))
 			mine := intent != nil && intent.Fields.Type != "" && intent.Fields.Type == p.t.typ
 			p.out.PreviousValue = previous(mine, pv, cv, p.t.typ)
@@ -204,6 +210,7 @@ func decide(plans []*fieldPlan, pred *v1.Prediction, cur *ticketsystem.Ticket, r
 			if was != nil {
 				pv = int(was.Priority)
 			}
+			p.from = ledger.Fields{Priority: int32(cv)}
 			own := rec != nil && cv != 0 && (int(rec.Fields.Priority) == cv || (rec.Intent != nil && int(rec.Intent.Fields.Priority) == cv))
 			mine := intent != nil && intent.Fields.Priority != 0 && int(intent.Fields.Priority) == p.t.priority
 			p.out.PreviousValue = priorityName(cat, previous(mine, pv, cv, p.t.priority))

@@ -708,6 +708,9 @@ func (s *Stage) record(ctx context.Context, a *attempt, rec *ledger.Applied, cat
 			// A field autotriage sets again is watched for overrides again.
 			r.OverridesSeen = slices.DeleteFunc(r.OverridesSeen, func(f string) bool { return f == p.pred.Field })
 		}
+		if ours {
+			s.recordDecided(r, a, cat)
+		}
 		if note != nil {
 			r.SetNote(*note)
 		}
@@ -717,6 +720,7 @@ func (s *Stage) record(ctx context.Context, a *attempt, rec *ledger.Applied, cat
 			r.Intent = &released
 		}
 		r.ModelVersion = modelVersion(pred)
+		r.ModelID = pred.ModelId
 		r.At = s.now().UTC()
 		return nil
 	})
