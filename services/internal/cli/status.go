@@ -71,6 +71,7 @@ type statusOutput struct {
 	Model     modelStatus           `json:"model"`
 	Fetcher   []kvValue             `json:"fetcher"`
 	Helpdesk  *helpdeskStatus       `json:"helpdesk,omitempty"`
+	Catalog   *catalogStatus        `json:"catalog,omitempty"`
 	Problems  []string              `json:"problems,omitempty"`
 }
 
@@ -149,6 +150,7 @@ func collectStatus(ctx context.Context, conn *pipeline.Conn, helpdesk bool) (sta
 			out.Problems = append(out.Problems, "helpdesk: "+out.Helpdesk.Error)
 		}
 	}
+	out.Catalog = catalogSection(ctx, conn, helpdesk && out.Helpdesk != nil && out.Helpdesk.Reachable)
 	return out, nil
 }
 
@@ -283,5 +285,6 @@ func printStatus(w io.Writer, s statusOutput) error {
 			fmt.Fprintf(w, "helpdesk %s: reachable; no rate-limit headers reported\n", h.BaseURL)
 		}
 	}
+	printCatalog(w, s.Catalog)
 	return nil
 }
