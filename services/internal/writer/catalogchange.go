@@ -160,8 +160,9 @@ func CompareCatalog(cat *ticketsystem.Catalog, lm LabelMap, modelLabels map[stri
 // CheckCatalog reads the helpdesk catalog and checks the label map against
 // it (CheckLabelMap). It is the writer's start-up check: Build calls it,
 // and Run when Build did not. A helpdesk that cannot be reached is retried
-// (with a log line) until ctx ends: without the catalog nothing can be
-// written anyway. Credentials the helpdesk refuses end the check at once.
+// (with a log line, at most every 5 s) until ctx ends: without the catalog
+// nothing can be written anyway. A key the helpdesk refuses (401) is a
+// config error at once; so is a missing permission.
 func (s *Stage) CheckCatalog(ctx context.Context) error {
 	if s.checked.Load() {
 		return nil
@@ -180,7 +181,10 @@ func (s *Stage) CheckCatalog(ctx context.Context) error {
 			}
 			return nil
 		}
-		if errors.Is(err, ticketsystem.ErrAuth) || errors.Is(err, ticketsystem.ErrPermission) {
+		if errors.Is(err, ticketsystem.ErrAuth) {
+			return &platform.ConfigError{Var: "FRESHDESK_API_KEY", Msg: "the helpdesk refused the key reading its catalog: " + err.Error()}
+		}
+		if errors.Is(err, ticketsystem.ErrPermission) {
 			return fmt.Errorf("writer start: %w", err)
 		}
 		s.log.Warn("cannot read the helpdesk catalog at start; retrying", "in", delay, "err", err)
@@ -191,7 +195,7 @@ func (s *Stage) CheckCatalog(ctx context.Context) error {
 			return fmt.Errorf("writer start: %w", errors.Join(ctx.Err(), err))
 		case <-t.C:
 		}
-		delay = min(2*delay, 30*time.Second)
+		delay = min(2*delay, 5*time.Second)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	v1 "github.com/autotriage/autotriage/proto/autotriage/v1"
+	"github.com/autotriage/autotriage/services/internal/freshdesk"
 	"github.com/autotriage/autotriage/services/internal/freshdesksim"
 	"github.com/autotriage/autotriage/services/internal/platform"
 )
@@ -172,5 +173,34 @@ func TestGroupAddedIsReportedWithoutTraffic(t *testing.T) {
 	}
 	if cs := h.catalogChanges(); len(cs) != 2 {
 		t.Errorf("catalog changes %v, want the two additions once each", cs)
+	}
+}
+
+func TestUnreachableHelpdeskAtStartIsRetried(t *testing.T) {
+	h := newHarness(t, options{})
+	// More failures than the client's own retries: the start check waits.
+	h.sim.SetFault("ticket_fields", freshdesksim.Fault{ErrorRate: 1, Status: 503})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- h.stage.CheckCatalog(ctx) }()
+	waitFor(t, "the start check to try more than once", func() bool {
+		return calls(h.sim, "ticket_fields", 503) >= 8
+	})
+	select {
+	case err := <-done:
+		t.Fatalf("CheckCatalog returned %v while the helpdesk fails", err)
+	default:
+	}
+	h.sim.SetFault("ticket_fields", freshdesksim.Fault{})
+	if err := <-done; err != nil {
+		t.Fatalf("CheckCatalog = %v once the helpdesk answers", err)
+	}
+
+	bad := newHarness(t, options{client: func(c *freshdesk.Config) { c.APIKey = "wrong-key" }})
+	err := bad.stage.CheckCatalog(ctx)
+	var ce *platform.ConfigError
+	if !errors.As(err, &ce) || ce.Var != "FRESHDESK_API_KEY" || strings.Contains(err.Error(), "wrong-key") {
+		t.Fatalf("CheckCatalog with a refused key = %v, want a config error naming FRESHDESK_API_KEY without the key", err)
 	}
 }
