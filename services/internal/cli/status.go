@@ -72,6 +72,7 @@ type statusOutput struct {
 	Fetcher   []kvValue             `json:"fetcher"`
 	Helpdesk  *helpdeskStatus       `json:"helpdesk,omitempty"`
 	Precision *livePrecision        `json:"live_precision,omitempty"`
+	Catalog   *catalogStatus        `json:"catalog,omitempty"`
 	Problems  []string              `json:"problems,omitempty"`
 }
 
@@ -165,6 +166,7 @@ func collectStatus(ctx context.Context, conn *pipeline.Conn, helpdesk bool) (sta
 			out.Problems = append(out.Problems, "helpdesk: "+out.Helpdesk.Error)
 		}
 	}
+	out.Catalog = catalogSection(ctx, conn, helpdesk && out.Helpdesk != nil && out.Helpdesk.Reachable)
 	return out, nil
 }
 
@@ -302,5 +304,6 @@ func printStatus(w io.Writer, s statusOutput) error {
 	if s.Precision != nil {
 		s.Precision.print(w, "live precision")
 	}
+	printCatalog(w, s.Catalog)
 	return nil
 }

@@ -27,21 +27,29 @@ type catalogCache struct {
 }
 
 // get returns the catalog, fetching it when there is none or it expired.
-func (c *catalogCache) get(ctx context.Context) (*ticketsystem.Catalog, error) {
+// fetched reports a catalog read from the helpdesk just now (for the
+// catalog-change bookkeeping, see catalogchange.go).
+func (c *catalogCache) get(ctx context.Context) (cat *ticketsystem.Catalog, fetched bool, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cat != nil && c.now().Sub(c.fetched) < c.ttl {
-		return c.cat, nil
+		return c.cat, false, nil
 	}
-	return c.fetchLocked(ctx)
+	cat, err = c.fetchLocked(ctx)
+	return cat, err == nil, err
 }
 
 // refresh fetches the catalog again unless the cached copy is younger than
 // minRefresh. It reports whether the returned catalog is a new one.
 func (c *catalogCache) refresh(ctx context.Context) (*ticketsystem.Catalog, bool, error) {
+	return c.refreshAfter(ctx, c.minRefresh)
+}
+
+// refreshAfter is refresh with another minimum age.
+func (c *catalogCache) refreshAfter(ctx context.Context, minAge time.Duration) (*ticketsystem.Catalog, bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.cat != nil && c.now().Sub(c.fetched) < c.minRefresh {
+	if c.cat != nil && c.now().Sub(c.fetched) < minAge {
 		return c.cat, false, nil
 	}
 	cat, err := c.fetchLocked(ctx)

@@ -117,7 +117,8 @@ func newHarness(t *testing.T, o options) *harness {
 	if o.writer != nil {
 		o.writer(&cfg)
 	}
-	stage, err := New(cfg, Deps{Tickets: freshdesk.NewAdapter(client), KV: kv, Publisher: conn, MaxDeliver: o.maxDeliver})
+	stage, err := New(cfg, Deps{Tickets: freshdesk.NewAdapter(client), KV: kv, Publisher: conn, MaxDeliver: o.maxDeliver,
+		System: testSystem, Account: testAccount})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ type metrics struct {
 	// redelivery.
 	leaseWaits        *prometheus.CounterVec
 	outcomeDuplicates *prometheus.CounterVec
+	catalogChanges    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -69,6 +70,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Outcome publishes the stream answered as duplicates; expected=true on a redelivery (an earlier delivery stored it), false on a first delivery (an outcome was lost).",
 		}, []string{"expected"}),
 	}
+	m.catalogChanges = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "autotriage_writer_catalog_changes_total",
+		Help: "Helpdesk catalog changes the writer published (CATALOG_CHANGE outcomes), by field and change (added, removed).",
+	}, []string{"field", "change"})
 	for _, a := range []string{"wait", "restart", "redeliver"} {
 		m.leaseWaits.WithLabelValues(a)
 	}
@@ -77,7 +82,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.decisions, m.actions, m.outcomes, m.writes, m.notes, m.credits, m.rateLimited, m.invalid, m.endToEnd,
-			m.leaseWaits, m.outcomeDuplicates)
+			m.leaseWaits, m.outcomeDuplicates, m.catalogChanges)
 	}
 	return m
 }

@@ -138,7 +138,12 @@ func TestKVOperationsPerFreshTicket(t *testing.T) {
 			obs := h.observer()
 			kv := &countingKV{KV: h.kv}
 			s := h.crashedStage(kv, freshdeskAdapter(h), h.conn, func(cfg *Config) { cfg.Notes = c.notes })
-			// As in production: the fetcher recorded the version it published.
+			// As in production: the writer read the catalog at start (a
+			// cost per CatalogTTL, not per ticket), and the fetcher recorded
+			// the version it published.
+			if err := s.CheckCatalog(context.Background()); err != nil {
+				t.Fatal(err)
+			}
 			id := h.ticket(freshdesksim.NewTicket{})
 			obs.poll()
 			pred := predictionFrom(h.published()[id][0], c.fields(h)...)

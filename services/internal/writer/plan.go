@@ -1,9 +1,11 @@
 package writer
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	v1 "github.com/autotriage/autotriage/proto/autotriage/v1"
 	"github.com/autotriage/autotriage/services/internal/ledger"
@@ -28,6 +30,7 @@ const (
 	ReasonRejected       = "rejected by the ticket system"
 	ReasonUnknownField   = "field not supported by the writer"
 	reasonNotInCatalogFm = "label %q not in catalog"
+	reasonRemovedFm      = "label %q not in catalog: removed from the helpdesk (never written; retraining requested)"
 )
 
 // defaultPriority is the priority Freshdesk gives a ticket nobody
@@ -348,12 +351,47 @@ func mergeTags(base []string, add ...[]string) []string {
 	return out
 }
 
-// notInCatalog finishes fields whose label the catalog does not have.
-func notInCatalog(missing []*fieldPlan, lm LabelMap) {
+// notInCatalog finishes fields whose label the catalog does not have (after
+// a refresh): never written, and reported removed once per (field, label)
+// so the trainer retrains without it.
+func (s *Stage) notInCatalog(ctx context.Context, missing []*fieldPlan) {
 	for _, p := range missing {
-		name := lm.Name(p.pred.Field, labels(p.pred)[0])
-		p.finish(v1.Action_ACTION_SKIPPED, fmt.Sprintf(reasonNotInCatalogFm, name))
+		label := labels(p.pred)[0]
+		name := s.labelMap.Name(p.pred.Field, label)
+		reason := fmt.Sprintf(reasonNotInCatalogFm, name)
+		if s.labelRemoved(ctx, p.pred.Field, label) {
+			reason = fmt.Sprintf(reasonRemovedFm, name)
+		}
+		p.finish(v1.Action_ACTION_SKIPPED, reason)
 	}
+}
+
+// writtenLabelsGone reads the catalog again after a rejected write and
+// names the written catalog values it no longer has ("group \"Billing\"").
+func (s *Stage) writtenLabelsGone(ctx context.Context, plans []*fieldPlan) []string {
+	var written []*fieldPlan
+	for _, p := range plans {
+		if p.write && p.pred.Field != FieldTags {
+			written = append(written, p)
+		}
+	}
+	if len(written) == 0 {
+		return nil
+	}
+	// A rejected write is rare, and the likeliest cause of one is a value
+	// deleted since the cached read: refresh sooner than for unknown labels.
+	cat, refreshed, err := s.catalog.refreshAfter(ctx, min(s.cfg.CatalogMinRefresh, time.Second))
+	if err != nil || !refreshed {
+		return nil
+	}
+	s.catalogFetched(ctx, cat)
+	var gone []string
+	for _, p := range written {
+		if t, ok := resolve(cat, p.pred.Field, p.t.name); !ok || t != p.t {
+			gone = append(gone, fmt.Sprintf("%s %q", p.pred.Field, p.t.name))
+		}
+	}
+	return gone
 }
 
 // buildUpdate is the single PUT for the ticket: every field to write, and

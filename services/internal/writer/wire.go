@@ -21,7 +21,7 @@ func Build(ctx context.Context, rt *service.Runtime, cfg Config, fd freshdesk.Se
 		return nil, err
 	}
 	rt.Log.Info("writing predictions", "freshdesk", client.BaseURL(), "notes", cfg.Notes, "tag", cfg.Tag)
-	return New(cfg, Deps{
+	s, err := New(cfg, Deps{
 		Tickets:         freshdesk.NewAdapter(client),
 		KV:              kv,
 		Publisher:       rt.Conn,
@@ -29,5 +29,15 @@ func Build(ctx context.Context, rt *service.Runtime, cfg Config, fd freshdesk.Se
 		Registerer:      rt.Registerer,
 		PipelineMetrics: rt.Metrics,
 		MaxDeliver:      rt.Conn.TopologyConfig().MaxDeliver,
+		System:          "freshdesk",
+		Account:         fd.AccountName(),
 	})
+	if err != nil {
+		return nil, err
+	}
+	// A label map entry naming a value the helpdesk lacks stops the start.
+	if err := s.CheckCatalog(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
 }

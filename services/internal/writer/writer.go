@@ -43,6 +43,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -93,6 +94,10 @@ type Deps struct {
 	MaxDeliver int
 	// Now replaces the clock (tests).
 	Now func() time.Time
+	// System and Account name the helpdesk account the writer works for
+	// (catalog changes are recorded and published for it). Empty: the one
+	// the first prediction names.
+	System, Account string
 }
 
 // Stage is one writer replica.
@@ -114,6 +119,13 @@ type Stage struct {
 	// makes every delivery's holder name unique.
 	id         string
 	deliveries atomic.Uint64
+	// checked: the label map was checked against the catalog (CheckCatalog).
+	checked atomic.Bool
+	account account
+	// reported caches the labels reported removed (labelRemoved): true when
+	// the writer's catalog record had them.
+	reportedMu sync.Mutex
+	reported   map[string]bool
 }
 
 // New builds a stage. cfg must be valid (Config.Validate).
@@ -134,16 +146,32 @@ func New(cfg Config, d Deps) (*Stage, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	return &Stage{
+	s := &Stage{
 		cfg: cfg, labelMap: lm, log: d.Log, tickets: d.Tickets, ledger: ledger.New(d.KV), kv: d.KV, pub: d.Publisher,
 		catalog:  &catalogCache{src: d.Tickets, ttl: cfg.CatalogTTL, minRefresh: cfg.CatalogMinRefresh, now: d.Now},
 		metrics:  newMetrics(d.Registerer),
 		pmetrics: d.PipelineMetrics, maxDeliver: d.MaxDeliver, now: d.Now, id: replicaID(),
-	}, nil
+		reported: map[string]bool{},
+	}
+	if d.Account != "" {
+		s.account.learn(d.System, d.Account)
+	}
+	return s, nil
 }
 
-// Run consumes PREDICTIONS until ctx ends.
+// Run consumes PREDICTIONS until ctx ends. It first checks the label map
+// against the helpdesk catalog (CheckCatalog) unless Build did, and keeps
+// the catalog fresh meanwhile (watchCatalog).
 func (s *Stage) Run(ctx context.Context, cons Consumer) error {
+	if err := s.CheckCatalog(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it started
+		}
+		return err
+	}
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go s.watchCatalog(wctx)
 	return cons.Consume(ctx, pipeline.ConsumeOptions{
 		Stage:       "writer",
 		Stream:      pipeline.StreamPredictions,
@@ -369,9 +397,13 @@ func (s *Stage) apply(ctx context.Context, a *attempt) (err error) {
 		}
 	}
 
-	cat, err := s.catalog.get(ctx)
+	s.account.learn(pred.System, pred.Account)
+	cat, fetched, err := s.catalog.get(ctx)
 	if err != nil {
 		return err
+	}
+	if fetched {
+		s.catalogFetched(ctx, cat)
 	}
 	if missing := resolvePlans(a.plans, cat, s.labelMap); len(missing) > 0 {
 		fresh, refreshed, err := s.catalog.refresh(ctx)
@@ -380,9 +412,10 @@ func (s *Stage) apply(ctx context.Context, a *attempt) (err error) {
 		}
 		if refreshed {
 			cat = fresh
+			s.catalogFetched(ctx, cat)
 			missing = resolvePlans(a.plans, cat, s.labelMap)
 		}
-		notInCatalog(missing, s.labelMap)
+		s.notInCatalog(ctx, missing)
 	}
 	if !anyPending(a.plans) {
 		return nil
@@ -496,6 +529,14 @@ func (s *Stage) apply(ctx context.Context, a *attempt) (err error) {
 			return permanent
 		case errors.Is(err, ticketsystem.ErrValidation):
 			s.metrics.writes.WithLabelValues("rejected").Inc()
+			if gone := s.writtenLabelsGone(ctx, a.plans); len(gone) > 0 {
+				// The cached catalog was stale: a value written was removed
+				// from the helpdesk. The next delivery resolves the labels
+				// against the fresh catalog and skips that field.
+				s.recordNote(ctx, a, rec, written)
+				return pipeline.RetryAfter(fmt.Errorf("update of ticket %d rejected: %s no longer in the helpdesk: %w",
+					pred.TicketId, strings.Join(gone, ", "), err), time.Second)
+			}
 			a.errText = joinErr(a.errText, "update rejected: "+err.Error())
 			for _, p := range a.plans {
 				if p.write {
