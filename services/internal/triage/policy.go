@@ -7,8 +7,8 @@ package triage
 import (
 	"fmt"
 	"math"
-	"strconv"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -552,4 +552,63 @@ func alreadySet(field string, t *autotriagev1.Ticket) string {
 		}
 	}
 	return ""
+}
+
+// ClassStatus is what the policy does with one class of a model: the mode
+// configured for it (from its [class] setting or its field's), the mode in
+// force after demotions and held-out evidence, and the threshold with the
+// held-out quality behind it.
+type ClassStatus struct {
+	Field     string  `json:"field"`
+	Label     string  `json:"label"`
+	Setting   string  `json:"setting"` // the configured mode[:threshold]
+	Own       bool    `json:"own"`     // set for the class itself, not its field
+	Effective string  `json:"effective"`
+	Threshold float64 `json:"threshold,omitempty"`
+	// The class's held-out predictions at or above Threshold.
+	HeldOutPrecision float64 `json:"held_out_precision,omitempty"`
+	HeldOutCoverage  float64 `json:"held_out_coverage,omitempty"`
+	HeldOutCount     int     `json:"held_out_count,omitempty"`
+	Reason           string  `json:"reason,omitempty"`
+}
+
+// ClassStatuses reports, for every field and label of the model, what the policy
+// does with it (Decide's rules for an open ticket, before confidence).
+func (p Policy) ClassStatuses(m *classify.Model) []ClassStatus {
+	var out []ClassStatus
+	for _, field := range classify.Fields {
+		var labels []string
+		for _, fi := range m.Metadata().Fields {
+			if fi.Name == field {
+				labels = fi.Labels
+			}
+		}
+		for _, label := range labels {
+			pol, own := p.For(field, label)
+			cs := ClassStatus{Field: field, Label: label, Setting: pol.spec(), Own: own, Effective: pol.Mode.String()}
+			if pol.Mode == Apply {
+				switch why, demoted := p.Demoted[field][label]; {
+				case demoted:
+					cs.Effective, cs.Reason = Suggest.String(), "demoted by live precision: "+why
+				case pol.Probability > 0:
+					cs.Threshold = pol.Probability
+					if prec, n, ok := HeldOutPrecision(m, field, label, pol.Probability); ok {
+						cs.HeldOutPrecision, cs.HeldOutCount = prec, n
+					}
+				case pol.TargetPrecision > 0:
+					r := ResolveTarget(m, field, label, pol.TargetPrecision)
+					cs.Threshold, cs.HeldOutPrecision, cs.HeldOutCoverage, cs.HeldOutCount = r.Threshold, r.Precision, r.Coverage, r.Count
+					if !r.OK {
+						cs.Effective, cs.Reason = Suggest.String(), r.Why
+					} else if !r.PerClass {
+						cs.Reason = "model has no per-class curves: field threshold"
+					}
+				default:
+					cs.Effective, cs.Reason = Suggest.String(), "apply mode without a threshold or target precision"
+				}
+			}
+			out = append(out, cs)
+		}
+	}
+	return out
 }
