@@ -244,13 +244,13 @@ func printPolicyView(w io.Writer, v policyView) error {
 	if len(v.History) > 0 {
 		fmt.Fprintln(w, "\nhistory (newest first):")
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "REVISION\tAT\tBY\tCHANGE")
+		fmt.Fprintln(tw, "REVISION\tAT\tBY\tCHANGE\tPOLICY\tDEMOTED")
 		for _, h := range v.History {
 			change := h.Change
 			if h.Error != "" {
 				change = "unreadable: " + h.Error
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", h.Revision, h.At.Format(time.RFC3339), h.By, strings.TrimSpace(change))
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\n", h.Revision, h.At.Format(time.RFC3339), h.By, strings.TrimSpace(change), h.Policy, h.Demotions)
 		}
 		return tw.Flush()
 	}
