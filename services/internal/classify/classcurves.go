@@ -114,23 +114,29 @@ func (r *FieldReport) At(threshold float64) (CurvePoint, bool) {
 // classCurve builds the compact curve of one class from its predictions'
 // confidences and correctness.
 func classCurve(label string, conf []float64, correct []bool, support int) ClassCurve {
-	idx := make([]int, len(conf))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.SliceStable(idx, func(a, b int) bool { return conf[idx[a]] > conf[idx[b]] })
-	counts := make([]int, curveSteps+1)
-	hits := make([]int, curveSteps+1)
-	pos, h := 0, 0
-	for s := curveSteps; s >= 0; s-- {
-		t := float64(s) / curveSteps
-		for pos < len(idx) && conf[idx[pos]] >= t {
-			if correct[idx[pos]] {
-				h++
-			}
-			pos++
+	// Bucket each prediction at the highest step it clears (conf >= s/200,
+	// exactly as precisionCurve compares), then accumulate from the top:
+	// linear in the predictions, where a sort per class was not.
+	var counts, hits [curveSteps + 1]int
+	for i, c := range conf {
+		if !(c >= 0) {
+			continue // NaN or negative: clears no step
 		}
-		counts[s], hits[s] = pos, h
+		b := min(int(c*curveSteps), curveSteps)
+		for b < curveSteps && c >= float64(b+1)/curveSteps {
+			b++
+		}
+		for b > 0 && c < float64(b)/curveSteps {
+			b--
+		}
+		counts[b]++
+		if correct[i] {
+			hits[b]++
+		}
+	}
+	for s := curveSteps - 1; s >= 0; s-- {
+		counts[s] += counts[s+1]
+		hits[s] += hits[s+1]
 	}
 	c := ClassCurve{Label: label, Support: support}
 	for s := 0; s <= curveSteps; s++ {

@@ -1,7 +1,10 @@
 package triage
 
 import (
+	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	autotriagev1 "github.com/autotriage/autotriage/proto/autotriage/v1"
@@ -126,5 +129,67 @@ func TestResolveTargetPerClassEvidence(t *testing.T) {
 	r = resolveTarget(old, "rare", 0.9)
 	if !r.OK || r.PerClass || r.Threshold != 0.5 {
 		t.Errorf("field fallback: %+v", r)
+	}
+}
+
+var (
+	tagModelOnce sync.Once
+	tagModel     *classify.Model
+	tagModelErr  error
+)
+
+// A tags field decides per selected tag: a tag's own setting or demotion
+// holds the whole field back (a tag is never applied on another's
+// strength), and the reason names the tag.
+func TestDecideTagsPerClass(t *testing.T) {
+	tagModelOnce.Do(func() {
+		var ex []classify.Example
+		for i := range 300 {
+			body, tags := fmt.Sprintf("ticket %d: the printer jams", i), []string{"printer"}
+			switch i % 3 {
+			case 1:
+				body, tags = fmt.Sprintf("ticket %d: invoice is wrong", i), []string{"invoice"}
+			case 2:
+				body, tags = fmt.Sprintf("ticket %d: invoice printer both", i), []string{"invoice", "printer"}
+			}
+			ex = append(ex, classify.Example{ID: fmt.Sprint(i), Body: body, Tags: tags, Group: "G"})
+		}
+		tagModel, tagModelErr = classify.Train(context.Background(), ex, classify.TrainOptions{Seed: 1, Folds: 2, Features: classify.FeatureOptions{HashBits: 12}})
+	})
+	if tagModelErr != nil {
+		t.Fatal(tagModelErr)
+	}
+	m := tagModel
+	both := m.Predict("", "invoice printer both")
+	if f, _ := both.Field("tags"); len(f.Selected) != 2 {
+		t.Fatalf("selected %v", f.Selected)
+	}
+	for _, tt := range []struct {
+		policy   string
+		demote   string
+		decision autotriagev1.Decision
+		reason   string
+	}{
+		{"tags=apply:0.3", "", autotriagev1.Decision_DECISION_APPLY, ">= threshold"},
+		{"tags=apply:0.3,tags[invoice]=suggest", "", autotriagev1.Decision_DECISION_SUGGEST, `class "invoice": suggest mode`},
+		{"tags=apply:0.3", "printer", autotriagev1.Decision_DECISION_SUGGEST, `class "printer" demoted`},
+		{"tags=suggest,tags[printer]=apply:0.3,tags[invoice]=apply:0.3", "", autotriagev1.Decision_DECISION_APPLY, "class"},
+		{"tags=apply:0.3,tags[printer]=shadow", "", autotriagev1.Decision_DECISION_SHADOW, `class "printer": shadow mode`},
+	} {
+		p, err := ParsePolicy(tt.policy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tt.demote != "" {
+			p.Demoted = map[string]map[string]string{"tags": {tt.demote: "test"}}
+		}
+		for _, fp := range p.Decide(m, &autotriagev1.Ticket{Id: 1}, both) {
+			if fp.Field == "tags" && (fp.Decision != tt.decision || !strings.Contains(fp.Reason, tt.reason) || len(fp.Labels) != 2) {
+				t.Errorf("%s (demoted %q): %v %q %v, want %v containing %q", tt.policy, tt.demote, fp.Decision, fp.Reason, fp.Labels, tt.decision, tt.reason)
+			}
+		}
+	}
+	if c := m.HeldOut("tags").Class("printer"); c == nil || c.Support != 200 {
+		t.Fatalf("per-tag held-out curve: %+v", c)
 	}
 }
