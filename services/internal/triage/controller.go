@@ -65,7 +65,8 @@ func (c ControllerConfig) withDefaults() ControllerConfig {
 // The target is the class's target precision for apply:pNN, and for a
 // probability threshold the precision the class's held-out predictions
 // had at that threshold (what the operator was shown when choosing it); a
-// class without held-out predictions there is not judged. A demotion of a
+// class without held-out predictions there, or whose target precision the
+// held-out data did not resolve (it is in suggest anyway), is not judged. A demotion of a
 // class that is no longer in apply mode is dropped. Each change is a
 // compare-and-set of the policy document, a PolicyChange outcome and a log
 // line (Store.Change).
@@ -175,7 +176,9 @@ func (c *Controller) target(m *classify.Model, field, label string, pol FieldPol
 		return prec, ok && n > 0
 	}
 	if pol.TargetPrecision > 0 {
-		return pol.TargetPrecision, true
+		// A class whose target the held-out data did not resolve is in
+		// suggest already; its live record does not decide anything.
+		return pol.TargetPrecision, ResolveTarget(m, field, label, pol.TargetPrecision).OK
 	}
 	return 0, false
 }
