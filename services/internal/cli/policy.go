@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -80,6 +81,11 @@ func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		if who == "" {
 			who = "unknown"
+		}
+		if m, _, err := promotedModel(ctx, conn); err == nil && m != nil {
+			for _, w := range unknownClasses(next, m) {
+				fmt.Fprintf(stderr, "warning: %s\n", w)
+			}
 		}
 		return policySet(ctx, store, next, "operator:"+who, env.Policy, *asJSON, stdout)
 	}
@@ -160,21 +166,13 @@ func policyShow(ctx context.Context, conn *pipeline.Conn, kv *pipeline.KV, store
 	if err != nil {
 		return err
 	}
-	if st, err := modelstore.Open(ctx, conn); err == nil {
-		if pr, err := st.Promoted(ctx); err == nil {
-			b, _, err := st.Load(ctx, pr.ID)
-			if err != nil {
-				return err
-			}
-			m, err := classify.Load(bytes.NewReader(b))
-			if err != nil {
-				return fmt.Errorf("promoted model %s: %w", shortID(pr.ID), err)
-			}
-			v.ModelID, v.Version = pr.ID, pr.Version
-			v.Classes = eff.ClassStatuses(m)
-		} else if !errors.Is(err, modelstore.ErrNoModel) {
-			return err
-		}
+	m, pr, err := promotedModel(ctx, conn)
+	if err != nil {
+		return err
+	}
+	if m != nil {
+		v.ModelID, v.Version = pr.ID, pr.Version
+		v.Classes = eff.ClassStatuses(m)
 	}
 	if v.Stored {
 		hist, err := kv.History(ctx, triage.PolicyKey)
@@ -262,4 +260,49 @@ func orDefault(p string) string {
 		return "(empty: shadow everywhere)"
 	}
 	return p
+}
+
+// promotedModel loads the promoted model; nil without a registry or a
+// promotion.
+func promotedModel(ctx context.Context, conn *pipeline.Conn) (*classify.Model, modelstore.Promotion, error) {
+	st, err := modelstore.Open(ctx, conn)
+	if err != nil {
+		return nil, modelstore.Promotion{}, nil
+	}
+	pr, err := st.Promoted(ctx)
+	if errors.Is(err, modelstore.ErrNoModel) {
+		return nil, pr, nil
+	}
+	if err != nil {
+		return nil, pr, err
+	}
+	b, _, err := st.Load(ctx, pr.ID)
+	if err != nil {
+		return nil, pr, err
+	}
+	m, err := classify.Load(bytes.NewReader(b))
+	if err != nil {
+		return nil, pr, fmt.Errorf("promoted model %s: %w", shortID(pr.ID), err)
+	}
+	return m, pr, nil
+}
+
+// unknownClasses names the class settings of p that the model does not
+// predict (a typo, or a label of a later model): they are stored, and act
+// once a model predicts the label.
+func unknownClasses(p triage.Policy, m *classify.Model) []string {
+	var out []string
+	for _, fi := range m.Metadata().Fields {
+		known := map[string]bool{}
+		for _, l := range fi.Labels {
+			known[l] = true
+		}
+		for label := range p.Classes[fi.Name] {
+			if !known[label] {
+				out = append(out, fmt.Sprintf("%s[%s]: the promoted model has no such %s label; the setting acts once a model predicts it", fi.Name, label, fi.Name))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }

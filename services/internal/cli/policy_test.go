@@ -26,6 +26,7 @@ import (
 // policy, the per-class resolution for the promoted model and the history.
 func TestPolicySetReachesARunningClassifier(t *testing.T) {
 	t.Setenv("AUTOTRIAGE_POLICY", "")
+	t.Setenv("USER", "carol")
 	conn, url := pipelineEnv(t)
 	dir := t.TempDir()
 	train := filepath.Join(dir, "train.jsonl")
@@ -125,12 +126,15 @@ func TestPolicySetReachesARunningClassifier(t *testing.T) {
 	if out := mustRun(t, "policy", "set", "group=apply:0.3, group[Billing]=suggest", "--nats", url); !strings.Contains(out, "unchanged") {
 		t.Fatalf("same policy again: %s", out)
 	}
+	if r := run(t, "policy", "set", "group=apply:0.3,group[Biling]=suggest,group[Billing]=suggest", "--nats", url); r.code != 0 || !strings.Contains(r.stderr, "group[Biling]: the promoted model has no such group label") {
+		t.Fatalf("typo in a class: %+v", r)
+	}
 
 	var view policyView
 	if err := json.Unmarshal([]byte(mustRun(t, "policy", "show", "--json", "--nats", url)), &view); err != nil {
 		t.Fatal(err)
 	}
-	if !view.Stored || view.Revision != 2 || view.ChangedBy != "operator:bob" || view.ModelID == "" || len(view.History) != 2 || view.History[1].By != "operator:alice" {
+	if !view.Stored || view.Revision != 3 || view.ChangedBy != "operator:carol" || view.ModelID == "" || len(view.History) != 3 || view.History[2].By != "operator:alice" {
 		t.Fatalf("show: %+v", view)
 	}
 	classes := map[string]triage.ClassStatus{}
@@ -140,11 +144,11 @@ func TestPolicySetReachesARunningClassifier(t *testing.T) {
 	if b := classes["group/Billing"]; !b.Own || b.Effective != "suggest" {
 		t.Fatalf("Billing: %+v", b)
 	}
-	if a := classes["group/Access"]; a.Own || a.Effective != "apply" || a.Threshold != 0.3 || a.HeldOutCount == 0 {
+	if a := classes["group/Access"]; a.Own || a.Effective != "apply" || a.Threshold != 0.3 || a.HeldOutCount == 0 || a.HeldOutCoverage == 0 {
 		t.Fatalf("Access: %+v", a)
 	}
 	text := mustRun(t, "policy", "show", "--nats", url)
-	for _, want := range []string{"revision 2, changed by operator:bob", "group[Billing]=suggest", "suggest (class)", "history (newest first)", "operator:alice"} {
+	for _, want := range []string{"revision 3, changed by operator:carol", "operator:bob", "group[Billing]=suggest", "suggest (class)", "history (newest first)", "operator:alice"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("show lacks %q:\n%s", want, text)
 		}

@@ -355,16 +355,21 @@ func resolveTarget(rep *classify.FieldReport, label string, target float64) Reso
 // above threshold were, with their count (the field's when the model has
 // no class curves); ok is false without held-out data.
 func HeldOutPrecision(m *classify.Model, field, label string, threshold float64) (precision float64, n int, ok bool) {
+	pt, ok := heldOutAt(m, field, label, threshold)
+	return pt.Precision, pt.Count, ok
+}
+
+func heldOutAt(m *classify.Model, field, label string, threshold float64) (classify.CurvePoint, bool) {
 	rep := m.HeldOut(field)
 	if c := rep.Class(label); c != nil {
 		if pt, ok := c.At(threshold); ok {
-			return pt.Precision, pt.Count, pt.Count > 0
+			return pt, pt.Count > 0
 		}
 	}
 	if pt, ok := rep.At(threshold); ok {
-		return pt.Precision, pt.Count, pt.Count > 0
+		return pt, pt.Count > 0
 	}
-	return 0, 0, false
+	return classify.CurvePoint{}, false
 }
 
 // Decide applies the policy to a model's result for a ticket, returning one
@@ -592,8 +597,8 @@ func (p Policy) ClassStatuses(m *classify.Model) []ClassStatus {
 					cs.Effective, cs.Reason = Suggest.String(), "demoted by live precision: "+why
 				case pol.Probability > 0:
 					cs.Threshold = pol.Probability
-					if prec, n, ok := HeldOutPrecision(m, field, label, pol.Probability); ok {
-						cs.HeldOutPrecision, cs.HeldOutCount = prec, n
+					if pt, ok := heldOutAt(m, field, label, pol.Probability); ok {
+						cs.HeldOutPrecision, cs.HeldOutCoverage, cs.HeldOutCount = pt.Precision, pt.Coverage, pt.Count
 					}
 				case pol.TargetPrecision > 0:
 					r := ResolveTarget(m, field, label, pol.TargetPrecision)
