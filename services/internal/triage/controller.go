@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"time"
 
 	autotriagev1 "github.com/autotriage/autotriage/proto/autotriage/v1"
 	"github.com/autotriage/autotriage/services/internal/classify"
@@ -102,6 +103,23 @@ func (c *Controller) Evaluate(ctx context.Context) error {
 		return fmt.Errorf("policy controller: %w", err)
 	}
 	return nil
+}
+
+// Run evaluates every interval until ctx ends, logging failures (the next
+// round retries), for hosts that need nothing more.
+func (c *Controller) Run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if err := c.Evaluate(ctx); err != nil && ctx.Err() == nil {
+			c.log.Warn("policy controller round failed; retrying next round", "err", err, "in", every)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func (c *Controller) judge(m *classify.Model, d *Doc) ([]*autotriagev1.PolicyChange, error) {

@@ -238,6 +238,29 @@ func TestControllerProbabilityThresholdTarget(t *testing.T) {
 	}
 }
 
+// Run keeps evaluating: a class that goes bad while it runs is demoted.
+func TestControllerRun(t *testing.T) {
+	m := testModel(t)
+	_, _, st := policyBus(t)
+	ev := &evidence{}
+	c := NewController(st, ev, func(context.Context) (*classify.Model, error) { return m, nil }, "group=apply:p90", ControllerConfig{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); c.Run(ctx, 20*time.Millisecond) }()
+	defer func() { cancel(); <-done }()
+	ev.set("group", "Access", 100, 50)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if d, _, err := st.Get(context.Background()); err == nil && len(d.Demotions) == 1 && d.Demotions[0].Label == "Access" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Access never demoted")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func TestWilson(t *testing.T) {
 	for _, c := range []struct {
 		k, n   int
