@@ -49,6 +49,9 @@ type FieldReport struct {
 	Confusion   [][]int          `json:"confusion,omitempty"` // [true][predicted], label order of Classes
 	Reliability []ReliabilityBin `json:"reliability"`
 	Curve       []CurvePoint     `json:"curve"`
+	// ClassCurves holds one curve per label (order of Classes); absent in
+	// artifacts trained before it, where callers fall back to Curve.
+	ClassCurves []ClassCurve `json:"class_curves,omitempty"`
 }
 
 // Report holds the per-field quality of a model on a labelled set.
@@ -112,6 +115,7 @@ func singleLabelReport(field string, labels []string, y []int, probs []float64) 
 		conf[i] = make([]int, K)
 	}
 	top := make([]float64, n)
+	pred := make([]int, n)
 	correct := make([]bool, n)
 	hits := 0
 	for i, c := range y {
@@ -124,6 +128,7 @@ func singleLabelReport(field string, labels []string, y []int, probs []float64) 
 		}
 		conf[c][best]++
 		top[i] = row[best]
+		pred[i] = best
 		correct[i] = best == c
 		if correct[i] {
 			hits++
@@ -136,6 +141,7 @@ func singleLabelReport(field string, labels []string, y []int, probs []float64) 
 	r.Classes, r.MacroF1 = classReports(labels, conf)
 	r.Reliability, r.ECE = reliability(top, correct)
 	r.Curve = precisionCurve(top, correct, n, false)
+	r.ClassCurves = singleLabelClassCurves(labels, y, pred, top)
 	return r
 }
 
@@ -302,5 +308,6 @@ func multiLabelReport(field string, labels []string, truth [][]bool, probs []flo
 	// Calibration of the per-tag probabilities as binary forecasts.
 	r.Reliability, r.ECE = reliability(conf, correct)
 	r.Curve = precisionCurve(conf, correct, totalTrue, true)
+	r.ClassCurves = tagClassCurves(labels, truth, probs)
 	return r
 }

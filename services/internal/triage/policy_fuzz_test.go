@@ -2,6 +2,7 @@ package triage
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -10,7 +11,7 @@ import (
 // thresholds in range, which String renders back to the same policy.
 func FuzzParsePolicy(f *testing.F) {
 	for _, s := range []string{"", "group=apply:p95,priority=suggest:0.8,type=shadow,tags=apply:0.9",
-		"GROUP = Apply : P50 ", "group=apply:1e-300", "tags=apply:p100", "group=apply,group=shadow", "x=apply", "group=apply:NaN", "type=suggest:0x1p-2"} {
+		"GROUP = Apply : P50 ", "group=apply:1e-300", `group[Billing]=suggest,group[ a\]b ]=apply:p90`, "tags[x,y]=apply:0.5,tags=shadow", "group[]=apply", "group[unterminated=apply", `type[\\]=shadow`, "group[x]=apply,group[x]=shadow", "tags=apply:p100", "group=apply,group=shadow", "x=apply", "group=apply:NaN", "type=suggest:0x1p-2"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -28,6 +29,20 @@ func FuzzParsePolicy(f *testing.F) {
 			if fp.Probability < 0 || fp.Probability > 1 || fp.TargetPrecision < 0 || fp.TargetPrecision > 1 ||
 				(fp.Probability > 0 && fp.TargetPrecision > 0) || fp.Probability != fp.Probability || fp.TargetPrecision != fp.TargetPrecision {
 				t.Fatalf("%q: thresholds out of range: %+v", s, fp)
+			}
+		}
+		for field, classes := range p.Classes {
+			if !isField(field) || len(classes) == 0 {
+				t.Fatalf("%q: classes of %q: %v", s, field, classes)
+			}
+			for label, fp := range classes {
+				if label == "" || label != strings.TrimSpace(label) {
+					t.Fatalf("%q: class %q accepted", s, label)
+				}
+				if fp.Mode != Shadow && fp.Mode != Suggest && fp.Mode != Apply || fp.Probability < 0 || fp.Probability > 1 ||
+					fp.TargetPrecision < 0 || fp.TargetPrecision > 1 || (fp.Probability > 0 && fp.TargetPrecision > 0) {
+					t.Fatalf("%q: class %q: %+v", s, label, fp)
+				}
 			}
 		}
 		again, err := ParsePolicy(p.String())

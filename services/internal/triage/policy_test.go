@@ -126,7 +126,7 @@ func TestDecide(t *testing.T) {
 		{"apply below", "group=apply:0.99999", open, sure, map[string]want{"group": {S, "< threshold 1.000"}}},
 		{"apply unsure", "group=apply:0.7", open, unsure, map[string]want{"group": {S, "< threshold 0.700"}}},
 		{"target precision", "group=apply:p90", open, sure, map[string]want{"group": {A, "for 90% precision"}}},
-		{"target unreachable", "group=apply:p100", open, sure, map[string]want{"group": {S, "100% not reached"}}},
+		{"target unreachable", "group=apply:p100", open, sure, map[string]want{"group": {S, "100%"}}}, // not reached, or on too few held-out predictions
 		{"apply without threshold", "group=apply", open, sure, map[string]want{"group": {S, "without a threshold"}}},
 		{"group already set", "group=apply:0.5,type=apply:0.5", &autotriagev1.Ticket{GroupId: 7}, sure, map[string]want{"group": {X, "already set"}, "type": {A, ">="}}},
 		{"type already set", "type=suggest", &autotriagev1.Ticket{Type: "Question"}, sure, map[string]want{"type": {X, "already set"}}},

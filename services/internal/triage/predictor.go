@@ -22,20 +22,28 @@ func (c Config) Validate() error {
 }
 
 // Predictor is a loaded model with the policy that turns its probabilities
-// into decisions; it is immutable and safe for concurrent use.
+// into decisions. The model is immutable; the policy is read from a Live on
+// every prediction. Safe for concurrent use.
 type Predictor struct {
 	model   *classify.Model
-	policy  Policy
+	live    *Live
 	version string
 }
 
-// NewPredictor pairs a model with a policy. version is the human-facing
-// model version (the registry's), or "" to use the model's creation time.
+// NewPredictor pairs a model with a fixed policy. version is the
+// human-facing model version (the registry's), or "" to use the model's
+// creation time.
 func NewPredictor(m *classify.Model, p Policy, version string) *Predictor {
+	return NewLivePredictor(m, NewLive(p), version)
+}
+
+// NewLivePredictor pairs a model with the policy in force in l, so policy
+// changes reach its next prediction.
+func NewLivePredictor(m *classify.Model, l *Live, version string) *Predictor {
 	if version == "" {
 		version = m.Created().UTC().Format("20060102-150405")
 	}
-	return &Predictor{model: m, policy: p, version: version}
+	return &Predictor{model: m, live: l, version: version}
 }
 
 // ModelID is the model's content hash.
@@ -49,19 +57,26 @@ func (p *Predictor) Model() *classify.Model { return p.model }
 
 // Predict classifies the ticket's text and decides every field.
 func (p *Predictor) Predict(t *autotriagev1.Ticket) []*autotriagev1.FieldPrediction {
-	k := p.policy.TopK
+	policy := p.live.Policy()
+	k := policy.TopK
 	if k <= 0 {
 		k = DefaultTopK
 	}
 	r := p.model.PredictTopK(t.Subject, t.DescriptionText, k)
-	return p.policy.Decide(p.model, t, r)
+	return policy.Decide(p.model, t, r)
 }
 
-// LoadPredictor decodes an artifact and pairs it with the policy.
+// LoadPredictor decodes an artifact and pairs it with a fixed policy.
 func LoadPredictor(artifact []byte, p Policy, version string) (*Predictor, error) {
+	return LoadLivePredictor(artifact, NewLive(p), version)
+}
+
+// LoadLivePredictor decodes an artifact and pairs it with the policy in
+// force in l.
+func LoadLivePredictor(artifact []byte, l *Live, version string) (*Predictor, error) {
 	m, err := classify.Load(bytes.NewReader(artifact))
 	if err != nil {
 		return nil, fmt.Errorf("load model: %w", err)
 	}
-	return NewPredictor(m, p, version), nil
+	return NewLivePredictor(m, l, version), nil
 }
