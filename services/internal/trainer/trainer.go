@@ -456,7 +456,7 @@ func (t *Trainer) trainAndGate(ctx context.Context, exs []classify.Example, st *
 	var champLin *Lineage
 	note := ""
 	if hasChamp {
-		b, _, err := t.d.Store.Load(ctx, champ.ID)
+		b, info, err := t.d.Store.Load(ctx, champ.ID)
 		if err != nil {
 			return err
 		}
@@ -465,6 +465,13 @@ func (t *Trainer) trainAndGate(ctx context.Context, exs []classify.Example, st *
 		}
 		if champLin, _, err = LoadLineage(ctx, t.d.Store, champ.ID); err != nil {
 			return err
+		}
+		if champLin == nil {
+			// Trained by `autotriage train`: its metadata may say how far
+			// its data reached.
+			if through, err := time.Parse(time.RFC3339, info.Meta["data_through"]); err == nil {
+				champLin = &Lineage{ModelID: champ.ID, DataThrough: through}
+			}
 		}
 		// Judge both only on held-out tickets the champion did not train on.
 		if champLin != nil {
