@@ -108,6 +108,9 @@ type Deps struct {
 	Registerer prometheus.Registerer
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Train, when set, replaces the training options (Seed from Config
+	// still applies); tests use fewer folds.
+	Train *classify.TrainOptions
 }
 
 // Trainer is the continuous trainer.
@@ -422,7 +425,8 @@ func (t *Trainer) update(ctx context.Context, st *State, res *Result) ([]classif
 }
 
 // split holds out the most recent Holdout of the examples (sorted oldest
-// first), widened back to MinHoldout tickets when the window is quieter.
+// first), widened back to MinHoldout tickets when the window is quieter,
+// and narrowed to the newest fifth when it would hold more than half.
 func (t *Trainer) split(exs []classify.Example) (train, holdout []classify.Example, err error) {
 	if len(exs) == 0 {
 		return nil, nil, errors.New("no resolved tickets with labels to train on")
@@ -431,6 +435,11 @@ func (t *Trainer) split(exs []classify.Example) (train, holdout []classify.Examp
 	i := sort.Search(len(exs), func(i int) bool { return !exs[i].UpdatedAt.Before(cutoff) })
 	if len(exs)-i < t.cfg.MinHoldout {
 		i = max(0, len(exs)-t.cfg.MinHoldout)
+	}
+	if i < len(exs)/2 {
+		// A young helpdesk whose whole history fits the window: hold out
+		// its most recent fifth (still by time), at least MinHoldout.
+		i = max(0, len(exs)-max(t.cfg.MinHoldout, len(exs)/5))
 	}
 	if i < t.cfg.MinExamples {
 		return nil, nil, fmt.Errorf("only %d labelled tickets before the held-out window of the last %s (%d tickets); at least %d are needed",
@@ -490,7 +499,12 @@ func (t *Trainer) trainAndGate(ctx context.Context, exs []classify.Example, st *
 		}
 	}
 	started := t.d.Now()
-	m, err := classify.Train(ctx, train, classify.TrainOptions{Seed: t.cfg.Seed})
+	opts := classify.TrainOptions{}
+	if t.d.Train != nil {
+		opts = *t.d.Train
+	}
+	opts.Seed = t.cfg.Seed
+	m, err := classify.Train(ctx, train, opts)
 	if err != nil {
 		return fmt.Errorf("train the challenger: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	v1 "github.com/autotriage/autotriage/proto/autotriage/v1"
+	"github.com/autotriage/autotriage/services/internal/classify"
 	"github.com/autotriage/autotriage/services/internal/freshdesk"
 	"github.com/autotriage/autotriage/services/internal/freshdesksim"
 	"github.com/autotriage/autotriage/services/internal/freshdesksim/helpdeskgen"
@@ -72,6 +73,7 @@ func newEnv(t *testing.T, history int) *env {
 	cfg.MinHoldout = 60
 	e.tr, err = trainer.Open(context.Background(), e.conn, cfg, trainer.Deps{
 		Helpdesk: freshdesk.NewAdapter(c), Account: "test", IgnoreTag: "autotriage", Now: e.clock.Now, Evidence: e.ev,
+		Train: &classify.TrainOptions{Folds: 2},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -163,8 +165,8 @@ func (ev *evidence) ModelPrecision(model, field string) (int, int) {
 // lineage; that challenger rolled back when its live precision drops below
 // its predecessor's, and never promoted again; and a run on request.
 func TestFirstModelCursorGoodChallengerRollbackAndRequest(t *testing.T) {
-	e := newEnv(t, 700)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	e := newEnv(t, 500)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 
 	r1, err := e.tr.RunOnce(ctx, "start", false, 0)
@@ -178,7 +180,7 @@ func TestFirstModelCursorGoodChallengerRollbackAndRequest(t *testing.T) {
 	if p := e.promoted(); p.ID != first {
 		t.Fatalf("promoted %s; want the first model %s", p.ID, first)
 	}
-	if r1.Seen < 700 || r1.Examples < 690 {
+	if r1.Seen < 500 || r1.Examples < 490 {
 		t.Fatalf("first run read %d tickets, kept %d; want the whole history", r1.Seen, r1.Examples)
 	}
 	if !r1.Lineage.DataThrough.Before(r1.Lineage.HoldoutFrom) || r1.Lineage.HoldoutThrough.Sub(r1.Lineage.HoldoutFrom) > 14*day {
@@ -199,13 +201,13 @@ func TestFirstModelCursorGoodChallengerRollbackAndRequest(t *testing.T) {
 	// Three weeks of correctly labelled work: read incrementally, and the
 	// challenger trained on it is promoted with its lineage.
 	e.clock.Set(e.clock.Now().Add(time.Hour))
-	e.addResolved(250, 21*day, nil)
+	e.addResolved(200, 21*day, nil)
 	r3, err := e.tr.RunOnce(ctx, "schedule", false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r3.Added != 250 || r3.Seen > 250+r2.Seen {
-		t.Fatalf("third run read %d ticket versions and added %d; want only the 250 new ones", r3.Seen, r3.Added)
+	if r3.Added != 200 || r3.Seen > 200+r2.Seen {
+		t.Fatalf("third run read %d ticket versions and added %d; want only the 200 new ones", r3.Seen, r3.Added)
 	}
 	if r3.Action != "promoted" {
 		t.Fatalf("good challenger not promoted: %+v gate %+v", r3, r3.Lineage.Gate)
@@ -289,8 +291,8 @@ func TestFirstModelCursorGoodChallengerRollbackAndRequest(t *testing.T) {
 // is gated on the correctly labelled weeks after and is not promoted, and
 // why is in OUTCOMES and in its lineage.
 func TestCorruptedChallengerKept(t *testing.T) {
-	e := newEnv(t, 700)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	e := newEnv(t, 500)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	r1, err := e.tr.RunOnce(ctx, "start", false, 0)
 	if err != nil || r1.Action != "promoted" {
@@ -310,8 +312,8 @@ func TestCorruptedChallengerKept(t *testing.T) {
 	}
 	e.clock.Set(e.clock.Now().Add(time.Hour))
 	// 16 days of wrong groups, then 14 days right: the gate's window.
-	e.addResolved(700, 16*day, func(_ int, g string) string { return rotate(g) })
-	e.addResolved(150, 14*day-time.Hour, nil)
+	e.addResolved(500, 16*day, func(_ int, g string) string { return rotate(g) })
+	e.addResolved(120, 14*day-time.Hour, nil)
 	r2, err := e.tr.RunOnce(ctx, "schedule", false, 0)
 	if err != nil {
 		t.Fatal(err)
