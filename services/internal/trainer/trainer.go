@@ -37,14 +37,31 @@ type Config struct {
 	Holdout     time.Duration `env:"AUTOTRIAGE_TRAINER_HOLDOUT" envDefault:"336h" help:"the most recent span of resolved tickets held out to gate a new model (default 14 days)"`
 	History     time.Duration `env:"AUTOTRIAGE_TRAINER_HISTORY" envDefault:"8760h" help:"how far back the first run reads the helpdesk's history (default 365 days)"`
 	MaxExamples int           `env:"AUTOTRIAGE_TRAINER_MAX_EXAMPLES" envDefault:"50000" help:"the newest resolved tickets kept to train on"`
-	MaxBytes    int64         `env:"AUTOTRIAGE_TRAINER_MAX_BYTES" envDefault:"134217728" help:"bound of the kept tickets' text (bytes); the oldest go first"`
-	MinExamples int           `env:"AUTOTRIAGE_TRAINER_MIN_EXAMPLES" envDefault:"20" help:"fewest labelled tickets before the held-out window to train on"`
+	// MaxBytes bounds the kept tickets' text (the oldest go first);
+	// MinExamples is the fewest labelled tickets before the held-out
+	// window to train on. Zero: 128 MiB and 20.
+	MaxBytes    int64
+	MinExamples int
 	MinHoldout  int           `env:"AUTOTRIAGE_TRAINER_MIN_HOLDOUT" envDefault:"30" help:"fewest held-out tickets; a quieter window is widened back in time to this many"`
 	CheckEvery  time.Duration `env:"AUTOTRIAGE_TRAINER_CHECK_EVERY" envDefault:"1m" help:"how often a promoted model's live precision is compared with its predecessor's"`
 	// Rollback rule: see shouldRollBack.
 	RollbackMinSample int     `env:"AUTOTRIAGE_TRAINER_ROLLBACK_MIN_SAMPLE" envDefault:"50" help:"live outcomes per field each model needs before the trainer may roll back"`
 	RollbackMargin    float64 `env:"AUTOTRIAGE_TRAINER_ROLLBACK_MARGIN" envDefault:"0.02" help:"least drop of live precision below the predecessor's that rolls back (the statistical margin applies when larger)"`
-	Seed              uint64  `env:"AUTOTRIAGE_TRAINER_SEED" envDefault:"1" help:"training and bootstrap seed"`
+	// Seed of training and the bootstrap (zero: 1).
+	Seed uint64
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = 128 << 20
+	}
+	if c.MinExamples <= 0 {
+		c.MinExamples = 20
+	}
+	if c.Seed == 0 {
+		c.Seed = 1
+	}
+	return c
 }
 
 // Validate checks the settings.
@@ -58,8 +75,8 @@ func (c Config) Validate() error {
 		return errors.New("AUTOTRIAGE_TRAINER_HISTORY: must be positive")
 	case c.MaxExamples < 100:
 		return errors.New("AUTOTRIAGE_TRAINER_MAX_EXAMPLES: at least 100")
-	case c.MinExamples < 1 || c.MinHoldout < 1:
-		return errors.New("AUTOTRIAGE_TRAINER_MIN_EXAMPLES and _MIN_HOLDOUT: at least 1")
+	case c.MinHoldout < 1:
+		return errors.New("AUTOTRIAGE_TRAINER_MIN_HOLDOUT: at least 1")
 	case c.CheckEvery < time.Second:
 		return errors.New("AUTOTRIAGE_TRAINER_CHECK_EVERY: at least 1s")
 	case c.RollbackMinSample < 1 || c.RollbackMargin < 0 || c.RollbackMargin >= 1:
@@ -128,6 +145,7 @@ type metrics struct {
 
 // New builds a trainer; Open builds one from a connection.
 func New(cfg Config, d Deps) (*Trainer, error) {
+	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
