@@ -254,7 +254,7 @@ func (t *Trainer) Run(ctx context.Context) error {
 			t.m.runs.WithLabelValues("failed").Inc()
 			t.d.Log.Error("training run failed", "trigger", trigger, "err", err)
 			if _, perr := t.d.Store.Promoted(ctx); errors.Is(perr, modelstore.ErrNoModel) {
-				wait, retry = retry, min(2*retry, 5*time.Minute)
+				wait, retry = retry, min(2*retry, time.Minute)
 			}
 		} else {
 			retry = 10 * time.Second
