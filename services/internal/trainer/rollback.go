@@ -11,6 +11,10 @@ import (
 	"github.com/autotriage/autotriage/services/internal/modelstore"
 )
 
+// promotedBy marks the trainer's own promotions in the promotion history;
+// only those are watched for a rollback.
+const promotedBy = "trainer"
+
 // zOneSided is the one-sided 95% normal quantile of the rollback rule.
 const zOneSided = 1.645
 
@@ -60,7 +64,9 @@ func (t *Trainer) CheckRollback(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if !strings.HasPrefix(cur.By, "trainer") {
+	if cur.By != promotedBy {
+		// An operator's promotion, or the trainer's own rollback: the
+		// model before it may be the one just retired.
 		return false, nil
 	}
 	hist, err := t.d.Store.History(ctx)
@@ -76,6 +82,13 @@ func (t *Trainer) CheckRollback(ctx context.Context) (bool, error) {
 	}
 	if prev == "" {
 		return false, nil // a first model: nothing to go back to
+	}
+	st, err := ReadState(ctx, t.d.KV)
+	if err != nil {
+		return false, err
+	}
+	if slices.Contains(st.Retired, prev) {
+		return false, nil // never back to a model live precision already undid
 	}
 	lin, _, err := LoadLineage(ctx, t.d.Store, cur.ID)
 	if err != nil {
@@ -102,14 +115,13 @@ func (t *Trainer) CheckRollback(ctx context.Context) (bool, error) {
 		return false, nil
 	}
 	reason := "live precision fell: " + strings.Join(drops, "; ")
-	p, err := t.d.Store.Rollback(ctx, "trainer: rollback")
+	p, err := t.d.Store.Rollback(ctx, promotedBy+": rollback")
 	if err != nil {
 		return false, fmt.Errorf("roll back %s: %w", cur.ID, err)
 	}
 	t.m.rollbacks.Inc()
 	t.d.Log.Warn("promotion rolled back", "model", cur.ID, "to", p.ID, "reason", reason)
-	st, err := ReadState(ctx, t.d.KV)
-	if err != nil {
+	if st, err = ReadState(ctx, t.d.KV); err != nil {
 		return true, err
 	}
 	if !slices.Contains(st.Retired, cur.ID) {

@@ -564,7 +564,7 @@ func (t *Trainer) trainAndGate(ctx context.Context, exs []classify.Example, st *
 	}
 	res.Reason = gate.Reason
 	if gate.Pass {
-		if _, err := t.d.Store.Promote(ctx, m.ID(), "trainer"); err != nil {
+		if _, err := t.d.Store.Promote(ctx, m.ID(), promotedBy); err != nil {
 			return err
 		}
 		lin.Outcome, res.Action = "promoted", "promoted"

@@ -239,6 +239,12 @@ func TestFirstModelCursorGoodChallengerRollbackAndRequest(t *testing.T) {
 	if p := e.promoted(); p.ID != first {
 		t.Fatalf("after the rollback %s is promoted; want the predecessor %s", p.ID, first)
 	}
+	// The rollback itself is not watched: no flip back to the retired model
+	// however the predecessor fares now.
+	e.ev.set(first, "group", 300, 100)
+	if rolled, err := e.tr.CheckRollback(ctx); err != nil || rolled {
+		t.Fatalf("rolled back the rollback: %v %v", rolled, err)
+	}
 	if lin, _, _ := trainer.LoadLineage(ctx, e.store, second); lin.Outcome != "rolled_back" || !strings.Contains(lin.RollbackReason, "group") {
 		t.Fatalf("rolled-back lineage: %+v", lin)
 	}
