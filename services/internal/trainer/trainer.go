@@ -163,7 +163,7 @@ func New(cfg Config, d Deps) (*Trainer, error) {
 	}
 	t := &Trainer{cfg: cfg, d: d, m: metrics{
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "autotriage_trainer_runs_total",
-			Help: "Training runs by result: promoted, kept, unchanged, skipped, failed."}, []string{"result"}),
+			Help: "Training runs by result: promoted, kept, unchanged, skipped, failed; examples_reset counts kept examples found unreadable."}, []string{"result"}),
 		examples: prometheus.NewGauge(prometheus.GaugeOpts{Name: "autotriage_trainer_examples",
 			Help: "Resolved tickets the trainer keeps to train on."}),
 		rollbacks: prometheus.NewCounter(prometheus.CounterOpts{Name: "autotriage_trainer_rollbacks_total",
@@ -357,9 +357,14 @@ func (t *Trainer) RunOnce(ctx context.Context, trigger string, force bool, reqRe
 // only re-reads.
 func (t *Trainer) update(ctx context.Context, st *State, res *Result) ([]classify.Example, error) {
 	var exs []classify.Example
-	if b, err := t.d.Store.Data(ctx, examplesData, 2*t.cfg.MaxBytes+(64<<20)); err == nil {
-		if exs, err = decodeExamples(b, 2*t.cfg.MaxBytes+(64<<20)); err != nil {
-			return nil, err
+	limit := 2*t.cfg.MaxBytes + (64 << 20)
+	if b, err := t.d.Store.Data(ctx, examplesData, limit); err == nil {
+		if exs, err = decodeExamples(b, limit); err != nil {
+			// Unreadable (or over its bound): start afresh from the
+			// history rather than fail every run.
+			t.m.runs.WithLabelValues("examples_reset").Inc()
+			t.d.Log.Error("the kept examples are unreadable; re-reading the history", "err", err)
+			exs, st.Through = nil, time.Time{}
 		}
 	} else if !errors.Is(err, pipeline.ErrNotFound) {
 		return nil, err

@@ -349,3 +349,24 @@ func TestCorruptedChallengerKept(t *testing.T) {
 		t.Fatal("no model")
 	}
 }
+
+// Kept examples that cannot be read are not a dead end: the run logs it,
+// re-reads the history and goes on.
+func TestUnreadableExamplesAreRebuilt(t *testing.T) {
+	e := newEnv(t, 200)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if _, err := e.tr.RunOnce(ctx, "start", false, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.PutData(ctx, "trainer-examples", []byte("not gzip")); err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.tr.RunOnce(ctx, "request", true, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Seen < 200 || r.Examples < 190 || r.Action != "unchanged" {
+		t.Fatalf("after unreadable examples: %+v", r)
+	}
+}
