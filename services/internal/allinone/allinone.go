@@ -7,7 +7,6 @@
 package allinone
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -26,7 +25,6 @@ import (
 	"time"
 
 	"github.com/autotriage/autotriage/services/internal/classifier"
-	"github.com/autotriage/autotriage/services/internal/classify"
 	"github.com/autotriage/autotriage/services/internal/fetcher"
 	"github.com/autotriage/autotriage/services/internal/freshdesk"
 	"github.com/autotriage/autotriage/services/internal/freshdesksim"
@@ -35,7 +33,7 @@ import (
 	"github.com/autotriage/autotriage/services/internal/pipeline"
 	"github.com/autotriage/autotriage/services/internal/platform"
 	"github.com/autotriage/autotriage/services/internal/service"
-	"github.com/autotriage/autotriage/services/internal/training"
+	"github.com/autotriage/autotriage/services/internal/trainer"
 	"github.com/autotriage/autotriage/services/internal/triage"
 	"github.com/autotriage/autotriage/services/internal/writer"
 )
@@ -55,6 +53,7 @@ type Config struct {
 	Classifier classifier.Config
 	Writer     writer.Config
 	Triage     triage.Config
+	Trainer    trainer.Config
 }
 
 // SimConfig shapes the simulated helpdesk used when FRESHDESK_DOMAIN and
@@ -148,7 +147,7 @@ func Start(ctx context.Context, cfg Config, o Options) (err error) {
 	if simMode && !o.StartExplicit {
 		cfg.Fetcher.Start = demoStart
 	}
-	checks := []error{cfg.Common.Validate(), cfg.Topology.Validate(), cfg.Triage.Validate(), cfg.Writer.Validate()}
+	checks := []error{cfg.Common.Validate(), cfg.Topology.Validate(), cfg.Triage.Validate(), cfg.Writer.Validate(), cfg.Trainer.Validate()}
 	if !simMode {
 		checks = append(checks, cfg.Freshdesk.Validate())
 	}
@@ -252,7 +251,8 @@ func Start(ctx context.Context, cfg Config, o Options) (err error) {
 	} else {
 		say("helpdesk: %s", describeHelpdesk(cfg.Freshdesk))
 	}
-	if err := ensureModel(ctx, rt, cfg, !simMode, o.TrainFromHistory, say); err != nil {
+	tr, continuous, err := ensureModel(ctx, rt, cfg, !simMode, o.TrainFromHistory, say)
+	if err != nil {
 		return err
 	}
 	say("policy: %s", policy.String())
@@ -293,6 +293,9 @@ func Start(ctx context.Context, cfg Config, o Options) (err error) {
 	start("classifier", func(c context.Context) error { return cls.Run(c, rt.Conn) })
 	start("writer", func(c context.Context) error { return wr.Run(c, rt.Conn) })
 	start("fetcher", fe.Run)
+	if continuous {
+		start("trainer", tr.Run)
+	}
 
 	say("health http://%s/readyz  metrics http://%s/metrics  webhooks http://%s%s", addrs.Debug, addrs.Debug, addrs.Webhook, fetcher.WebhookPath)
 	say("log %s; Ctrl-C drains and stops", logFile.Name())
@@ -409,70 +412,78 @@ func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	http.Error(w, "starting", http.StatusServiceUnavailable)
 }
 
-// ensureModel trains and promotes a starter model from the helpdesk's
-// resolved history when no model is promoted yet. A real account's history
-// is read only with allowed (FlagTrainFromHistory), after stating its cost;
-// without it ensureModel reads none and returns a *TrainingRefused saying
-// what reading it would cost.
-func ensureModel(ctx context.Context, rt *service.Runtime, cfg Config, real, allowed bool, say func(string, ...any)) error {
+// ensureModel builds the continuous trainer and, when no model is promoted
+// yet, has it train and promote the starter model before the pipeline
+// needs one (gated against the majority-label baseline on the most recent
+// tickets, with its lineage). A real account's history is read only with
+// allowed (FlagTrainFromHistory), after stating its cost; without it
+// ensureModel reads none and returns a *TrainingRefused saying what reading
+// it would cost. continuous says whether the trainer keeps running: on a
+// real account only once it has read the history (a cursor exists), so a
+// later start never reads a year of tickets unasked.
+func ensureModel(ctx context.Context, rt *service.Runtime, cfg Config, real, allowed bool, say func(string, ...any)) (tr *trainer.Trainer, continuous bool, err error) {
 	store, err := modelstore.Open(ctx, rt.Conn)
 	if err != nil {
-		return err
-	}
-	if p, err := store.Promoted(ctx); err == nil {
-		say("model: %s (version %s)", short(p.ID), p.Version)
-		return nil
-	} else if !errors.Is(err, modelstore.ErrNoModel) {
-		return err
+		return nil, false, err
 	}
 	client, err := cfg.Freshdesk.NewClient(nil, rt.Log, nil)
 	if err != nil {
-		return err
+		return nil, false, err
 	}
-	since := time.Now().AddDate(-1, 0, 0)
+	tr, err = trainer.Open(ctx, rt.Conn, cfg.Trainer, trainer.Deps{
+		Store: store, Helpdesk: freshdesk.NewAdapter(client), Account: cfg.Freshdesk.AccountName(), IgnoreTag: cfg.Writer.Tag,
+		Log: rt.Log.With("stage", "trainer"), Registerer: rt.Stage("trainer").Registerer,
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	kv, err := rt.Conn.KV(ctx, pipeline.BucketPolicy)
+	if err != nil {
+		return nil, false, err
+	}
+	state, err := trainer.ReadState(ctx, kv)
+	if err != nil {
+		return nil, false, err
+	}
+	continuous = !real || allowed || !state.Through.IsZero()
+	if p, err := store.Promoted(ctx); err == nil {
+		say("model: %s (version %s)", short(p.ID), p.Version)
+		if !continuous {
+			say("continuous trainer: off until it has read the helpdesk's history once (`autotriage up %s` or `autotriage trainer`)", FlagTrainFromHistory)
+		}
+		return tr, continuous, nil
+	} else if !errors.Is(err, modelstore.ErrNoModel) {
+		return nil, false, err
+	}
+	since := time.Now().Add(-cfg.Trainer.History)
 	if real {
 		cost := EstimateHistory(ctx, client, since)
 		if !allowed {
-			return &TrainingRefused{Cost: cost}
+			return nil, false, &TrainingRefused{Cost: cost}
 		}
 		say("%s: reading %s", FlagTrainFromHistory, cost)
 	}
 	say("no model promoted: training a starter model on the helpdesk's resolved tickets...")
-	ad := freshdesk.NewAdapter(client)
-	cat, err := ad.Catalog(ctx)
-	if err != nil {
-		return fmt.Errorf("read the helpdesk catalog: %w", err)
-	}
-	examples, err := training.FromHelpdesk(ctx, ad, cat, training.Options{Since: since, IgnoreTag: cfg.Writer.Tag})
-	if err != nil {
-		return err
-	}
-	if len(examples) < 20 {
-		return fmt.Errorf("the helpdesk has %d resolved tickets with labels since %s; at least 20 are needed to train (or promote a model with `autotriage models push`)", len(examples), since.Format("2006-01-02"))
-	}
 	started := time.Now()
-	m, err := classify.Train(ctx, examples, classify.TrainOptions{Seed: 1})
+	res, err := tr.RunOnce(ctx, "start", true, 0)
 	if err != nil {
-		return fmt.Errorf("train the starter model: %w", err)
+		return nil, false, fmt.Errorf("train the starter model: %w", err)
 	}
-	var buf bytes.Buffer
-	if err := m.Save(&buf); err != nil {
-		return fmt.Errorf("save the starter model: %w", err)
-	}
-	version := modelstore.VersionFromTime(time.Now())
-	if _, err := store.Put(ctx, m.ID(), version, buf.Bytes(), map[string]string{"source": "starter", "examples": strconv.Itoa(len(examples))}); err != nil {
-		return err
-	}
-	if _, err := store.Promote(ctx, m.ID(), "autotriage up"); err != nil {
-		return err
-	}
-	say("model: %s trained on %d tickets in %s (%d KB) and promoted", short(m.ID()), len(examples), time.Since(started).Round(time.Millisecond), buf.Len()/1024)
-	for _, f := range m.FieldNames() {
-		if r := m.HeldOut(f); r != nil {
-			say("  %-8s held-out accuracy %.3f, macro-F1 %.3f", f, r.Accuracy, r.MacroF1)
+	if res.Action != "promoted" {
+		why := res.Reason
+		if res.Lineage == nil {
+			why = res.Skipped
 		}
+		return nil, false, fmt.Errorf("the starter model was not promoted: %s (promote one with `autotriage models push --promote`)", why)
 	}
-	return nil
+	l := res.Lineage
+	say("model: %s trained on %d tickets in %s and promoted (gated on the %d most recent, %s .. %s)", short(l.ModelID), l.Tickets,
+		time.Since(started).Round(time.Millisecond), l.HoldoutTickets, l.HoldoutFrom.Format(time.DateOnly), l.HoldoutThrough.Format(time.DateOnly))
+	for _, f := range l.Holdout {
+		say("  %-8s held-out accuracy %.3f, macro-F1 %.3f", f.Field, f.Accuracy, f.MacroF1)
+	}
+	say("continuous trainer: retrains every %s and on `autotriage train --request`", cfg.Trainer.Interval)
+	return tr, continuous, nil
 }
 
 func describeHelpdesk(s freshdesk.Settings) string {

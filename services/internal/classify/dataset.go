@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Example is one labelled ticket. A label field left empty (or Tags nil)
@@ -24,6 +25,10 @@ type Example struct {
 	Type     string   `json:"type,omitempty"`
 	Tags     []string `json:"tags,omitempty"`
 	Language string   `json:"language,omitempty"`
+	// UpdatedAt is when the ticket reached this version (its resolution,
+	// for history read from the helpdesk): the continuous trainer orders
+	// examples by it to hold out the most recent weeks. Zero when unknown.
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
 }
 
 // Field names of the label fields.

@@ -189,7 +189,7 @@ func cloneMeta(in map[string]string) map[string]string {
 
 func runModels(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	const cmd = "models"
-	f := newFlags(cmd, "list|history|push FILE|promote ID|rollback [flags]",
+	f := newFlags(cmd, "list|history|push FILE|promote ID|rollback|diff A B [flags]",
 		"Manage the model registry (JetStream object store). IDs may be abbreviated to a unique prefix.", stdout)
 	var co connOpts
 	co.register(f)
@@ -200,10 +200,10 @@ func runModels(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if len(pos) == 0 {
-		return usagef(cmd, "models: want a subcommand: list, history, push, promote or rollback")
+		return usagef(cmd, "models: want a subcommand: list, history, push, promote, rollback or diff")
 	}
 	sub, rest := pos[0], pos[1:]
-	wantArgs := map[string]int{"list": 0, "history": 0, "push": 1, "promote": 1, "rollback": 0}
+	wantArgs := map[string]int{"list": 0, "history": 0, "push": 1, "promote": 1, "rollback": 0, "diff": 2}
 	n, ok := wantArgs[sub]
 	if !ok {
 		return usagef(cmd, "models: unknown subcommand %q", sub)
@@ -230,6 +230,8 @@ func runModels(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	switch sub {
 	case "list":
 		return modelsList(ctx, st, *asJSON, stdout)
+	case "diff":
+		return modelsDiff(ctx, st, rest[0], rest[1], *asJSON, stdout)
 	case "history":
 		hist, err := st.History(ctx)
 		if err != nil {

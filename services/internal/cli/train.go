@@ -15,6 +15,7 @@ import (
 	"github.com/autotriage/autotriage/services/internal/freshdesk"
 	"github.com/autotriage/autotriage/services/internal/modelstore"
 	"github.com/autotriage/autotriage/services/internal/ticketsystem"
+	"github.com/autotriage/autotriage/services/internal/trainer"
 	"github.com/autotriage/autotriage/services/internal/training"
 )
 
@@ -26,6 +27,7 @@ type trainOpts struct {
 	data, out, since string
 	fromHelpdesk     bool
 	promote, force   bool
+	request          bool
 	seed             uint64
 	folds            int
 	wait             time.Duration
@@ -37,10 +39,12 @@ type trainOpts struct {
 
 func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	const cmd = "train"
-	f := newFlags(cmd, "(--data FILE.jsonl | --from-helpdesk [--since DATE]) [--out MODEL] [--promote] [flags]",
+	f := newFlags(cmd, "(--data FILE.jsonl | --from-helpdesk [--since DATE]) [--out MODEL] [--promote] [flags] | --request",
 		"Train a model: TF-IDF features, linear SVMs with cross-validated cost, calibrated probabilities.\n"+
 			"With --promote the artifact is stored in the registry and promoted; if a model is already\n"+
-			"promoted, nothing is trained unless --force (what the one-shot trainer of docker compose relies on).", stdout)
+			"promoted, nothing is trained unless --force. With --request, asks the running continuous trainer\n"+
+			"(`autotriage trainer`) for a run now: it retrains on the history read so far plus what is new, and\n"+
+			"promotes the challenger only if it passes the gate.", stdout)
 	var o trainOpts
 	o.conn.register(f)
 	f.StringVar(&o.data, "data", "", "labelled JSONL file (id, subject, body, group, priority, type, tags)")
@@ -55,12 +59,19 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	f.StringVar(&o.tag, "ignore-tag", "autotriage", "tag that autotriage itself adds; left out of the training labels")
 	f.IntVar(&o.minExamples, "min-examples", 20, "refuse to train on fewer labelled tickets")
 	f.BoolVar(&o.asJSON, "json", false, "print the summary as JSON")
+	f.BoolVar(&o.request, "request", false, "ask the running trainer (autotriage trainer) for a training run now, then return")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
 	}
 	if err := f.noArgs(pos); err != nil {
 		return err
+	}
+	if o.request {
+		if o.data != "" || o.fromHelpdesk || o.out != "" || o.promote {
+			return usagef(cmd, "train: --request takes no --data, --from-helpdesk, --out or --promote")
+		}
+		return trainRequest(ctx, &o.conn, o.asJSON, stdout)
 	}
 	switch {
 	case (o.data == "") == !o.fromHelpdesk:
@@ -147,7 +158,19 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		sum.Out = o.out
 	}
 	if st != nil {
-		info, p, err := pushModel(ctx, st, m, map[string]string{"source": source, "seed": strconv.FormatUint(o.seed, 10)}, true, "autotriage train")
+		meta := map[string]string{"source": source, "seed": strconv.FormatUint(o.seed, 10)}
+		// The continuous trainer judges a challenger against this model
+		// only on tickets resolved after it (trainer.Lineage.DataThrough).
+		var through time.Time
+		for i := range examples {
+			if examples[i].UpdatedAt.After(through) {
+				through = examples[i].UpdatedAt
+			}
+		}
+		if !through.IsZero() {
+			meta["data_through"] = through.UTC().Format(time.RFC3339)
+		}
+		info, p, err := pushModel(ctx, st, m, meta, true, "autotriage train")
 		if err != nil {
 			return err
 		}
@@ -308,4 +331,28 @@ func collectExamples(ctx context.Context, feed ticketsystem.ChangeFeed, cat *tic
 		fmt.Fprintf(stderr, "helpdesk: %d ticket versions too large to read within the response limit were left out\n", last.Unreadable)
 	}
 	return out, nil
+}
+
+// trainRequest asks the running trainer for a run (KV key
+// trainer.KeyRequest in the policy bucket, which it watches).
+func trainRequest(ctx context.Context, co *connOpts, asJSON bool, stdout io.Writer) error {
+	conn, err := co.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if ok, err := conn.HasTopology(ctx); err != nil {
+		return err
+	} else if !ok {
+		return errNoTopology
+	}
+	rev, err := trainer.RequestRun(ctx, conn, "autotriage train --request")
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return writeJSON(stdout, map[string]any{"requested": true, "revision": rev})
+	}
+	_, err = fmt.Fprintf(stdout, "training run requested (revision %d); the trainer starts it within seconds: see its log, `autotriage models list` and `autotriage models history`\n", rev)
+	return err
 }

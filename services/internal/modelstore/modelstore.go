@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/autotriage/autotriage/services/internal/pipeline"
@@ -62,7 +63,15 @@ func Open(ctx context.Context, conn *pipeline.Conn) (*Store, error) {
 	return &Store{kv: kv, objs: objs}, nil
 }
 
-func objectName(id string) string { return "model-" + id }
+const modelPrefix = "model-"
+
+func objectName(id string) string { return modelPrefix + id }
+
+// lineageName and dataPrefix name the registry's other objects: a model's
+// lineage record beside its artifact, and named data sets of the trainer.
+func lineageName(id string) string { return "lineage-" + id }
+
+const dataPrefix = "data-"
 
 // Put stores an artifact under its id. Storing the same id again replaces
 // identical bytes, so it is safe to repeat.
@@ -118,6 +127,9 @@ func (s *Store) List(ctx context.Context) ([]Info, error) {
 	}
 	out := make([]Info, 0, len(objs))
 	for _, o := range objs {
+		if !strings.HasPrefix(o.Name, modelPrefix) {
+			continue // lineage records and trainer data are not models
+		}
 		out = append(out, infoOf(o))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.After(out[j].CreatedAt) })
@@ -245,4 +257,52 @@ func (s *Store) Watch(ctx context.Context) (<-chan Promotion, error) {
 // VersionFromTime makes a sortable human version for a new model.
 func VersionFromTime(t time.Time) string {
 	return t.UTC().Format("20060102-150405") + "-" + strconv.Itoa(t.Nanosecond()/1e6)
+}
+
+// MaxLineageBytes bounds a lineage record read back.
+const MaxLineageBytes = 4 << 20
+
+// PutLineage stores (or replaces) the lineage record of model id: a JSON
+// document of the trainer's (data window, metrics, parent, gate result)
+// that may change after the model is stored, e.g. when it is rolled back.
+func (s *Store) PutLineage(ctx context.Context, id string, record []byte) error {
+	if id == "" {
+		return errors.New("modelstore: empty model id")
+	}
+	if len(record) > MaxLineageBytes {
+		return fmt.Errorf("modelstore: lineage of %s is %d bytes, more than %d", id, len(record), MaxLineageBytes)
+	}
+	if _, err := s.objs.Put(ctx, lineageName(id), record, map[string]string{"id": id}); err != nil {
+		return fmt.Errorf("modelstore: store lineage of %s: %w", id, err)
+	}
+	return nil
+}
+
+// Lineage returns the lineage record of model id; the error wraps
+// pipeline.ErrNotFound when the model has none (pushed or trained by hand).
+func (s *Store) Lineage(ctx context.Context, id string) ([]byte, error) {
+	b, _, err := s.objs.Get(ctx, lineageName(id), MaxLineageBytes)
+	if err != nil {
+		return nil, fmt.Errorf("modelstore: lineage of %s: %w", id, err)
+	}
+	return b, nil
+}
+
+// PutData stores a named data set beside the models (the trainer's kept
+// examples); it is not listed as a model.
+func (s *Store) PutData(ctx context.Context, name string, data []byte) error {
+	if _, err := s.objs.Put(ctx, dataPrefix+name, data, nil); err != nil {
+		return fmt.Errorf("modelstore: store data %s: %w", name, err)
+	}
+	return nil
+}
+
+// Data returns a named data set of at most maxBytes; the error wraps
+// pipeline.ErrNotFound when it was never stored.
+func (s *Store) Data(ctx context.Context, name string, maxBytes int64) ([]byte, error) {
+	b, _, err := s.objs.Get(ctx, dataPrefix+name, maxBytes)
+	if err != nil {
+		return nil, fmt.Errorf("modelstore: data %s: %w", name, err)
+	}
+	return b, nil
 }

@@ -70,3 +70,33 @@ func TestPromoteRollbackAndWatch(t *testing.T) {
 		t.Fatalf("list: %+v %v", list, err)
 	}
 }
+
+// Lineage records and the trainer's data sit beside the models without
+// being listed as models; a model without lineage says so.
+func TestLineageAndDataAreNotModels(t *testing.T) {
+	s := open(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := s.Put(ctx, "aaa", "v1", []byte("artifact"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Lineage(ctx, "aaa"); !errors.Is(err, pipeline.ErrNotFound) {
+		t.Fatalf("lineage before any: %v", err)
+	}
+	if err := s.PutLineage(ctx, "aaa", []byte(`{"parent":""}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutData(ctx, "trainer-examples", []byte("data")); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := s.Lineage(ctx, "aaa"); err != nil || string(b) != `{"parent":""}` {
+		t.Fatalf("lineage: %q %v", b, err)
+	}
+	if _, err := s.Data(ctx, "trainer-examples", 2); err == nil {
+		t.Fatal("data over its bound was read")
+	}
+	list, err := s.List(ctx)
+	if err != nil || len(list) != 1 || list[0].ID != "aaa" {
+		t.Fatalf("list: %+v %v", list, err)
+	}
+}

@@ -50,14 +50,7 @@ type Options struct {
 // Progress.Unreadable: their text is unknown. Group ids and priority codes
 // become the catalog's names, the names the writer maps back to ids.
 func FromHelpdesk(ctx context.Context, feed ticketsystem.ChangeFeed, cat *ticketsystem.Catalog, o Options) ([]classify.Example, error) {
-	groups := map[int64]string{}
-	for _, g := range cat.Groups {
-		groups[g.ID] = g.Name
-	}
-	prios := map[int]string{1: "Low", 2: "Medium", 3: "High", 4: "Urgent"}
-	for _, p := range cat.Priorities {
-		prios[int(p.ID)] = p.Name
-	}
+	groups, prios := LabelNames(cat)
 	now := time.Now()
 	var pr Progress
 	var out []classify.Example
@@ -90,6 +83,20 @@ func FromHelpdesk(ctx context.Context, feed ticketsystem.ChangeFeed, cat *ticket
 	return out, nil
 }
 
+// LabelNames maps the catalog's group ids and priority codes to the names
+// examples carry (the names the writer maps back).
+func LabelNames(cat *ticketsystem.Catalog) (groups map[int64]string, prios map[int]string) {
+	groups = map[int64]string{}
+	for _, g := range cat.Groups {
+		groups[g.ID] = g.Name
+	}
+	prios = map[int]string{1: "Low", 2: "Medium", 3: "High", 4: "Urgent"}
+	for _, p := range cat.Priorities {
+		prios[int(p.ID)] = p.Name
+	}
+	return groups, prios
+}
+
 // ExampleOf makes a training example of a finished ticket with at least one
 // field set by a person; ok is false otherwise.
 func ExampleOf(t *ticketsystem.Ticket, groups map[int64]string, prios map[int]string, ignoreTag string) (classify.Example, bool) {
@@ -99,7 +106,7 @@ func ExampleOf(t *ticketsystem.Ticket, groups map[int64]string, prios map[int]st
 	// The body is cut to what the classifier reads (a multi-megabyte
 	// e-mail would otherwise be held whole for every example).
 	body, _ := classify.CutRaw(t.Description)
-	ex := classify.Example{ID: strconv.FormatInt(t.ID, 10), Subject: t.Subject, Body: body, Type: t.Type}
+	ex := classify.Example{ID: strconv.FormatInt(t.ID, 10), Subject: t.Subject, Body: body, Type: t.Type, UpdatedAt: t.UpdatedAt}
 	if t.GroupID != 0 {
 		ex.Group = groups[t.GroupID]
 	}
