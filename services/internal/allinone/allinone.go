@@ -54,6 +54,7 @@ type Config struct {
 	Writer     writer.Config
 	Triage     triage.Config
 	Trainer    trainer.Config
+	Live       trainer.LiveConfig
 }
 
 // SimConfig shapes the simulated helpdesk used when FRESHDESK_DOMAIN and
@@ -147,7 +148,7 @@ func Start(ctx context.Context, cfg Config, o Options) (err error) {
 	if simMode && !o.StartExplicit {
 		cfg.Fetcher.Start = demoStart
 	}
-	checks := []error{cfg.Common.Validate(), cfg.Topology.Validate(), cfg.Triage.Validate(), cfg.Writer.Validate(), cfg.Trainer.Validate()}
+	checks := []error{cfg.Common.Validate(), cfg.Topology.Validate(), cfg.Triage.Validate(), cfg.Writer.Validate(), cfg.Trainer.Validate(), cfg.Live.Validate()}
 	if !simMode {
 		checks = append(checks, cfg.Freshdesk.Validate())
 	}
@@ -251,11 +252,28 @@ func Start(ctx context.Context, cfg Config, o Options) (err error) {
 	} else {
 		say("helpdesk: %s", describeHelpdesk(cfg.Freshdesk))
 	}
-	tr, continuous, err := ensureModel(ctx, rt, cfg, !simMode, o.TrainFromHistory, say)
+	if err := rt.Conn.EnsureModelStore(ctx); err != nil {
+		return err
+	}
+	models, err := modelstore.Open(ctx, rt.Conn)
 	if err != nil {
 		return err
 	}
-	say("policy: %s", policy.String())
+	// Live precision runs from the start: the starter model's first
+	// verdicts count, and the policy document exists before the classifier
+	// reads it.
+	liveCtx, stopLive := context.WithCancel(ctx)
+	live, err := trainer.StartLive(liveCtx, rt.Conn, models, cfg.Live, cfg.Triage.Policy, rt.Stage("trainer").Registerer, rt.Log.With("stage", "trainer"))
+	if err != nil {
+		stopLive()
+		return err
+	}
+	defer func() { stopLive(); live.Wait() }()
+	tr, continuous, err := ensureModel(ctx, rt, cfg, models, live.Tracker, !simMode, o.TrainFromHistory, say)
+	if err != nil {
+		return err
+	}
+	say("policy: %s (live in KV: `autotriage policy show|set`)", policyString(live.Policy, policy))
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -421,17 +439,14 @@ func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // it would cost. continuous says whether the trainer keeps running: on a
 // real account only once it has read the history (a cursor exists), so a
 // later start never reads a year of tickets unasked.
-func ensureModel(ctx context.Context, rt *service.Runtime, cfg Config, real, allowed bool, say func(string, ...any)) (tr *trainer.Trainer, continuous bool, err error) {
-	store, err := modelstore.Open(ctx, rt.Conn)
-	if err != nil {
-		return nil, false, err
-	}
+func ensureModel(ctx context.Context, rt *service.Runtime, cfg Config, store *modelstore.Store, ev trainer.Evidence, real, allowed bool,
+	say func(string, ...any)) (tr *trainer.Trainer, continuous bool, err error) {
 	client, err := cfg.Freshdesk.NewClient(nil, rt.Log, nil)
 	if err != nil {
 		return nil, false, err
 	}
 	tr, err = trainer.Open(ctx, rt.Conn, cfg.Trainer, trainer.Deps{
-		Store: store, Helpdesk: freshdesk.NewAdapter(client), Account: cfg.Freshdesk.AccountName(), IgnoreTag: cfg.Writer.Tag,
+		Store: store, Evidence: ev, Helpdesk: freshdesk.NewAdapter(client), Account: cfg.Freshdesk.AccountName(), IgnoreTag: cfg.Writer.Tag,
 		Log: rt.Log.With("stage", "trainer"), Registerer: rt.Stage("trainer").Registerer,
 	})
 	if err != nil {
@@ -484,6 +499,15 @@ func ensureModel(ctx context.Context, rt *service.Runtime, cfg Config, real, all
 	}
 	say("continuous trainer: retrains every %s and on `autotriage train --request`", cfg.Trainer.Interval)
 	return tr, continuous, nil
+}
+
+// policyString is the stored policy, or the configured one when the
+// document holds none.
+func policyString(d triage.Doc, configured triage.Policy) string {
+	if d.Policy == "" {
+		return configured.String()
+	}
+	return d.Policy
 }
 
 func describeHelpdesk(s freshdesk.Settings) string {

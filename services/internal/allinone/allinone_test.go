@@ -44,7 +44,10 @@ const (
 	shutdownSlack  = 2 * time.Second
 )
 
-func config(t *testing.T) allinone.Config {
+func config(t *testing.T) allinone.Config { t.Helper(); return configWith(t, nil) }
+
+// configWith is config with extra (or changed) variables.
+func configWith(t *testing.T, extra map[string]string) allinone.Config {
 	t.Helper()
 	var cfg allinone.Config
 	env := map[string]string{
@@ -58,6 +61,9 @@ func config(t *testing.T) allinone.Config {
 		"AUTOTRIAGE_SIM_ARRIVAL_RATE": "5",
 		"AUTOTRIAGE_SUMMARY_EVERY":    "200ms",
 		"AUTOTRIAGE_SHUTDOWN_TIMEOUT": shutdownBudget.String(),
+	}
+	for k, v := range extra {
+		env[k] = v
 	}
 	if err := platform.LoadConfigFrom(&cfg, nil, "up", "", io.Discard, env); err != nil {
 		t.Fatal(err)

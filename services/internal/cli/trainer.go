@@ -3,13 +3,16 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 
 	"github.com/autotriage/autotriage/services/internal/freshdesk"
+	"github.com/autotriage/autotriage/services/internal/modelstore"
 	"github.com/autotriage/autotriage/services/internal/pipeline"
 	"github.com/autotriage/autotriage/services/internal/platform"
 	"github.com/autotriage/autotriage/services/internal/service"
 	"github.com/autotriage/autotriage/services/internal/trainer"
+	"github.com/autotriage/autotriage/services/internal/triage"
 )
 
 func init() {
@@ -24,17 +27,15 @@ type trainerConfig struct {
 	NATS      pipeline.Config
 	Freshdesk freshdesk.Settings
 	Trainer   trainer.Config
+	Live      trainer.LiveConfig
+	Triage    triage.Config
 	Tag       string `env:"AUTOTRIAGE_TAG" envDefault:"autotriage" help:"autotriage's own tag, never learnt as a label"`
 }
 
 func (c trainerConfig) Validate() error {
-	return platform.FirstError(c.Common.Validate(), c.NATS.Topology.Validate(), c.Freshdesk.Validate(), c.Trainer.Validate())
+	return platform.FirstError(c.Common.Validate(), c.NATS.Topology.Validate(), c.Freshdesk.Validate(), c.Trainer.Validate(),
+		c.Live.Validate(), c.Triage.Validate())
 }
-
-// TrainerEvidence, when set, supplies the live precision that lets the
-// trainer roll a promotion back by itself (the quality tracker's); without
-// it promotions are only gated.
-var TrainerEvidence func(ctx context.Context, rt *service.Runtime) (trainer.Evidence, error)
 
 func runTrainer(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	var cfg trainerConfig
@@ -55,11 +56,23 @@ func runTrainer(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 	}
 	d := trainer.Deps{Helpdesk: freshdesk.NewAdapter(client), Account: cfg.Freshdesk.AccountName(), IgnoreTag: cfg.Tag,
 		Log: rt.Log, Registerer: rt.Registerer}
-	if TrainerEvidence != nil {
-		if d.Evidence, err = TrainerEvidence(ctx, rt); err != nil {
-			return err
-		}
+	if err := rt.Conn.EnsureModelStore(ctx); err != nil {
+		return fmt.Errorf("create the model registry: %w", err)
 	}
+	models, err := modelstore.Open(ctx, rt.Conn)
+	if err != nil {
+		return err
+	}
+	// Live precision (from agents' verdicts in OUTCOMES) demotes and
+	// promotes classes in the policy and is the rollback's evidence.
+	liveCtx, stopLive := context.WithCancel(ctx)
+	live, err := trainer.StartLive(liveCtx, rt.Conn, models, cfg.Live, cfg.Triage.Policy, rt.Registerer, rt.Log)
+	if err != nil {
+		stopLive()
+		return err
+	}
+	defer func() { stopLive(); live.Wait() }()
+	d.Store, d.Evidence = models, live.Tracker
 	tr, err := trainer.Open(ctx, rt.Conn, cfg.Trainer, d)
 	if err != nil {
 		return err

@@ -100,6 +100,7 @@ func (s *Sim) handleAddNote(w http.ResponseWriter, r *http.Request, rc *reqCtx, 
 		writeJSON(w, http.StatusNotFound, nil)
 		return
 	}
+	s.afterAPIWrite(id)
 	w.Header().Set("Location", baseURL(r)+"/api/v2/conversations/"+strconv.FormatInt(c2.ID, 10))
 	writeJSON(w, http.StatusCreated, appendConversation(nil, &c2))
 }
@@ -111,6 +112,7 @@ func (s *Sim) addNote(c Conversation) (Conversation, error) {
 	if tk == nil {
 		return Conversation{}, errNoTicket
 	}
+	s.people.before(c.TicketID, tk.t.GroupID)
 	now := s.nowSec()
 	s.nextNote++
 	c.ID = s.nextNote

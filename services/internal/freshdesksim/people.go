@@ -7,19 +7,18 @@ import (
 )
 
 // People is how the simulated helpdesk's agents answer the writes made
-// through the API (autotriage's): some time after each such update a person
-// looks at the ticket once and
+// through the API (autotriage's note and update): some time after the first
+// such write to a ticket a person looks at it once and
 //
-//   - if the update set its group, moves it to another group with the
+//   - if the API changed its group, moves it to another group with the
 //     probability OverrideRate gives for that group (to the ticket's true
 //     group when that differs, else to the first other group): an override;
 //     otherwise resolves it (status 4) with the group left in place: a
 //     confirmation;
-//   - if the update left the ticket without a group (autotriage only
-//     suggested one, in a note), sets the ticket's true group and resolves
-//     it: the suggestion is accepted when it named that group, rejected
-//     otherwise;
-//   - if the ticket already had a group, resolves it.
+//   - if the ticket is still without a group (autotriage only suggested
+//     one, in a note), sets the ticket's true group and resolves it: the
+//     suggestion is accepted when it named that group, rejected otherwise;
+//   - if the ticket had a group before, resolves it.
 //
 // With it, tests drive the feedback autotriage measures live precision from
 // at a chosen rate per class, and change the rate while the pipeline runs.
@@ -47,10 +46,13 @@ type PeopleStats struct {
 const peopleMaxQueue = 100000
 
 type people struct {
-	mu     sync.Mutex
-	cfg    *People
-	rng    *rand.Rand
-	acted  map[int64]bool
+	mu    sync.Mutex
+	cfg   *People
+	rng   *rand.Rand
+	acted map[int64]bool
+	// first is each ticket's group before its first API write, recorded
+	// (under the simulator's lock) while people are set.
+	first  map[int64]int64
 	queue  chan peopleItem
 	once   sync.Once
 	stats  PeopleStats
@@ -61,7 +63,6 @@ type peopleItem struct {
 	id        int64
 	due       time.Time
 	prevGroup int64
-	newGroup  int64
 }
 
 // SetPeople makes the simulated people answer API updates as p says, from
@@ -81,6 +82,7 @@ func (s *Sim) SetPeople(p *People) {
 	if s.people.rng == nil {
 		s.people.rng = rand.New(rand.NewPCG(uint64(s.cfg.Seed), 0x9e0b1e))
 		s.people.acted = map[int64]bool{}
+		s.people.first = map[int64]int64{}
 	}
 	if p != nil {
 		s.people.once.Do(func() {
@@ -98,16 +100,31 @@ func (s *Sim) PeopleStats() PeopleStats {
 	return s.people.stats
 }
 
-// afterAPIUpdate queues ticket id for a person when people are set.
-func (s *Sim) afterAPIUpdate(id, prevGroup, newGroup int64) {
+// before records a ticket's group before an API write, the first time.
+func (p *people) before(id, group int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cfg == nil || p.acted[id] {
+		return
+	}
+	if _, ok := p.first[id]; !ok {
+		p.first[id] = group
+	}
+}
+
+// afterAPIWrite queues ticket id for a person after its first API write
+// while people are set.
+func (s *Sim) afterAPIWrite(id int64) {
 	s.people.mu.Lock()
 	defer s.people.mu.Unlock()
-	if s.people.cfg == nil || s.people.acted[id] || s.people.queue == nil {
+	prev, seen := s.people.first[id]
+	if s.people.cfg == nil || s.people.acted[id] || s.people.queue == nil || !seen {
 		return
 	}
 	s.people.acted[id] = true
+	delete(s.people.first, id)
 	select {
-	case s.people.queue <- peopleItem{id: id, due: time.Now().Add(s.people.cfg.Delay), prevGroup: prevGroup, newGroup: newGroup}:
+	case s.people.queue <- peopleItem{id: id, due: time.Now().Add(s.people.cfg.Delay), prevGroup: prev}:
 	default:
 		s.people.stats.Errors++
 	}
@@ -149,13 +166,17 @@ func (s *Sim) act(it peopleItem) {
 	}
 	truth, _ := s.TrueLabels(it.id)
 	s.mu.Lock()
+	var group int64
+	if tk := s.tickets[it.id]; tk != nil {
+		group = tk.t.GroupID
+	}
 	var setName string
 	var otherID, trueID int64
-	if g := s.groupByID(it.newGroup); g != nil {
+	if g := s.groupByID(group); g != nil {
 		setName = g.name
 	}
 	for _, g := range s.groups {
-		if g.id != it.newGroup && otherID == 0 {
+		if g.id != group && otherID == 0 {
 			otherID = g.id
 		}
 	}
@@ -167,10 +188,10 @@ func (s *Sim) act(it peopleItem) {
 	var fields map[string]any
 	var count *int
 	switch {
-	case it.newGroup != 0 && it.newGroup != it.prevGroup:
+	case group != 0 && group != it.prevGroup:
 		if dice < cfg.OverrideRate[setName] {
 			to := otherID
-			if trueID != 0 && trueID != it.newGroup {
+			if trueID != 0 && trueID != group {
 				to = trueID
 			}
 			fields = map[string]any{"group_id": to}
@@ -179,7 +200,7 @@ func (s *Sim) act(it peopleItem) {
 			fields = map[string]any{"status": 4}
 			count = &s.people.stats.Confirmed
 		}
-	case it.newGroup == 0:
+	case group == 0:
 		fields = map[string]any{"status": 4}
 		if trueID != 0 {
 			fields["group_id"] = trueID

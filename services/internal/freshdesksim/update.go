@@ -477,6 +477,9 @@ func (s *Sim) updateTicket(id int64, m map[string]any, agent bool) ([]byte, []fi
 		return nil, nil, fmt.Errorf("update ticket %d: %w", id, errNoTicket)
 	}
 	prev := tk.t
+	if !agent {
+		s.people.before(id, prev.GroupID)
+	}
 	ch, errs := s.validateChanges(m, prev)
 	if len(errs) > 0 {
 		s.mu.Unlock()
@@ -506,7 +509,7 @@ func (s *Sim) updateTicket(id int64, m map[string]any, agent bool) ([]byte, []fi
 		s.hooks.enqueue(*ev)
 	}
 	if !agent {
-		s.afterAPIUpdate(id, prev.GroupID, nt.t.GroupID)
+		s.afterAPIWrite(id)
 	}
 	return view, nil, nil
 }
