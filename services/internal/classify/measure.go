@@ -16,9 +16,10 @@ type ExplainReport struct {
 	// IndexBuildSeconds is the wall time of building the index over the
 	// history with every core (what Train adds for it).
 	IndexBuildSeconds float64 `json:"index_build_seconds"`
-	// IndexHeapBytes is the Go heap the built index holds (measured as the
-	// live heap before and after building, so it includes its strings and
-	// slices); IndexArtifactBytes is its size in the model artifact.
+	// IndexHeapBytes is the memory the index holds: the larger of the live
+	// heap's growth across the build (after GC; noisy on small indexes) and
+	// the sum of its slices and strings. IndexArtifactBytes is its size in
+	// the model artifact.
 	IndexHeapBytes     int64 `json:"index_heap_bytes"`
 	IndexArtifactBytes int64 `json:"index_artifact_bytes"`
 	IndexTerms         int   `json:"index_terms"`
@@ -63,7 +64,7 @@ func MeasureExplain(ctx context.Context, m *Model, history, queries []Example, m
 	r.IndexBuildSeconds = time.Since(t0).Seconds()
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
-	r.IndexHeapBytes = int64(ms.HeapAlloc) - int64(before)
+	r.IndexHeapBytes = max(int64(ms.HeapAlloc)-int64(before), int64(ix.bytes()))
 	runtime.KeepAlive(ix)
 	cw := &countWriter{}
 	bw := bufio.NewWriter(cw)
