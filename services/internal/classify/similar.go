@@ -31,7 +31,8 @@ type SimilarTicket struct {
 // one-letter words are left out, sublinear TF, smoothed IDF over the
 // training set), pruned to its similarTermsPerDoc strongest terms and
 // L2-normalised. An inverted index maps each term kept by some example to
-// the examples that kept it, with the weight quantised to 16 bits. A query
+// the examples that kept it, with the weight quantised to 16 bits. Words
+// in more than a tenth of the examples are left out first. A query
 // is vectorised and pruned the same way (terms unknown to the index carry no
 // evidence and are dropped before pruning) and scored exactly against every
 // example sharing a term: the result is the exact top-k by cosine of the
@@ -40,14 +41,20 @@ type SimilarTicket struct {
 // top terms, so the postings a query walks stay short.
 const (
 	similarTermsPerDoc = 32
-	maxSimilarDocs     = 1 << 22
-	maxSimilarTerms    = 1 << 24
-	maxSimilarPostings = 1 << 28
-	maxSimilarStrings  = 1 << 20
-	maxSimilarID       = 256
-	maxSimilarSubject  = 512
-	maxSimilarLabel    = 4096
-	similarQuant       = 65535
+	// Words in more than similarMaxDF of the examples are left out of the
+	// index (scikit-learn's max_df): they say little about which tickets
+	// are alike, and their postings would be most of every query's work.
+	// Small histories keep every word.
+	similarMaxDF           = 0.25
+	similarMinDocsForMaxDF = 1000
+	maxSimilarDocs         = 1 << 22
+	maxSimilarTerms        = 1 << 24
+	maxSimilarPostings     = 1 << 28
+	maxSimilarStrings      = 1 << 20
+	maxSimilarID           = 256
+	maxSimilarSubject      = 512
+	maxSimilarLabel        = 4096
+	similarQuant           = 65535
 )
 
 type simDoc struct {
@@ -176,12 +183,22 @@ func buildSimilar(ctx context.Context, ex []Example, fo FeatureOptions, workers 
 		}
 	}
 	ix := &similarIndex{termsPerDoc: similarTermsPerDoc, docs: make([]simDoc, n)}
+	maxDF := int32(n)
+	if n >= similarMinDocsForMaxDF {
+		maxDF = int32(float64(n) * similarMaxDF)
+	}
 	var kept []uint32
 	for i, tw := range docTerms {
-		for j := range tw {
-			tw[j].w = (1 + float32(math.Log(float64(tw[j].w)))) * simIDF(n, int(df[tw[j].term]))
+		j := 0
+		for _, t := range tw {
+			if df[t.term] > maxDF {
+				continue
+			}
+			t.w = (1 + float32(math.Log(float64(t.w)))) * simIDF(n, int(df[t.term]))
+			tw[j] = t
+			j++
 		}
-		tw = pruneNormalize(tw, ix.termsPerDoc)
+		tw = pruneNormalize(tw[:j], ix.termsPerDoc)
 		docTerms[i] = tw
 		for _, t := range tw {
 			kept = append(kept, t.term)
