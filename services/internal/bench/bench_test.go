@@ -99,6 +99,10 @@ func TestQuickRun(t *testing.T) {
 	if len(rep.Speed) != 1 || rep.Speed[0].ModelBytes <= 0 || rep.Speed[0].OneFitUsPerTick <= 0 || rep.Speed[0].TrainPeakRSS <= 0 || rep.HoldMem == nil || rep.HoldMem.RSS <= 0 {
 		t.Fatalf("speed: %+v hold %+v", rep.Speed, rep.HoldMem)
 	}
+	if len(rep.Explain) != 2 || !rep.Explain[1].Scale || rep.Explain[1].ExplainedP50Us <= 0 || rep.Explain[0].IndexHeapBytes <= 0 ||
+		!strings.Contains(rep.Markdown(), "explanation + 3 similar tickets p50") {
+		t.Fatalf("explain: %+v", rep.Explain)
+	}
 	if rep.Pipeline == nil || len(rep.Pipeline.Runs) != 3 || rep.Pipeline.Raw.AsyncPerSec <= 0 || rep.Pipeline.Raw.SyncPerSec <= 0 {
 		t.Fatalf("pipeline: %+v", rep.Pipeline)
 	}

@@ -41,6 +41,9 @@ func runClassifier(ctx context.Context, o *Options, rep *Report, logf func(strin
 	}
 	defer os.RemoveAll(tmp)
 
+	var lastModel *classify.Model
+	var lastTest []classify.Example
+	var lastName string
 	var largest string
 	var largestBytes int64
 	var largestName string
@@ -111,6 +114,33 @@ func runClassifier(ctx context.Context, o *Options, rep *Report, logf func(strin
 		sp.BatchAllPerSec = batchRate(m, texts, gomaxprocs())
 		sp.BatchPerCoreSec = sp.BatchAllPerSec / float64(gomaxprocs())
 		rep.Speed = append(rep.Speed, sp)
+		logf("classifier: timing explanations and similar tickets on %s", name)
+		train, err := loadSample(filepath.Join(dir, "train.jsonl"), o.DatasetLimit)
+		if err != nil {
+			return err
+		}
+		ex, err := classify.MeasureExplain(ctx, m, train, test, explainQueries(o))
+		if err != nil {
+			return err
+		}
+		row := ExplainRow{Dataset: name, History: "its train split", ExplainReport: *ex}
+		if rest := tr.TrainSeconds - ex.IndexBuildSeconds; rest > 0 {
+			row.TrainGrowth = ex.IndexBuildSeconds / rest
+		}
+		rep.Explain = append(rep.Explain, row)
+		lastModel, lastTest, lastName = m, test, name
+	}
+	if o.want(SecSpeed) && lastModel != nil {
+		history, err := explainHistory(dirs, lastName, explainHistoryTickets)
+		if err != nil {
+			return err
+		}
+		logf("classifier: timing explanations and similar tickets over %d history tickets", len(history))
+		ex, err := classify.MeasureExplain(ctx, lastModel, history, lastTest, explainQueries(o))
+		if err != nil {
+			return err
+		}
+		rep.Explain = append(rep.Explain, ExplainRow{Dataset: lastName, History: fmt.Sprintf("%d tickets of every dataset", len(history)), Scale: true, ExplainReport: *ex})
 	}
 	if o.want(SecSpeed) && largest != "" {
 		logf("classifier: memory of a process holding the %s model (child process)", largestName)
@@ -224,4 +254,38 @@ func sklearnSpeed(sp *SpeedRow, baselines []SklearnRow) {
 			bestF1, sp.SklearnBestTrainUs = b.MacroF1, b.TrainUsPerTicket
 		}
 	}
+}
+
+// explainHistoryTickets is the history size the similar-ticket targets are
+// stated for.
+const explainHistoryTickets = 50_000
+
+func explainQueries(o *Options) int {
+	if o.Quick {
+		return 1000
+	}
+	return 5000
+}
+
+// explainHistory is up to n tickets for the similar-ticket index at scale:
+// every dataset's train split, then the test splits of the datasets other
+// than the one whose test tickets are the queries.
+func explainHistory(dirs []string, queryName string, n int) ([]classify.Example, error) {
+	var out []classify.Example
+	for _, split := range []string{"train.jsonl", "test.jsonl"} {
+		for _, dir := range dirs {
+			if split == "test.jsonl" && filepath.Base(dir) == queryName {
+				continue
+			}
+			ex, err := classify.LoadJSONL(filepath.Join(dir, split))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, ex...)
+			if len(out) >= n {
+				return out[:n], nil
+			}
+		}
+	}
+	return out, nil
 }

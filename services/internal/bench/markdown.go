@@ -59,6 +59,16 @@ func (r *Report) Markdown() string {
 				h.Dataset, mib(h.ModelBytes), mib(h.RSS), mib(h.BaselineRSS), mib(h.RSS-h.BaselineRSS), mib(h.HWM))
 		}
 	}
+	if len(r.Explain) > 0 {
+		p("\nExplanations and similar tickets, per ticket on one goroutine: *explained* = `PredictExplain` (top 5 terms per field) + `Similar` (3 nearest of the history), what the classifier does; *plain* = `PredictTopK` on the same tickets in the same loop; *similar* = the lookup alone. Index: heap it holds after GC, bytes it adds to the model artifact, build time with every core; training growth = build time / (training time − build time) of the dataset's training above. Same group = share of queries whose nearest history ticket has the query's group.\n\n")
+		p("| dataset | history | tickets | explained p50 µs | p99 µs | plain p50 µs | similar p50 µs | index heap | in artifact | terms | postings | build s | training growth | same group (top 1) | mean top similarity |\n")
+		p("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, e := range r.Explain {
+			p("| %s | %s | %d | %.0f | %.0f | %.0f | %.0f | %s | %s | %d | %d | %.2f | %s | %.3f | %.2f |\n", e.Dataset, e.History, e.HistoryTickets,
+				e.ExplainedP50Us, e.ExplainedP99Us, e.PlainP50Us, e.SimilarP50Us, mib(e.IndexHeapBytes), mib(e.IndexArtifactBytes),
+				e.IndexTerms, e.IndexPostings, e.IndexBuildSeconds, orDash(100*e.TrainGrowth, "%.1f %%"), e.SameGroupTop1, e.MeanTopSimilar)
+		}
+	}
 
 	if pr := r.Pipeline; pr != nil {
 		p("\n## 3. Pipeline throughput and latency\n\n")
@@ -210,6 +220,18 @@ func (r *Report) checkTargets() []TargetCheck {
 		if s.SklearnPredUs > 0 {
 			out = append(out, TargetCheck{Target: s.Dataset + ": single-ticket predict p50 below scikit-learn's batch µs/ticket",
 				Value: fmt.Sprintf("%.0f vs %.0f µs", s.PredictP50Us, s.SklearnPredUs), Met: s.PredictP50Us < s.SklearnPredUs})
+		}
+	}
+	for _, e := range r.Explain {
+		if e.Scale {
+			out = append(out, TargetCheck{Target: fmt.Sprintf("explanation + 3 similar tickets p50 ≤ 2 ms over %d history tickets", e.HistoryTickets),
+				Value: fmt.Sprintf("%.0f µs", e.ExplainedP50Us), Met: e.ExplainedP50Us <= 2000})
+			out = append(out, TargetCheck{Target: fmt.Sprintf("similar-ticket index ≤ 100 MB for %d tickets", e.HistoryTickets),
+				Value: fmt.Sprintf("%.1f MB heap, %.1f MB in the artifact", float64(e.IndexHeapBytes)/1e6, float64(e.IndexArtifactBytes)/1e6),
+				Met:   e.IndexHeapBytes <= 100e6 && e.IndexArtifactBytes <= 100e6})
+		} else if e.TrainGrowth > 0 {
+			out = append(out, TargetCheck{Target: e.Dataset + ": the similar-ticket index adds ≤ 25% to training time",
+				Value: fmt.Sprintf("%.1f %%", 100*e.TrainGrowth), Met: e.TrainGrowth <= 0.25})
 		}
 	}
 	if pr := r.Pipeline; pr != nil {

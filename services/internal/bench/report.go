@@ -1,6 +1,10 @@
 package bench
 
-import "time"
+import (
+	"time"
+
+	"github.com/autotriage/autotriage/services/internal/classify"
+)
 
 // Report is everything one run measured; report.json is this struct.
 type Report struct {
@@ -14,6 +18,7 @@ type Report struct {
 	Sklearn  string        `json:"sklearn_source,omitempty"` // where the scikit-learn figures come from
 	Speed    []SpeedRow    `json:"speed,omitempty"`
 	HoldMem  *HoldMem      `json:"hold_memory,omitempty"`
+	Explain  []ExplainRow  `json:"explain,omitempty"`
 	Pipeline *PipelineRep  `json:"pipeline,omitempty"`
 	Credits  *CreditsRep   `json:"freshdesk,omitempty"`
 	Memory   []ServiceMem  `json:"memory,omitempty"`
@@ -76,6 +81,18 @@ type SpeedRow struct {
 	FieldsTrained string `json:"fields_trained"`          // fields in the model
 	ModelID       string `json:"model_id"`                // first 12 hex digits
 	Workers       int    `json:"train_workers,omitempty"` // goroutines of training
+}
+
+// ExplainRow is the cost of explanations and similar tickets: per dataset
+// with the index over its train split (TrainGrowth: the index's build time
+// over the rest of the training), and once at scale (Scale) over the
+// 50,000-ticket history the targets are stated for.
+type ExplainRow struct {
+	Dataset     string  `json:"dataset"`
+	History     string  `json:"history"`
+	Scale       bool    `json:"scale,omitempty"`
+	TrainGrowth float64 `json:"train_growth,omitempty"`
+	classify.ExplainReport
 }
 
 // HoldMem is the resident memory of a process that loaded the largest model.

@@ -37,6 +37,13 @@ type Predictor interface {
 	Predict(t *v1.Ticket) []*v1.FieldPrediction
 }
 
+// SimilarFinder is a Predictor that also finds the most similar resolved
+// tickets of its model's history (optional: predictors without it give
+// predictions without similar tickets).
+type SimilarFinder interface {
+	Similar(t *v1.Ticket) []*v1.SimilarTicket
+}
+
 // Loader builds a Predictor from a stored artifact.
 type Loader func(artifact []byte, info modelstore.Info) (Predictor, error)
 
@@ -201,6 +208,9 @@ func (s *Stage) Handle(ctx context.Context, m *pipeline.Msg) error {
 		ModelVersion:    b.p.ModelVersion(),
 		Fields:          fields,
 		PredictedAt:     timestamppb.New(s.now()),
+	}
+	if sf, ok := b.p.(SimilarFinder); ok {
+		pred.Similar = sf.Similar(t)
 	}
 	data, err := proto.Marshal(pred)
 	if err != nil {

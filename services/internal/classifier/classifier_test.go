@@ -189,6 +189,10 @@ func TestWaitsForAModelThenClassifiesAndHotSwaps(t *testing.T) {
 		if group == nil || len(group.TopK) == 0 || group.Label == "" || group.Decision == v1.Decision_DECISION_UNSPECIFIED {
 			t.Fatalf("group prediction %+v", group)
 		}
+		// Explained, with the three nearest tickets of the model's history.
+		if len(group.Terms) == 0 || len(p.Similar) != 3 || p.Similar[0].ExampleId == "" || p.Similar[0].Similarity <= 0 {
+			t.Fatalf("explanation: terms %v, similar %v", group.Terms, p.Similar)
+		}
 	}
 
 	// Promote B while tickets flow: every ticket gets exactly one prediction,

@@ -166,3 +166,83 @@ func cpuSeconds() float64 {
 	}
 	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
+
+// BenchmarkPredictExplain is BenchmarkPredictSingle with the explanation
+// (PredictExplain, default terms): compare the two for its cost.
+func BenchmarkPredictExplain(b *testing.B) {
+	for _, dir := range datasetDirs(b) {
+		b.Run(filepath.Base(dir), func(b *testing.B) {
+			m, test := datasetModel(b, dir)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				e := &test[i%len(test)]
+				m.PredictExplain(e.Subject, e.Body, 3, 0)
+			}
+		})
+	}
+}
+
+// historyTickets is the 50,000-ticket history of the similar-ticket
+// benchmarks: every shared dataset's train split, topped up with generated
+// tickets.
+func historyTickets(b *testing.B, n int) []Example {
+	var out []Example
+	for _, dir := range datasetDirs(b) {
+		train, err := LoadJSONL(filepath.Join(dir, "train.jsonl"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		out = append(out, train...)
+	}
+	if len(out) < n {
+		out = append(out, genExamples(n-len(out), 77, 0)...)
+	}
+	return out[:n]
+}
+
+// BenchmarkExplainSimilar50k times what the classifier adds per ticket:
+// PredictExplain plus the 3 most similar of 50,000 history tickets, on the
+// it-service-tickets model and test tickets. p50-us/op is the median of
+// the calls (the target is at most 2 ms); index-MiB the index's heap,
+// artifact-MiB its bytes in the model, build-s its build time.
+func BenchmarkExplainSimilar50k(b *testing.B) {
+	dirs := datasetDirs(b)
+	dir := dirs[len(dirs)-1]
+	m, test := datasetModel(b, dir)
+	history := historyTickets(b, 50_000)
+	var r *ExplainReport
+	for b.Loop() {
+		var err error
+		if r, err = MeasureExplain(context.Background(), m, history, test, 5000); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(r.ExplainedP50Us, "p50-us")
+	b.ReportMetric(r.ExplainedP99Us, "p99-us")
+	b.ReportMetric(r.PlainP50Us, "plain-p50-us")
+	b.ReportMetric(r.SimilarP50Us, "similar-p50-us")
+	b.ReportMetric(float64(r.IndexHeapBytes)/(1<<20), "index-MiB")
+	b.ReportMetric(float64(r.IndexArtifactBytes)/(1<<20), "artifact-MiB")
+	b.ReportMetric(r.IndexBuildSeconds, "build-s")
+}
+
+// BenchmarkTrainNoSimilar is BenchmarkTrain without the similar-ticket
+// index: the ratio of the two cpu-s/op is what the index adds to training.
+func BenchmarkTrainNoSimilar(b *testing.B) {
+	for _, dir := range datasetDirs(b) {
+		b.Run(filepath.Base(dir), func(b *testing.B) {
+			train, err := LoadJSONL(filepath.Join(dir, "train.jsonl"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			c0 := cpuSeconds()
+			for b.Loop() {
+				if _, err := Train(context.Background(), train, TrainOptions{Seed: 1, NoSimilar: true}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric((cpuSeconds()-c0)/float64(b.N), "cpu-s/op")
+		})
+	}
+}

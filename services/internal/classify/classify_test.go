@@ -299,13 +299,25 @@ func FuzzLoad(f *testing.F) {
 	if err := m.Save(&buf); err != nil {
 		f.Fatal(err)
 	}
-	f.Add(buf.Bytes())
+	f.Add(buf.Bytes()) // version 2, with a similar-ticket index
+	old, err := Train(context.Background(), genExamples(60, 2, 0), TrainOptions{Seed: 1, Folds: 1, NoSimilar: true, Features: FeatureOptions{HashBits: 12}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	buf.Reset()
+	if err := old.Save(&buf); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(buf.Bytes()) // version 1, no index
 	f.Add([]byte("ATRM\x01\x00\x00\x00\xff\xff\xff\xff"))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := Load(bytes.NewReader(b))
 		if err == nil {
-			m.Predict("subject", "body text")
+			m.PredictExplain("subject", "body text", 0, 0)
+			m.Similar("subject", "body text", 3)
+		} else if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("error %v does not wrap ErrCorrupt", err)
 		}
 	})
 }

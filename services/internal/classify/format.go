@@ -14,12 +14,13 @@ import (
 	"math"
 	"slices"
 	"time"
+	"unicode/utf8"
 )
 
-// Artifact format, version 1. All integers and floats little-endian.
+// Artifact format, versions 1 and 2. All integers and floats little-endian.
 //
 //	magic      4 bytes  "ATRM"
-//	version    uint32   1
+//	version    uint32   2 with a similar-ticket index, 1 without
 //	metaLen    uint32   length of the metadata
 //	metadata   metaLen bytes of JSON (Metadata: feature settings, fields
 //	           with labels and calibration, training summary, held-out
@@ -31,15 +32,18 @@ import (
 //	  weights  ncol × K float32 (column-major by feature: the K weights of a
 //	           feature are adjacent)
 //	  bias     K float32
+//	similar    (version 2 only) the similar-ticket index, see writeSimilar
 //	created    int64    Unix nanoseconds
 //	hash       32 bytes SHA-256 of every byte before created
 //
 // The hash covers weights and metadata but not the creation time, so
 // retraining on the same data with the same seed gives the same hash; its
 // hex form is the model ID. Load verifies it, so any corruption is caught.
+// A model without an index is written as version 1, so an artifact saved
+// before the index existed loads and saves back byte for byte (same ID).
 const (
 	formatMagic   = "ATRM"
-	formatVersion = 1
+	formatVersion = 2
 	maxMetaBytes  = 64 << 20
 	maxWeights    = 1 << 28 // 1 GiB of float32: far above any sane model
 	maxLabels     = 1 << 16
@@ -57,7 +61,11 @@ func (m *Model) writeBody(w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	var hdr [12]byte
 	copy(hdr[:4], formatMagic)
-	binary.LittleEndian.PutUint32(hdr[4:], formatVersion)
+	version := uint32(1)
+	if m.sim != nil {
+		version = formatVersion
+	}
+	binary.LittleEndian.PutUint32(hdr[4:], version)
 	binary.LittleEndian.PutUint32(hdr[8:], uint32(len(meta)))
 	bw.Write(hdr[:])
 	bw.Write(meta)
@@ -72,6 +80,9 @@ func (m *Model) writeBody(w io.Writer) error {
 	for i := range m.fields {
 		writeFloats(bw, m.fields[i].W)
 		writeFloats(bw, m.fields[i].B)
+	}
+	if m.sim != nil {
+		writeSimilar(bw, m.sim)
 	}
 	return bw.Flush()
 }
@@ -175,8 +186,9 @@ func load(lr *loadReader, h hash.Hash) (*Model, error) {
 	if string(hdr[:4]) != formatMagic {
 		return nil, fmt.Errorf("%w: bad magic %q (not a model artifact)", ErrCorrupt, hdr[:4])
 	}
-	if v := binary.LittleEndian.Uint32(hdr[4:]); v != formatVersion {
-		return nil, fmt.Errorf("%w: format version %d, this build reads %d", ErrCorrupt, v, formatVersion)
+	version := binary.LittleEndian.Uint32(hdr[4:])
+	if version < 1 || version > formatVersion {
+		return nil, fmt.Errorf("%w: format version %d, this build reads 1..%d", ErrCorrupt, version, formatVersion)
 	}
 	metaLen := binary.LittleEndian.Uint32(hdr[8:])
 	if metaLen > maxMetaBytes {
@@ -239,6 +251,11 @@ func load(lr *loadReader, h hash.Hash) (*Model, error) {
 		}
 		m.fields = append(m.fields, fieldModel{info: &m.meta.Fields[i], W: W, B: B})
 	}
+	if version >= 2 {
+		if m.sim, err = readSimilar(lr); err != nil {
+			return nil, err
+		}
+	}
 	sum := h.Sum(nil)
 	var tr [8 + sha256.Size]byte
 	if err := lr.full(tr[:], "trailer"); err != nil {
@@ -290,4 +307,215 @@ func (md *Metadata) validate() error {
 		}
 	}
 	return nil
+}
+
+// writeSimilar writes the similar-ticket index:
+//
+//	terms_per_doc uint32
+//	nstr     uint32, then per label string: uint32 length, bytes (UTF-8)
+//	nset     uint32, then per label set: 4 × uint32 (string index + 1 per
+//	         field in Fields order, 0 = no value)
+//	ndoc     uint32, then per example: uint32 length + id, uint32 length +
+//	         subject, uint32 label set
+//	nterm    uint32, then term hashes nterm × uint32 strictly increasing,
+//	         idf nterm × float32, posting counts nterm × uint32
+//	postings sum(counts) × uint32 example, then as many uint16 weights
+func writeSimilar(w *bufio.Writer, ix *similarIndex) {
+	u32 := func(v uint32) {
+		var b [4]byte
+		binary.LittleEndian.PutUint32(b[:], v)
+		w.Write(b[:])
+	}
+	str := func(s string) {
+		u32(uint32(len(s)))
+		w.WriteString(s)
+	}
+	u32(uint32(ix.termsPerDoc))
+	u32(uint32(len(ix.strs)))
+	for _, s := range ix.strs {
+		str(s)
+	}
+	u32(uint32(len(ix.sets)))
+	for _, set := range ix.sets {
+		for _, si := range set {
+			u32(uint32(si + 1))
+		}
+	}
+	u32(uint32(len(ix.docs)))
+	for _, d := range ix.docs {
+		str(d.id)
+		str(d.subject)
+		u32(uint32(d.set))
+	}
+	u32(uint32(len(ix.terms)))
+	for _, t := range ix.terms {
+		u32(t)
+	}
+	writeFloats(w, ix.idf)
+	for i := range ix.terms {
+		u32(ix.off[i+1] - ix.off[i])
+	}
+	for _, d := range ix.pdoc {
+		u32(d)
+	}
+	var b2 [2]byte
+	for _, x := range ix.pw {
+		binary.LittleEndian.PutUint16(b2[:], x)
+		w.Write(b2[:])
+	}
+}
+
+// count reads a uint32 count and checks it against limit.
+func (l *loadReader) count(what string, limit int) (int, error) {
+	v, err := l.u32(what)
+	if err != nil {
+		return 0, err
+	}
+	if int64(v) > int64(limit) {
+		return 0, fmt.Errorf("%w: %s %d exceeds %d", ErrCorrupt, what, v, limit)
+	}
+	return int(v), nil
+}
+
+// str reads a length-prefixed UTF-8 string of at most limit bytes.
+func (l *loadReader) str(what string, limit int) (string, error) {
+	n, err := l.count(what+" length", limit)
+	if err != nil {
+		return "", err
+	}
+	b := make([]byte, n)
+	if err := l.full(b, what); err != nil {
+		return "", err
+	}
+	if !utf8.Valid(b) {
+		return "", fmt.Errorf("%w: %s not UTF-8", ErrCorrupt, what)
+	}
+	return string(b), nil
+}
+
+// u32s reads n uint32 in chunks, so memory follows the data present.
+func (l *loadReader) u32s(n int, what string) ([]uint32, error) {
+	out := make([]uint32, 0, min(n, 1<<16))
+	var chunk [4096]byte
+	for len(out) < n {
+		k := min(n-len(out), len(chunk)/4)
+		if err := l.full(chunk[:4*k], what); err != nil {
+			return nil, err
+		}
+		for i := range k {
+			out = append(out, binary.LittleEndian.Uint32(chunk[4*i:]))
+		}
+	}
+	return out, nil
+}
+
+// readSimilar reads and validates the index writeSimilar wrote.
+func readSimilar(lr *loadReader) (*similarIndex, error) {
+	ix := &similarIndex{}
+	var err error
+	if ix.termsPerDoc, err = lr.count("similar terms per example", 1024); err != nil {
+		return nil, err
+	}
+	if ix.termsPerDoc < 1 {
+		return nil, fmt.Errorf("%w: similar terms per example 0", ErrCorrupt)
+	}
+	nstr, err := lr.count("similar label strings", maxSimilarStrings)
+	if err != nil {
+		return nil, err
+	}
+	for range nstr {
+		s, err := lr.str("similar label", maxSimilarLabel)
+		if err != nil {
+			return nil, err
+		}
+		ix.strs = append(ix.strs, s)
+	}
+	nset, err := lr.count("similar label sets", maxSimilarDocs)
+	if err != nil {
+		return nil, err
+	}
+	for range nset {
+		var set [4]int32
+		for fi := range set {
+			v, err := lr.u32("similar label set")
+			if err != nil {
+				return nil, err
+			}
+			if int64(v) > int64(nstr) {
+				return nil, fmt.Errorf("%w: similar label set refers to string %d of %d", ErrCorrupt, v, nstr)
+			}
+			set[fi] = int32(v) - 1
+		}
+		ix.sets = append(ix.sets, set)
+	}
+	ndoc, err := lr.count("similar examples", maxSimilarDocs)
+	if err != nil {
+		return nil, err
+	}
+	for range ndoc {
+		var d simDoc
+		if d.id, err = lr.str("similar example id", maxSimilarID); err != nil {
+			return nil, err
+		}
+		if d.subject, err = lr.str("similar example subject", maxSimilarSubject); err != nil {
+			return nil, err
+		}
+		set, err := lr.u32("similar example label set")
+		if err != nil {
+			return nil, err
+		}
+		if int64(set) >= int64(nset) {
+			return nil, fmt.Errorf("%w: similar example label set %d of %d", ErrCorrupt, set, nset)
+		}
+		d.set = int32(set)
+		ix.docs = append(ix.docs, d)
+	}
+	nterm, err := lr.count("similar terms", maxSimilarTerms)
+	if err != nil {
+		return nil, err
+	}
+	if ix.terms, err = lr.u32s(nterm, "similar terms"); err != nil {
+		return nil, err
+	}
+	for i := 1; i < nterm; i++ {
+		if ix.terms[i] <= ix.terms[i-1] {
+			return nil, fmt.Errorf("%w: similar term %d out of order", ErrCorrupt, i)
+		}
+	}
+	if ix.idf, err = lr.floats(nterm, "similar idf"); err != nil {
+		return nil, err
+	}
+	counts, err := lr.u32s(nterm, "similar posting counts")
+	if err != nil {
+		return nil, err
+	}
+	ix.off = make([]uint32, nterm+1)
+	total := 0
+	for i, c := range counts {
+		total += int(c)
+		if total > maxSimilarPostings || total > ndoc*ix.termsPerDoc {
+			return nil, fmt.Errorf("%w: similar postings exceed %d", ErrCorrupt, min(maxSimilarPostings, ndoc*ix.termsPerDoc))
+		}
+		ix.off[i+1] = uint32(total)
+	}
+	if ix.pdoc, err = lr.u32s(total, "similar postings"); err != nil {
+		return nil, err
+	}
+	for _, d := range ix.pdoc {
+		if int(d) >= ndoc {
+			return nil, fmt.Errorf("%w: similar posting refers to example %d of %d", ErrCorrupt, d, ndoc)
+		}
+	}
+	ix.pw = make([]uint16, 0, min(total, 1<<16))
+	var chunk [4096]byte
+	for len(ix.pw) < total {
+		k := min(total-len(ix.pw), len(chunk)/2)
+		if err := lr.full(chunk[:2*k], "similar weights"); err != nil {
+			return nil, err
+		}
+		for i := range k {
+			ix.pw = append(ix.pw, binary.LittleEndian.Uint16(chunk[2*i:]))
+		}
+	}
+	return ix, nil
 }

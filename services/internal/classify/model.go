@@ -68,6 +68,7 @@ type Model struct {
 	buckets []uint32 // sorted hash buckets kept, index = column
 	vec     vectorizer
 	fields  []fieldModel
+	sim     *similarIndex // nil: no similar-ticket index (older artifact or none built)
 	id      string
 	created time.Time
 	pool    sync.Pool
@@ -128,6 +129,8 @@ type FieldResult struct {
 	MultiLabel bool
 	Labels     []LabelProb
 	Selected   []string
+	// Terms explain the chosen label (PredictExplain only; nil otherwise).
+	Terms []Term
 }
 
 // Top returns the most probable label (zero when there is none).
@@ -177,6 +180,7 @@ func (r Result) Field(name string) (FieldResult, bool) {
 // scratch is the per-call working memory of prediction, pooled.
 type scratch struct {
 	text   []byte
+	text2  []byte // the normalised body, kept for explanations
 	table  termTable
 	ext    *extractor
 	keys   []uint32

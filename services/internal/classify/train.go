@@ -29,7 +29,7 @@ const (
 
 // Progress reports training progress; Done out of Total units of the stage.
 type Progress struct {
-	Stage string // "features", "cv", "fit"
+	Stage string // "features", "similar", "cv", "fit"
 	Field string
 	Done  int
 	Total int
@@ -67,6 +67,10 @@ type TrainOptions struct {
 	Fields []string
 	// MinTagCount drops tags seen on fewer tickets (default 3).
 	MinTagCount int
+	// NoSimilar skips the similar-ticket index (see Model.Similar), which is
+	// otherwise built from the examples' ID, subject, body and labels and
+	// stored in the model.
+	NoSimilar bool
 	// Progress, when set, is called as work completes, serially.
 	Progress func(Progress)
 }
@@ -184,6 +188,14 @@ func (t *trainer) run() (*Model, error) {
 		return nil, err
 	}
 	m.meta.Training = t.summary(fields)
+	if !t.opts.NoSimilar {
+		sim, err := buildSimilar(t.ctx, t.ex, t.opts.Features, t.opts.Workers)
+		if err != nil {
+			return nil, err
+		}
+		m.sim = sim
+		t.progress(Progress{Stage: "similar", Done: len(t.ex), Total: len(t.ex)})
+	}
 	for _, f := range fields {
 		var fm fieldModel
 		var err error

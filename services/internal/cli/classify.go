@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	v1 "github.com/autotriage/autotriage/proto/autotriage/v1"
+	"github.com/autotriage/autotriage/services/internal/classify"
 	"github.com/autotriage/autotriage/services/internal/triage"
 )
 
@@ -24,6 +25,21 @@ type classifyField struct {
 	Decision   string       `json:"decision"`
 	Reason     string       `json:"reason"`
 	Threshold  float64      `json:"threshold,omitempty"`
+	// Terms are the words of the text that weighed most for the label.
+	Terms []classifyTerm `json:"terms,omitempty"`
+}
+
+type classifyTerm struct {
+	Text   string  `json:"text"`
+	Weight float64 `json:"weight"`
+}
+
+type classifySimilar struct {
+	TicketID   int64             `json:"ticket_id,omitempty"`
+	ExampleID  string            `json:"example_id"`
+	Subject    string            `json:"subject"`
+	Labels     map[string]string `json:"labels"`
+	Similarity float64           `json:"similarity"`
 }
 
 type labelScore struct {
@@ -37,6 +53,9 @@ type classifyOutput struct {
 	Policy  string          `json:"policy"`
 	Empty   bool            `json:"empty_text,omitempty"`
 	Fields  []classifyField `json:"fields"`
+	// Similar are the most similar tickets of the model's training history
+	// (none from a model without a similar-ticket index).
+	Similar []classifySimilar `json:"similar"`
 }
 
 func runClassify(ctx context.Context, args []string, stdout, _ io.Writer) error {
@@ -105,7 +124,7 @@ func runClassify(ctx context.Context, args []string, stdout, _ io.Writer) error 
 	if err != nil {
 		return err
 	}
-	res := lm.model.PredictTopK(*subject, *body, *topK)
+	res := lm.model.PredictExplain(*subject, *body, *topK, classify.DefaultExplainTerms)
 	// A fresh, untriaged ticket: no group or type yet, so the policy's
 	// "already set" rule does not hide the decision.
 	t := &v1.Ticket{System: "cli", Account: "cli", Id: 1, Subject: *subject, DescriptionText: *body}
@@ -120,7 +139,17 @@ func runClassify(ctx context.Context, args []string, stdout, _ io.Writer) error 
 		for _, s := range p.TopK {
 			cf.TopK = append(cf.TopK, labelScore{s.Label, s.Probability})
 		}
+		if fr, ok := res.Field(p.Field); ok {
+			for _, term := range fr.Terms {
+				cf.Terms = append(cf.Terms, classifyTerm{term.Text, term.Weight})
+			}
+		}
 		out.Fields = append(out.Fields, cf)
+	}
+	out.Similar = []classifySimilar{}
+	for _, st := range lm.model.Similar(*subject, *body, triage.SimilarCount) {
+		out.Similar = append(out.Similar, classifySimilar{TicketID: st.TicketID, ExampleID: st.ExampleID,
+			Subject: st.Subject, Labels: st.Labels, Similarity: st.Similarity})
 	}
 	if *asJSON {
 		return writeJSON(stdout, out)
@@ -137,6 +166,34 @@ func runClassify(ctx context.Context, args []string, stdout, _ io.Writer) error 
 		fmt.Fprintf(stdout, "%-9s %-30s %.3f  %-7s %s\n", f.Field, label, f.Confidence, f.Decision, f.Reason)
 		for _, s := range f.TopK {
 			fmt.Fprintf(stdout, "            %-28s %.3f\n", s.Label, s.Probability)
+		}
+		if len(f.Terms) > 0 {
+			terms := make([]string, len(f.Terms))
+			for i, t := range f.Terms {
+				terms[i] = fmt.Sprintf("%s %.2f", t.Text, t.Weight)
+			}
+			fmt.Fprintf(stdout, "            because of: %s\n", strings.Join(terms, ", "))
+		}
+	}
+	switch {
+	case !lm.model.HasSimilar():
+		fmt.Fprintln(stdout, "similar tickets: none (the model has no similar-ticket index; retrain to build one)")
+	case len(out.Similar) == 0:
+		fmt.Fprintln(stdout, "similar tickets: none share a word with this text")
+	default:
+		fmt.Fprintln(stdout, "similar tickets of the training history:")
+		for _, st := range out.Similar {
+			id := st.ExampleID
+			if st.TicketID > 0 {
+				id = fmt.Sprint("#", st.TicketID)
+			}
+			var ls []string
+			for _, f := range classify.Fields {
+				if v := st.Labels[f]; v != "" {
+					ls = append(ls, f+" "+v)
+				}
+			}
+			fmt.Fprintf(stdout, "  %-8s %.2f  %s (%s)\n", id, st.Similarity, st.Subject, strings.Join(ls, ", "))
 		}
 	}
 	return nil

@@ -266,6 +266,20 @@ func TestTrainEvalClassifyModels(t *testing.T) {
 	if !strings.Contains(out, "Billing") || !strings.Contains(out, "apply") || !strings.Contains(out, "suggest") {
 		t.Fatalf("classify output:\n%s", out)
 	}
+	// Explained: the terms per field and three similar training tickets
+	// (the dataset's ids are numeric, so they read as ticket ids).
+	if !strings.Contains(out, "because of: ") || !strings.Contains(out, "similar tickets of the training history:") ||
+		strings.Count(out, "(group Billing") < 2 {
+		t.Fatalf("classify explanation:\n%s", out)
+	}
+	var co classifyOutput
+	if err := json.Unmarshal([]byte(mustRun(t, "classify", "--model", model, "--json", "my invoice shows a double charge on my card")), &co); err != nil {
+		t.Fatal(err)
+	}
+	if len(co.Similar) != 3 || co.Similar[0].Labels["group"] != "Billing" || co.Similar[0].Similarity <= 0 ||
+		len(co.Fields) == 0 || len(co.Fields[0].Terms) == 0 || !strings.Contains("my invoice shows a double charge on my card", co.Fields[0].Terms[0].Text) {
+		t.Fatalf("classify --json explanation: %+v", co)
+	}
 
 	// --promote stores and promotes; a second run skips training.
 	out = mustRun(t, "train", "--data", train, "--promote", "--nats", url, "--folds", "2")

@@ -55,15 +55,47 @@ func (p *Predictor) ModelVersion() string { return p.version }
 // Model returns the underlying model.
 func (p *Predictor) Model() *classify.Model { return p.model }
 
-// Predict classifies the ticket's text and decides every field.
+// Predict classifies the ticket's text and decides every field; each
+// predicted field carries the terms that weighed most for its label.
 func (p *Predictor) Predict(t *autotriagev1.Ticket) []*autotriagev1.FieldPrediction {
 	policy := p.live.Policy()
 	k := policy.TopK
 	if k <= 0 {
 		k = DefaultTopK
 	}
-	r := p.model.PredictTopK(t.Subject, t.DescriptionText, k)
-	return policy.Decide(p.model, t, r)
+	r := p.model.PredictExplain(t.Subject, t.DescriptionText, k, classify.DefaultExplainTerms)
+	out := policy.Decide(p.model, t, r)
+	setTerms(out, r)
+	return out
+}
+
+// setTerms copies the explanation of each field into its prediction.
+func setTerms(fps []*autotriagev1.FieldPrediction, r classify.Result) {
+	for _, fp := range fps {
+		if fr, ok := r.Field(fp.Field); ok {
+			for _, term := range fr.Terms {
+				fp.Terms = append(fp.Terms, &autotriagev1.Term{Text: term.Text, Weight: term.Weight})
+			}
+		}
+	}
+}
+
+// SimilarCount is how many similar resolved tickets a prediction carries.
+const SimilarCount = 3
+
+// Similar returns the SimilarCount training tickets most similar to t, most
+// similar first, never t itself (it may be in the history when it is
+// classified again); nil when the model has no similar-ticket index.
+func (p *Predictor) Similar(t *autotriagev1.Ticket) []*autotriagev1.SimilarTicket {
+	var out []*autotriagev1.SimilarTicket
+	for _, st := range p.model.Similar(t.Subject, t.DescriptionText, SimilarCount+1) {
+		if st.TicketID != 0 && st.TicketID == t.Id || len(out) == SimilarCount {
+			continue
+		}
+		out = append(out, &autotriagev1.SimilarTicket{TicketId: st.TicketID, ExampleId: st.ExampleID,
+			Subject: st.Subject, Labels: st.Labels, Similarity: st.Similarity})
+	}
+	return out
 }
 
 // LoadPredictor decodes an artifact and pairs it with a fixed policy.

@@ -33,7 +33,10 @@ type Config struct {
 	// lease.go): other predictions for the ticket wait meanwhile, its writes
 	// are cancelled shortly before it ends, and a writer that dies holding
 	// it is replaced after it.
-	Lease     time.Duration `env:"AUTOTRIAGE_WRITER_LEASE" envDefault:"2m" help:"how long one writer may hold a ticket's write lease: other predictions for the ticket (on any replica) wait meanwhile, a write not finished within it is cancelled and retried, and a writer that dies holding it is replaced after at most this long (replica clocks must agree to well within a fifth of it)"`
+	Lease time.Duration `env:"AUTOTRIAGE_WRITER_LEASE" envDefault:"2m" help:"how long one writer may hold a ticket's write lease: other predictions for the ticket (on any replica) wait meanwhile, a write not finished within it is cancelled and retried, and a writer that dies holding it is replaced after at most this long (replica clocks must agree to well within a fifth of it)"`
+	// TicketURL links the similar tickets a note lists; empty means the
+	// Freshdesk origin's agent view, <origin>/a/tickets/{id} (Build).
+	TicketURL string        `env:"AUTOTRIAGE_TICKET_URL" help:"link of a ticket in the agent UI for the similar tickets in notes, {id} replaced by the ticket id (default <Freshdesk origin>/a/tickets/{id})"`
 	NoteLease time.Duration `env:"AUTOTRIAGE_WRITER_NOTE_LEASE" envDefault:"2m" help:"how long a note whose outcome is unknown is waited for before it is posted again (after checking the ticket's conversations)"`
 }
 
@@ -55,6 +58,9 @@ func (c Config) Validate() error {
 		return &platform.ConfigError{Var: "AUTOTRIAGE_WRITER_LEASE", Msg: "must be at least 1s"}
 	case c.NoteLease <= 0:
 		return &platform.ConfigError{Var: "AUTOTRIAGE_WRITER_NOTE_LEASE", Msg: "must be positive"}
+	case c.TicketURL != "" && (!strings.Contains(c.TicketURL, "{id}") ||
+		!strings.HasPrefix(c.TicketURL, "https://") && !strings.HasPrefix(c.TicketURL, "http://") || len(c.TicketURL) > 1024):
+		return &platform.ConfigError{Var: "AUTOTRIAGE_TICKET_URL", Msg: "must be an http(s) URL of at most 1024 bytes containing {id}"}
 	}
 	if _, err := ParseLabelMap(c.LabelMap); err != nil {
 		return &platform.ConfigError{Var: "AUTOTRIAGE_LABEL_MAP", Msg: err.Error()}

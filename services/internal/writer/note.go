@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	v1 "github.com/autotriage/autotriage/proto/autotriage/v1"
 	"github.com/autotriage/autotriage/services/internal/ledger"
@@ -58,9 +59,13 @@ func hasMarker(c ticketsystem.Conversation, hash string) bool {
 var fieldTitles = map[string]string{FieldGroup: "Group", FieldType: "Type", FieldPriority: "Priority", FieldTags: "Tags"}
 
 // renderNote is the private note's HTML: per field, the prediction, its
-// confidence, the mode (applied or suggested) and the runners-up; then the
-// model version and the marker. Every model-provided string is escaped.
-func renderNote(pred *v1.Prediction, plans []*fieldPlan, hash string) string {
+// confidence, the mode (applied or suggested), the runners-up and the words
+// of the ticket that weighed most for it; then the most similar resolved
+// tickets of the model's history, linked through ticketURL ({id} replaced;
+// "" gives no links); then the model version and the marker. Every
+// model-provided string is escaped and clipped, and the lists are capped,
+// so the note stays small whatever the prediction holds.
+func renderNote(pred *v1.Prediction, plans []*fieldPlan, hash, ticketURL string) string {
 	var b strings.Builder
 	b.WriteString("<div><p><b>autotriage</b> triage of this ticket:</p><ul>")
 	for _, p := range plans {
@@ -87,13 +92,82 @@ func renderNote(pred *v1.Prediction, plans []*fieldPlan, hash string) string {
 		if len(runners) > 0 {
 			b.WriteString("; runners-up: " + strings.Join(runners, ", "))
 		}
+		var terms []string
+		for _, t := range p.pred.Terms {
+			terms = append(terms, "<i>"+html.EscapeString(clip(t.Text, noteTermRunes))+"</i> "+
+				strconv.FormatFloat(t.Weight, 'f', 2, 64))
+			if len(terms) == noteTerms {
+				break
+			}
+		}
+		if len(terms) > 0 {
+			b.WriteString("; because of: " + strings.Join(terms, ", "))
+		}
 		b.WriteString("</li>")
 	}
 	b.WriteString("</ul>")
+	renderSimilar(&b, pred.Similar, ticketURL)
 	fmt.Fprintf(&b, "<p>Model %s.", html.EscapeString(modelVersion(pred)))
 	b.WriteString(" Applied fields carry the tag set by autotriage; change them freely, autotriage will not overwrite a person's choice.</p>")
 	fmt.Fprintf(&b, "<p><small>%s</small></p></div>", Marker(hash))
 	return b.String()
+}
+
+// Bounds of the explanation in a note.
+const (
+	noteTerms        = 5
+	noteTermRunes    = 40
+	noteSimilar      = 3
+	noteSubjectRunes = 120
+	noteLabelRunes   = 60
+)
+
+// renderSimilar lists the similar resolved tickets: link (or the training
+// example's id when it names no ticket), subject, the labels it ended with
+// and the similarity.
+func renderSimilar(b *strings.Builder, similar []*v1.SimilarTicket, ticketURL string) {
+	if len(similar) == 0 {
+		return
+	}
+	b.WriteString("<p>Similar resolved tickets:</p><ul>")
+	for i, st := range similar {
+		if i == noteSimilar {
+			break
+		}
+		b.WriteString("<li>")
+		switch {
+		case st.TicketId > 0 && ticketURL != "":
+			u := strings.ReplaceAll(ticketURL, "{id}", strconv.FormatInt(st.TicketId, 10))
+			fmt.Fprintf(b, `<a href="%s">#%d</a>`, html.EscapeString(u), st.TicketId)
+		case st.TicketId > 0:
+			fmt.Fprintf(b, "#%d", st.TicketId)
+		default:
+			b.WriteString(html.EscapeString(clip(st.ExampleId, noteLabelRunes)))
+		}
+		if st.Subject != "" {
+			b.WriteString(" " + html.EscapeString(clip(st.Subject, noteSubjectRunes)))
+		}
+		var ls []string
+		for _, f := range []string{FieldGroup, FieldType, FieldPriority, FieldTags} {
+			if v := st.Labels[f]; v != "" {
+				ls = append(ls, html.EscapeString(fieldTitles[f]+" "+clip(v, noteLabelRunes)))
+			}
+		}
+		if len(ls) > 0 {
+			b.WriteString(" (" + strings.Join(ls, ", ") + ")")
+		}
+		fmt.Fprintf(b, ", similarity %s</li>", pct(st.Similarity))
+	}
+	b.WriteString("</ul>")
+}
+
+// clip cuts s to at most n runes, marking the cut with an ellipsis.
+func clip(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
 }
 
 // NoteFor is the note the writer posts for pred when every field it
@@ -113,7 +187,7 @@ func NoteFor(pred *v1.Prediction) string {
 			p.finish(v1.Action_ACTION_SUGGESTED, ReasonSuggested)
 		}
 	}
-	return renderNote(pred, plans, DecisionHash(pred))
+	return renderNote(pred, plans, DecisionHash(pred), "")
 }
 
 func modelVersion(pred *v1.Prediction) string {

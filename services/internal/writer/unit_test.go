@@ -137,7 +137,7 @@ func TestNoteEscapesModelText(t *testing.T) {
 	plans := initialPlans(pred)
 	resolvePlans(plans, &ticketsystem.Catalog{}, nil)
 	decide(plans, pred, &ticketsystem.Ticket{ID: 1, Tags: []string{}}, nil, nil, nil, true)
-	body := renderNote(pred, plans, "0123456789abcdef")
+	body := renderNote(pred, plans, "0123456789abcdef", "")
 	if strings.Contains(body, "<script>") || strings.Contains(body, "<b>v1") || !strings.Contains(body, "a&amp;b 30%") {
 		t.Errorf("note not escaped: %s", body)
 	}

@@ -2,6 +2,7 @@ package writer
 
 import (
 	"context"
+	"strings"
 
 	"github.com/autotriage/autotriage/services/internal/freshdesk"
 	"github.com/autotriage/autotriage/services/internal/pipeline"
@@ -19,6 +20,9 @@ func Build(ctx context.Context, rt *service.Runtime, cfg Config, fd freshdesk.Se
 	kv, err := rt.Conn.KV(ctx, pipeline.BucketWriter)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.TicketURL == "" {
+		cfg.TicketURL = strings.TrimRight(client.BaseURL(), "/") + "/a/tickets/{id}"
 	}
 	rt.Log.Info("writing predictions", "freshdesk", client.BaseURL(), "notes", cfg.Notes, "tag", cfg.Tag)
 	s, err := New(cfg, Deps{

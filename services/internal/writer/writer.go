@@ -478,7 +478,7 @@ func (s *Stage) apply(ctx context.Context, a *attempt) (err error) {
 	note := noteResult{written: np.written, convID: np.convID}
 	var noteErr error
 	if np.post {
-		note, noteErr = s.postNote(wctx, pred, hash, renderNote(pred, a.plans, hash))
+		note, noteErr = s.postNote(wctx, pred, hash, renderNote(pred, a.plans, hash, s.cfg.TicketURL))
 		if note.refused {
 			rec = s.releaseNote(ctx, a, rec, np)
 		} else if noteErr != nil && mayHaveLanded(noteErr) {
