@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
+
+	autotriagev1 "github.com/autotriage/autotriage/proto/autotriage/v1"
 
 	"github.com/autotriage/autotriage/services/internal/classify"
 	"github.com/autotriage/autotriage/services/internal/modelstore"
@@ -85,7 +88,11 @@ func StartLive(ctx context.Context, conn *pipeline.Conn, models *modelstore.Stor
 	}
 	l := &Live{Tracker: tr, Policy: doc}
 	ctrl := triage.NewController(store, tr, promotedModel(models), policy, triage.ControllerConfig{MinSamples: cfg.MinSamples}, log)
-	l.wg.Add(2)
+	l.wg.Add(3)
+	go func() {
+		defer l.wg.Done()
+		retrainOnCatalogRemovals(ctx, conn, log)
+	}()
 	go func() {
 		defer l.wg.Done()
 		if err := quality.Follow(ctx, conn, tr, quality.FollowOptions{Log: log}); err != nil && ctx.Err() == nil {
@@ -97,6 +104,42 @@ func StartLive(ctx context.Context, conn *pipeline.Conn, models *modelstore.Stor
 		ctrl.Run(ctx, cfg.Every)
 	}()
 	return l, nil
+}
+
+// retrainOnCatalogRemovals requests a training run when the writer reports
+// a label removed from the helpdesk (a CATALOG_CHANGE outcome): the next
+// model is trained on the catalog as it is, so it stops predicting the
+// label (the writer already never writes it). It reads from now on; a
+// removal reported while no trainer ran reaches the model with the next
+// scheduled run, which reads the catalog too.
+func retrainOnCatalogRemovals(ctx context.Context, conn *pipeline.Conn, log *slog.Logger) {
+	for ctx.Err() == nil {
+		err := conn.Follow(ctx, pipeline.ReadOptions{Stream: pipeline.StreamOutcomes, Subject: "outcomes.*.*.0", StartTime: time.Now()},
+			func(m pipeline.RawMsg) error {
+				var o autotriagev1.Outcome
+				if err := proto.Unmarshal(m.Data, &o); err != nil {
+					return nil // not ours to judge; quality.Follow counts undecodable outcomes
+				}
+				cc := o.GetCatalogChange()
+				if o.GetKind() != autotriagev1.OutcomeKind_OUTCOME_KIND_CATALOG_CHANGE || cc.GetChange() != "removed" {
+					return nil
+				}
+				by := fmt.Sprintf("catalog: %s %q removed from the helpdesk", cc.GetField(), cc.GetLabel())
+				if _, err := RequestRun(ctx, conn, by); err != nil {
+					log.Error("could not request retraining after a catalog removal", "field", cc.GetField(), "label", cc.GetLabel(), "err", err)
+					return nil
+				}
+				log.Info("retraining requested", "reason", by)
+				return nil
+			})
+		if err != nil && ctx.Err() == nil {
+			log.Warn("following catalog changes stopped; following again", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(2 * time.Second):
+			}
+		}
+	}
 }
 
 // Wait returns once the goroutines StartLive began have stopped (after its
