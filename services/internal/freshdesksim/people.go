@@ -52,11 +52,10 @@ type people struct {
 	acted map[int64]bool
 	// first is each ticket's group before its first API write, recorded
 	// (under the simulator's lock) while people are set.
-	first  map[int64]int64
-	queue  chan peopleItem
-	once   sync.Once
-	stats  PeopleStats
-	closed bool
+	first map[int64]int64
+	queue chan peopleItem
+	once  sync.Once
+	stats PeopleStats
 }
 
 type peopleItem struct {
