@@ -724,10 +724,11 @@ func (s *stack) waitOutcomes(ids []int64, within time.Duration) map[int64]*ticke
 		s.t.Errorf("want exactly one outcome per prediction; %d duplicate(s):\n  %s\n%s",
 			len(dups), strings.Join(dups, "\n  "), s.describeTickets(dupTickets))
 	}
-	var overrides int
+	var overrides, feedback int
 	var unknown []string
 	for _, id := range ids {
 		overrides += len(recs[id].overrides)
+		feedback += len(recs[id].feedback)
 		for _, m := range recs[id].other {
 			unknown = append(unknown, fmt.Sprintf("seq %d %q", m.seq, m.id))
 		}
@@ -737,6 +738,9 @@ func (s *stack) waitOutcomes(ids []int64, within time.Duration) map[int64]*ticke
 	}
 	if overrides > 0 {
 		s.t.Logf("override outcomes (a person changed a field autotriage had set): %d", overrides)
+	}
+	if feedback > 0 {
+		s.t.Logf("feedback outcomes (people's verdicts on values autotriage applied or suggested): %d", feedback)
 	}
 	if st.dlqMessages != 0 {
 		s.t.Errorf("DLQ holds %d messages, want 0", st.dlqMessages)
@@ -821,6 +825,10 @@ type ticketRecord struct {
 	outcomes map[string][]storedMsg
 	// overrides are the fetcher's override outcomes ("override:..." ids).
 	overrides []storedMsg
+	// feedback are the fetcher's verdicts on applied and suggested values
+	// ("feedback:..." ids: confirmed at resolution, suggestion accepted or
+	// rejected).
+	feedback []storedMsg
 	other     []storedMsg // OUTCOMES messages with an id of neither form
 }
 
@@ -966,6 +974,8 @@ func readRecords(ctx context.Context, url string, auth nats.Option) (map[int64]*
 			r.outcomes[key] = append(r.outcomes[key], m)
 		} else if strings.HasPrefix(m.id, "override:") {
 			r.overrides = append(r.overrides, m)
+		} else if strings.HasPrefix(m.id, "feedback:") {
+			r.feedback = append(r.feedback, m)
 		} else {
 			r.other = append(r.other, m)
 		}
