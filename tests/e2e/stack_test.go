@@ -829,7 +829,7 @@ type ticketRecord struct {
 	// ("feedback:..." ids: confirmed at resolution, suggestion accepted or
 	// rejected).
 	feedback []storedMsg
-	other     []storedMsg // OUTCOMES messages with an id of neither form
+	other    []storedMsg // OUTCOMES messages with an id of neither form
 }
 
 func (r *ticketRecord) outcomeCount() int {
