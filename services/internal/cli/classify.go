@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 
 	v1 "github.com/autotriage/autotriage/proto/autotriage/v1"
 	"github.com/autotriage/autotriage/services/internal/classify"
+	"github.com/autotriage/autotriage/services/internal/pipeline"
 	"github.com/autotriage/autotriage/services/internal/triage"
 )
 
@@ -119,11 +121,19 @@ func runClassify(ctx context.Context, args []string, stdout, _ io.Writer) error 
 	if err != nil {
 		return usagef(cmd, "classify: %v", err)
 	}
-	pol.TopK = *topK
 	lm, err := loadModel(ctx, *model, &co)
 	if err != nil {
 		return err
 	}
+	if *policy == "" && lm.version != "file" {
+		// The model came from the registry: decide under the policy the
+		// classifiers follow (the KV document, with its demotions), not
+		// under this shell's AUTOTRIAGE_POLICY.
+		if stored, ok := storedPolicy(ctx, &co); ok {
+			pol = stored
+		}
+	}
+	pol.TopK = *topK
 	res := lm.model.PredictExplain(*subject, *body, *topK, classify.DefaultExplainTerms)
 	// A fresh, untriaged ticket: no group or type yet, so the policy's
 	// "already set" rule does not hide the decision.
@@ -197,4 +207,27 @@ func runClassify(ctx context.Context, args []string, stdout, _ io.Writer) error 
 		}
 	}
 	return nil
+}
+
+// storedPolicy is the live policy document's policy in force, when the
+// broker holds one.
+func storedPolicy(ctx context.Context, co *connOpts) (triage.Policy, bool) {
+	conn, err := co.connect(ctx)
+	if err != nil {
+		return triage.Policy{}, false
+	}
+	defer conn.Close()
+	kv, err := conn.KV(ctx, pipeline.BucketPolicy)
+	if err != nil {
+		return triage.Policy{}, false
+	}
+	d, _, err := triage.NewStore(kv, conn, slog.New(slog.NewTextHandler(io.Discard, nil))).Get(ctx)
+	if err != nil {
+		return triage.Policy{}, false
+	}
+	p, err := d.Effective()
+	if err != nil {
+		return triage.Policy{}, false
+	}
+	return p, true
 }

@@ -130,6 +130,21 @@ func TestPolicySetReachesARunningClassifier(t *testing.T) {
 		t.Fatalf("typo in a class: %+v", r)
 	}
 
+	// `classify` with a registry model decides under the stored policy,
+	// not this shell's (empty) AUTOTRIAGE_POLICY.
+	var co struct {
+		Policy string `json:"policy"`
+		Fields []struct {
+			Field, Decision string
+		} `json:"fields"`
+	}
+	if err := json.Unmarshal([]byte(mustRun(t, "classify", "--json", "--nats", url, "invoice refund: my invoice shows a double charge")), &co); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(co.Policy, "group[Biling]=suggest") {
+		t.Fatalf("classify policy %q; want the stored one", co.Policy)
+	}
+
 	var view policyView
 	if err := json.Unmarshal([]byte(mustRun(t, "policy", "show", "--json", "--nats", url)), &view); err != nil {
 		t.Fatal(err)
