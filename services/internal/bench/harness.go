@@ -16,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
 	v1 "github.com/autotriage/autotriage/proto/autotriage/v1"
@@ -177,7 +176,8 @@ type env struct {
 	cfg    stageConfig
 	log    *slog.Logger
 	logF   *os.File
-	nc     *nats.Conn
+	// obs observes OUTCOMES as they are published (watchOutcomes).
+	obs *pipeline.Conn
 
 	cancel       context.CancelFunc
 	wg           sync.WaitGroup
@@ -431,12 +431,13 @@ func webhookTicketID(b []byte) int64 {
 // sees every message stored in the stream) and records the first decision
 // for each ticket.
 func (e *env) watchOutcomes() error {
-	nc, err := nats.Connect(e.srv.URL(), nats.Name("autotriage-bench-outcomes"))
+	conn, err := pipeline.Connect(context.Background(), pipeline.Config{URL: e.srv.URL(), ConnectWait: 10 * time.Second},
+		"autotriage-bench-outcomes", e.log)
 	if err != nil {
 		return err
 	}
-	e.nc = nc
-	_, err = nc.Subscribe("outcomes.>", func(m *nats.Msg) {
+	e.obs = conn
+	_, err = conn.Subscribe("outcomes.>", func(m pipeline.RawMsg) {
 		at := time.Now()
 		var o v1.Outcome
 		if proto.Unmarshal(m.Data, &o) != nil || o.GetKind() != v1.OutcomeKind_OUTCOME_KIND_DECISION {
@@ -461,10 +462,7 @@ func (e *env) watchOutcomes() error {
 		default:
 		}
 	})
-	if err != nil {
-		return err
-	}
-	return nc.Flush()
+	return err
 }
 
 // addTickets makes n generated tickets arrive in the simulator: all at once
@@ -552,8 +550,8 @@ func (e *env) stop() {
 	for i := len(e.rts) - 1; i >= 0; i-- {
 		_ = e.rts[i].Stop()
 	}
-	if e.nc != nil {
-		e.nc.Close()
+	if e.obs != nil {
+		e.obs.Close()
 	}
 	if e.sim != nil {
 		_ = e.sim.Close()

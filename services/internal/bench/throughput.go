@@ -5,13 +5,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
-	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/autotriage/autotriage/services/internal/freshdesksim"
 	"github.com/autotriage/autotriage/services/internal/freshdesksim/helpdeskgen"
@@ -300,81 +295,12 @@ func rawCeiling(ctx context.Context, url string, n, size int) (RawCeiling, error
 // rawPass returns the wall time from the consumer's start to the last
 // message consumed, and this process's CPU time over the same span.
 func rawPass(ctx context.Context, url, stream string, n int, payload []byte, async bool) (time.Duration, time.Duration, error) {
-	pubNC, err := nats.Connect(url, nats.Name("bench-raw-pub"))
+	var cpu0 time.Duration
+	d, err := pipeline.RawPass(ctx, url, stream, n, payload, async, func() { cpu0 = processCPU() })
 	if err != nil {
 		return 0, 0, err
 	}
-	defer pubNC.Close()
-	subNC, err := nats.Connect(url, nats.Name("bench-raw-sub"))
-	if err != nil {
-		return 0, 0, err
-	}
-	defer subNC.Close()
-	pjs, err := jetstream.New(pubNC, jetstream.WithPublishAsyncMaxPending(256))
-	if err != nil {
-		return 0, 0, err
-	}
-	sjs, err := jetstream.New(subNC)
-	if err != nil {
-		return 0, 0, err
-	}
-	subject := "benchraw." + stream
-	if _, err := pjs.CreateStream(ctx, jetstream.StreamConfig{
-		Name: stream, Subjects: []string{subject + ".>"}, Storage: jetstream.FileStorage, Retention: jetstream.LimitsPolicy,
-		Duplicates: 2 * time.Minute,
-	}); err != nil {
-		return 0, 0, err
-	}
-	defer func() { _ = pjs.DeleteStream(context.WithoutCancel(ctx), stream) }()
-	cons, err := sjs.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
-		Durable: "raw", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 1000, AckWait: 30 * time.Second,
-	})
-	if err != nil {
-		return 0, 0, err
-	}
-	got := make(chan struct{})
-	var count atomic.Int64
-	cpu0 := processCPU()
-	start := time.Now()
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		_ = m.Ack()
-		if count.Add(1) == int64(n) {
-			close(got)
-		}
-	})
-	if err != nil {
-		return 0, 0, err
-	}
-	defer cc.Stop()
-	for i := range n {
-		subj := subject + "." + strconv.Itoa(i)
-		id := stream + ":" + strconv.Itoa(i)
-		if async {
-			if _, err := pjs.PublishAsync(subj, payload, jetstream.WithMsgID(id)); err != nil {
-				return 0, 0, err
-			}
-		} else if _, err := pjs.Publish(ctx, subj, payload, jetstream.WithMsgID(id)); err != nil {
-			return 0, 0, err
-		}
-	}
-	if async {
-		select {
-		case <-pjs.PublishAsyncComplete():
-		case <-time.After(60 * time.Second):
-			return 0, 0, fmt.Errorf("raw: async publishes not acknowledged within 60s")
-		}
-	}
-	select {
-	case <-got:
-	case <-ctx.Done():
-		return 0, 0, ctx.Err()
-	case <-time.After(60 * time.Second):
-		return 0, 0, fmt.Errorf("raw: %d of %d messages consumed within 60s", count.Load(), n)
-	}
-	d, cpu := time.Since(start), processCPU()-cpu0
-	// Make sure the acks reached the server before the stream goes.
-	_ = subNC.Flush()
-	return d, cpu, nil
+	return d, processCPU() - cpu0, nil
 }
 
 // processCPU is the user+system CPU time this process has used.
