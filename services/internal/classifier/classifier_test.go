@@ -19,7 +19,7 @@ import (
 	"github.com/autotriage/autotriage/services/internal/classify"
 	"github.com/autotriage/autotriage/services/internal/freshdesksim/helpdeskgen"
 	"github.com/autotriage/autotriage/services/internal/modelstore"
-	"github.com/autotriage/autotriage/services/internal/natsserver"
+	"github.com/autotriage/autotriage/services/internal/natstest"
 	"github.com/autotriage/autotriage/services/internal/pipeline"
 	"github.com/autotriage/autotriage/services/internal/platform"
 	"github.com/autotriage/autotriage/services/internal/service"
@@ -77,11 +77,11 @@ type env struct {
 func setup(t *testing.T) *env {
 	t.Helper()
 	trainedModels(t)
-	srv := natsserver.StartTest(t)
+	srv := natstest.Start(t)
 	ctx := context.Background()
 	top := pipeline.DefaultTopology()
 	top.AckWait = 2 * time.Second
-	conn := natsserver.ConnectTest(t, srv, top)
+	conn := natstest.Connect(t, srv, top)
 	ms, err := modelstore.Open(ctx, conn)
 	if err != nil {
 		t.Fatal(err)
@@ -262,7 +262,7 @@ func TestGarbageTicketGoesToDLQ(t *testing.T) {
 // start of consuming.
 func TestBuildReportsPipelineMetrics(t *testing.T) {
 	trainedModels(t)
-	srv := natsserver.StartTest(t)
+	srv := natstest.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	top := pipeline.DefaultTopology()

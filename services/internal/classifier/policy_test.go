@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/autotriage/autotriage/services/internal/classifier"
-	"github.com/autotriage/autotriage/services/internal/natsserver"
+	"github.com/autotriage/autotriage/services/internal/natstest"
 	"github.com/autotriage/autotriage/services/internal/pipeline"
 	"github.com/autotriage/autotriage/services/internal/triage"
 )
@@ -19,8 +19,8 @@ import (
 // force over an unreadable one, and falls back to AUTOTRIAGE_POLICY when
 // the document is deleted.
 func TestPolicyFollowerFollowsKV(t *testing.T) {
-	srv := natsserver.StartTest(t)
-	conn := natsserver.ConnectTest(t, srv, pipeline.Topology{})
+	srv := natstest.Start(t)
+	conn := natstest.Connect(t, srv, pipeline.Topology{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	kv, err := conn.KV(ctx, pipeline.BucketPolicy)

@@ -21,7 +21,7 @@ import (
 
 	v1 "github.com/autotriage/autotriage/proto/autotriage/v1"
 	"github.com/autotriage/autotriage/services/internal/freshdesksim"
-	"github.com/autotriage/autotriage/services/internal/natsserver"
+	"github.com/autotriage/autotriage/services/internal/natstest"
 	"github.com/autotriage/autotriage/services/internal/pipeline"
 )
 
@@ -60,8 +60,8 @@ func lastLine(s string) string {
 // connection for setting up and checking state, and the URL for --nats.
 func pipelineEnv(t *testing.T) (*pipeline.Conn, string) {
 	t.Helper()
-	srv := natsserver.StartTest(t)
-	return natsserver.ConnectTest(t, srv, pipeline.Topology{}), srv.URL()
+	srv := natstest.Start(t)
+	return natstest.Connect(t, srv, pipeline.Topology{}), srv.URL()
 }
 
 // writeDataset writes a small, well separated labelled dataset.
@@ -216,7 +216,7 @@ func TestUnreachableNATS(t *testing.T) {
 }
 
 func TestNoTopology(t *testing.T) {
-	srv := natsserver.StartTest(t)
+	srv := natstest.Start(t)
 	r := run(t, "status", "--nats", srv.URL())
 	if r.code != 1 || !strings.Contains(r.stderr, "streams do not exist") {
 		t.Fatalf("status on an empty server: %+v", r)

@@ -13,7 +13,7 @@ import (
 	v1 "github.com/autotriage/autotriage/proto/autotriage/v1"
 	"github.com/autotriage/autotriage/services/internal/freshdesk"
 	"github.com/autotriage/autotriage/services/internal/freshdesksim"
-	"github.com/autotriage/autotriage/services/internal/natsserver"
+	"github.com/autotriage/autotriage/services/internal/natstest"
 	"github.com/autotriage/autotriage/services/internal/outcomes"
 	"github.com/autotriage/autotriage/services/internal/pipeline"
 	"github.com/autotriage/autotriage/services/internal/writer"
@@ -40,10 +40,10 @@ func TestDLQRetryOutcomeSupersedesTheFailedOne(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ns := natsserver.StartTest(t)
+	ns := natstest.Start(t)
 	top := pipeline.DefaultTopology()
 	top.MaxDeliver = 2
-	conn := natsserver.ConnectTest(t, ns, top)
+	conn := natstest.Connect(t, ns, top)
 	kv, err := conn.KV(context.Background(), pipeline.BucketWriter)
 	if err != nil {
 		t.Fatal(err)

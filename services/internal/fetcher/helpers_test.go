@@ -21,6 +21,7 @@ import (
 	"github.com/autotriage/autotriage/services/internal/freshdesksim"
 	"github.com/autotriage/autotriage/services/internal/ledger"
 	"github.com/autotriage/autotriage/services/internal/natsserver"
+	"github.com/autotriage/autotriage/services/internal/natstest"
 	"github.com/autotriage/autotriage/services/internal/pipeline"
 	"github.com/autotriage/autotriage/services/internal/ticketsystem"
 )
@@ -65,10 +66,10 @@ type bus struct {
 
 func startBus(t *testing.T) *bus {
 	t.Helper()
-	srv := natsserver.StartTest(t)
+	srv := natstest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c := natsserver.ConnectTest(t, srv, pipeline.Topology{})
+	c := natstest.Connect(t, srv, pipeline.Topology{})
 	st, err := c.KV(ctx, pipeline.BucketFetcher)
 	if err != nil {
 		t.Fatal(err)

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/autotriage/autotriage/services/internal/ledger"
-	"github.com/autotriage/autotriage/services/internal/natsserver"
+	"github.com/autotriage/autotriage/services/internal/natstest"
 	"github.com/autotriage/autotriage/services/internal/pipeline"
 )
 
@@ -23,8 +23,8 @@ func bucket(t *testing.T) *ledger.Ledger {
 
 func bucketKV(t *testing.T) (*ledger.Ledger, ledger.KV) {
 	t.Helper()
-	srv := natsserver.StartTest(t)
-	c := natsserver.ConnectTest(t, srv, pipeline.Topology{})
+	srv := natstest.Start(t)
+	c := natstest.Connect(t, srv, pipeline.Topology{})
 	kv, err := c.KV(context.Background(), pipeline.BucketWriter)
 	if err != nil {
 		t.Fatal(err)

@@ -7,14 +7,14 @@ import (
 	"time"
 
 	"github.com/autotriage/autotriage/services/internal/modelstore"
-	"github.com/autotriage/autotriage/services/internal/natsserver"
+	"github.com/autotriage/autotriage/services/internal/natstest"
 	"github.com/autotriage/autotriage/services/internal/pipeline"
 )
 
 func open(t *testing.T) *modelstore.Store {
 	t.Helper()
-	srv := natsserver.StartTest(t)
-	c := natsserver.ConnectTest(t, srv, pipeline.Topology{})
+	srv := natstest.Start(t)
+	c := natstest.Connect(t, srv, pipeline.Topology{})
 	s, err := modelstore.Open(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)

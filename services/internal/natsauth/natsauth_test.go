@@ -15,7 +15,7 @@ import (
 
 	"github.com/autotriage/autotriage/services/internal/modelstore"
 	"github.com/autotriage/autotriage/services/internal/natsauth"
-	"github.com/autotriage/autotriage/services/internal/natsserver"
+	"github.com/autotriage/autotriage/services/internal/natstest"
 	"github.com/autotriage/autotriage/services/internal/pipeline"
 )
 
@@ -116,7 +116,7 @@ func TestShippedConfigsNeedTheKeys(t *testing.T) {
 }
 
 func TestClientWithoutCredentialsIsRefused(t *testing.T) {
-	srv := natsserver.StartAuthTest(t, "")
+	srv := natstest.StartAuth(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	_, err := pipeline.Connect(ctx, pipeline.Config{URL: srv.URL(), ConnectWait: 10 * time.Second}, "anonymous", nil)
@@ -148,7 +148,7 @@ func attempt(op func(ctx context.Context) error) error {
 }
 
 func TestRefusals(t *testing.T) {
-	srv := natsserver.StartAuthTest(t, "")
+	srv := natstest.StartAuth(t, "")
 	admin := srv.ConnectAs(t, pipeline.RoleAdmin, pipeline.Topology{})
 	conns := map[string]*pipeline.Conn{pipeline.RoleAdmin: admin}
 	for _, role := range []string{pipeline.RoleFetcher, pipeline.RoleClassifier, pipeline.RoleWriter, pipeline.RoleMonitor} {
@@ -234,7 +234,7 @@ func TestRefusals(t *testing.T) {
 
 // violated reports whether the server logged a violation by role's test
 // connection on a subject containing subject.
-func violated(srv *natsserver.AuthServer, role, subject string) bool {
+func violated(srv *natstest.AuthServer, role, subject string) bool {
 	for _, v := range srv.Violations() {
 		if strings.Contains(v, `go:test-`+role+`"`) && strings.Contains(v, subject) {
 			return true
@@ -246,7 +246,7 @@ func violated(srv *natsserver.AuthServer, role, subject string) bool {
 // A durable consumer belongs to its stage: nobody else may pull from it
 // (taking its messages), delete or recreate it (moving its position).
 func TestDurablesBelongToTheirStage(t *testing.T) {
-	srv := natsserver.StartAuthTest(t, "")
+	srv := natstest.StartAuth(t, "")
 	admin := srv.ConnectAs(t, pipeline.RoleAdmin, pipeline.Topology{})
 	if _, err := admin.Publish(context.Background(), pipeline.OutMsg{Subject: "tickets.freshdesk.acme.1", ID: "t1", Data: []byte("t")}); err != nil {
 		t.Fatal(err)
@@ -272,7 +272,7 @@ func TestDurablesBelongToTheirStage(t *testing.T) {
 // Each stage ensures the part of the topology it uses on a fresh broker,
 // with its own identity only, and a second start reports nothing changed.
 func TestStagesEnsureTheirTopologyAlone(t *testing.T) {
-	srv := natsserver.StartAuthTest(t, "")
+	srv := natstest.StartAuth(t, "")
 	for _, role := range []string{pipeline.RoleClassifier, pipeline.RoleWriter, pipeline.RoleFetcher, pipeline.RoleFetcher} {
 		srv.ConnectAs(t, role, pipeline.Topology{})
 	}

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/autotriage/autotriage/services/internal/natsauth"
-	"github.com/autotriage/autotriage/services/internal/natsserver"
+	"github.com/autotriage/autotriage/services/internal/natstest"
 	"github.com/autotriage/autotriage/services/internal/pipeline"
 )
 
@@ -24,7 +24,7 @@ func TestMutualTLS(t *testing.T) {
 	if err := natsauth.GenerateTLS(other, []string{"localhost"}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	srv := natsserver.StartAuthTest(t, natsauth.ServerTLSConfig(dir))
+	srv := natstest.StartAuth(t, natsauth.ServerTLSConfig(dir))
 	byName := strings.Replace(srv.URL(), "127.0.0.1", "localhost", 1)
 	good := func() pipeline.Config {
 		c := srv.Config(pipeline.RoleFetcher, pipeline.Topology{})

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -244,22 +243,3 @@ func freePort(host string) (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// TB is the subset of testing.TB that StartTest needs.
-type TB interface {
-	Helper()
-	TempDir() string
-	Cleanup(func())
-	Fatalf(format string, args ...any)
-}
-
-// StartTest starts a server for a test on a random port with a temporary
-// store, and stops it when the test ends.
-func StartTest(t TB) *Server {
-	t.Helper()
-	s, err := Start(Options{StoreDir: t.TempDir(), Logs: os.Getenv("AUTOTRIAGE_NATS_LOGS") != ""})
-	if err != nil {
-		t.Fatalf("start embedded NATS: %v", err)
-	}
-	t.Cleanup(s.Stop)
-	return s
-}

@@ -7,12 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/autotriage/autotriage/services/internal/natsserver"
+	"github.com/autotriage/autotriage/services/internal/natstest"
 	"github.com/autotriage/autotriage/services/internal/pipeline"
 )
 
 func TestAdminReadCountDeletePurge(t *testing.T) {
-	srv := natsserver.StartTest(t)
+	srv := natstest.Start(t)
 	c := connect(t, srv, testTopology())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -94,7 +94,7 @@ func TestAdminReadCountDeletePurge(t *testing.T) {
 }
 
 func TestAdminDLQDepth(t *testing.T) {
-	srv := natsserver.StartTest(t)
+	srv := natstest.Start(t)
 	c := connect(t, srv, testTopology())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

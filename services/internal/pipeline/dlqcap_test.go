@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/autotriage/autotriage/services/internal/natsserver"
+	"github.com/autotriage/autotriage/services/internal/natstest"
 	"github.com/autotriage/autotriage/services/internal/pipeline"
 )
 
@@ -18,7 +18,7 @@ func TestDLQIsBoundedByBytes(t *testing.T) {
 	}
 	top := pipeline.DefaultTopology()
 	top.DLQMaxBytes = 512 << 10
-	c := connect(t, natsserver.StartTest(t), top)
+	c := connect(t, natstest.Start(t), top)
 	ctx := context.Background()
 	junk := bytes.Repeat([]byte("x"), 64<<10)
 	for i := range 40 {

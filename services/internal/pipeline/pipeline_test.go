@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/autotriage/autotriage/services/internal/natsserver"
+	"github.com/autotriage/autotriage/services/internal/natstest"
 	"github.com/autotriage/autotriage/services/internal/pipeline"
 )
 
@@ -22,7 +23,7 @@ func testTopology() pipeline.Topology {
 
 func connect(t *testing.T, srv *natsserver.Server, top pipeline.Topology) *pipeline.Conn {
 	t.Helper()
-	return natsserver.ConnectTest(t, srv, top)
+	return natstest.Connect(t, srv, top)
 }
 
 // consume runs a consume loop in the background and returns a stop function
@@ -94,7 +95,7 @@ func classifierOpts() pipeline.ConsumeOptions {
 }
 
 func TestTopologyIsIdempotent(t *testing.T) {
-	srv := natsserver.StartTest(t)
+	srv := natstest.Start(t)
 	c := connect(t, srv, testTopology())
 	if err := c.EnsureTopology(context.Background()); err != nil {
 		t.Fatalf("second ensure: %v", err)
@@ -108,7 +109,7 @@ func TestTopologyIsIdempotent(t *testing.T) {
 }
 
 func TestMessageFlowsToNextStream(t *testing.T) {
-	srv := natsserver.StartTest(t)
+	srv := natstest.Start(t)
 	c := connect(t, srv, testTopology())
 	consume(t, c, classifierOpts(), func(ctx context.Context, m *pipeline.Msg) error {
 		_, err := c.Publish(ctx, pipeline.OutMsg{Subject: "predictions.freshdesk.acme.1", ID: "p:" + m.Subject, Data: append([]byte("pred:"), m.Data...)})
@@ -130,7 +131,7 @@ func TestMessageFlowsToNextStream(t *testing.T) {
 }
 
 func TestDuplicatePublishIsDropped(t *testing.T) {
-	srv := natsserver.StartTest(t)
+	srv := natstest.Start(t)
 	c := connect(t, srv, testTopology())
 	a1 := publish(t, c, "tickets.freshdesk.acme.7", "freshdesk:acme:7:2026-01-01T00:00:00Z", "v1")
 	a2 := publish(t, c, "tickets.freshdesk.acme.7", "freshdesk:acme:7:2026-01-01T00:00:00Z", "v1 again")
@@ -143,7 +144,7 @@ func TestDuplicatePublishIsDropped(t *testing.T) {
 }
 
 func TestRetryIsRedeliveredAfterItsDelay(t *testing.T) {
-	srv := natsserver.StartTest(t)
+	srv := natstest.Start(t)
 	c := connect(t, srv, testTopology())
 	const delay = 700 * time.Millisecond
 	var mu sync.Mutex
@@ -214,7 +215,7 @@ func indexOf(s, sub string) int {
 }
 
 func TestPermanentErrorGoesToDLQ(t *testing.T) {
-	srv := natsserver.StartTest(t)
+	srv := natstest.Start(t)
 	c := connect(t, srv, testTopology())
 	var calls sync.WaitGroup
 	calls.Add(1)
@@ -234,7 +235,7 @@ func TestPermanentErrorGoesToDLQ(t *testing.T) {
 }
 
 func TestPanicIsDeadLetteredNotCrashed(t *testing.T) {
-	srv := natsserver.StartTest(t)
+	srv := natstest.Start(t)
 	c := connect(t, srv, testTopology())
 	consume(t, c, classifierOpts(), func(ctx context.Context, m *pipeline.Msg) error {
 		var p *pipeline.Msg
@@ -246,7 +247,7 @@ func TestPanicIsDeadLetteredNotCrashed(t *testing.T) {
 }
 
 func TestMaxDeliverExhaustedGoesToDLQ(t *testing.T) {
-	srv := natsserver.StartTest(t)
+	srv := natstest.Start(t)
 	c := connect(t, srv, testTopology())
 	var mu sync.Mutex
 	deliveries := 0
@@ -266,7 +267,7 @@ func TestMaxDeliverExhaustedGoesToDLQ(t *testing.T) {
 }
 
 func TestMaxDeliveriesAdvisoryDeadLetters(t *testing.T) {
-	srv := natsserver.StartTest(t)
+	srv := natstest.Start(t)
 	top := testTopology()
 	top.AckWait = time.Second
 	top.MaxDeliver = 2
@@ -307,7 +308,7 @@ func TestMaxDeliveriesAdvisoryDeadLetters(t *testing.T) {
 }
 
 func TestConsumerDyingMidMessageGetsRedelivery(t *testing.T) {
-	srv := natsserver.StartTest(t)
+	srv := natstest.Start(t)
 	c := connect(t, srv, testTopology())
 	publish(t, c, "tickets.freshdesk.acme.6", "x6", "survivor")
 
@@ -345,7 +346,7 @@ func TestConsumerDyingMidMessageGetsRedelivery(t *testing.T) {
 }
 
 func TestServerRestartMidFlowLosesNothing(t *testing.T) {
-	srv := natsserver.StartTest(t)
+	srv := natstest.Start(t)
 	c := connect(t, srv, testTopology())
 	var mu sync.Mutex
 	seen := map[string]int{}
@@ -383,7 +384,7 @@ func TestServerRestartMidFlowLosesNothing(t *testing.T) {
 }
 
 func TestKVCompareAndSet(t *testing.T) {
-	srv := natsserver.StartTest(t)
+	srv := natstest.Start(t)
 	c := connect(t, srv, testTopology())
 	ctx := context.Background()
 	kv, err := c.KV(ctx, pipeline.BucketFetcher)
@@ -413,7 +414,7 @@ func TestKVCompareAndSet(t *testing.T) {
 }
 
 func TestObjectStoreRoundTrip(t *testing.T) {
-	srv := natsserver.StartTest(t)
+	srv := natstest.Start(t)
 	c := connect(t, srv, testTopology())
 	ctx := context.Background()
 	os, err := c.Objects(ctx, pipeline.ObjectModels)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/autotriage/autotriage/services/internal/natsserver"
+	"github.com/autotriage/autotriage/services/internal/natstest"
 	"github.com/autotriage/autotriage/services/internal/pipeline"
 	"github.com/autotriage/autotriage/services/internal/platform"
 )
@@ -50,7 +51,7 @@ func consumeBounded(t *testing.T, srv *natsserver.Server, top pipeline.Topology,
 // once (long before the ack wait would redeliver it); the loop returns
 // within the budget.
 func TestConsumeCancelsHandlersAtTheWorkDeadline(t *testing.T) {
-	srv := natsserver.StartTest(t)
+	srv := natstest.Start(t)
 	top := testTopology()
 	top.AckWait = 30 * time.Second
 	c := connect(t, srv, top)
@@ -97,7 +98,7 @@ func TestConsumeCancelsHandlersAtTheWorkDeadline(t *testing.T) {
 // does not hold the loop: it returns by the shutdown deadline, and once the
 // process is gone the unacknowledged message is redelivered.
 func TestConsumeReturnsByTheDeadlineDespiteAStuckHandler(t *testing.T) {
-	srv := natsserver.StartTest(t)
+	srv := natstest.Start(t)
 	top := testTopology()
 	top.AckWait = 2 * time.Second
 	c := connect(t, srv, top)

@@ -31,7 +31,7 @@ import (
 	"github.com/autotriage/autotriage/services/internal/freshdesksim"
 	"github.com/autotriage/autotriage/services/internal/ledger"
 	"github.com/autotriage/autotriage/services/internal/modelstore"
-	"github.com/autotriage/autotriage/services/internal/natsserver"
+	"github.com/autotriage/autotriage/services/internal/natstest"
 	"github.com/autotriage/autotriage/services/internal/pipeline"
 )
 
@@ -166,7 +166,7 @@ type envOptions struct {
 type env struct {
 	t       *testing.T
 	ctx     context.Context
-	nats    *natsserver.AuthServer
+	nats    *natstest.AuthServer
 	conn    *pipeline.Conn
 	sim     *freshdesksim.Sim
 	simURL  string
@@ -187,7 +187,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	// Every stage connects with its own least-privilege identity, as
 	// shipped: the whole suite is the proof that each does its job with
 	// only its permissions (checked at the end of every test).
-	e.nats = natsserver.StartAuthTest(t, "")
+	e.nats = natstest.StartAuth(t, "")
 	t.Cleanup(func() {
 		if v := e.nats.Violations(); len(v) > 0 {
 			t.Errorf("broker permission violations during the test (a stage needs a permission its role lacks):\n%s", strings.Join(head(v, 20), "\n"))

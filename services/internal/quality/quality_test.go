@@ -16,7 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	v1 "github.com/autotriage/autotriage/proto/autotriage/v1"
-	"github.com/autotriage/autotriage/services/internal/natsserver"
+	"github.com/autotriage/autotriage/services/internal/natstest"
 	"github.com/autotriage/autotriage/services/internal/pipeline"
 )
 
@@ -209,8 +209,8 @@ autotriage_live_verdicts{class="billing",field="group"} 10
 // counts the feedback already there and what arrives later, and skips
 // messages that do not decode.
 func TestFollowTailsOutcomes(t *testing.T) {
-	srv := natsserver.StartTest(t)
-	conn := natsserver.ConnectTest(t, srv, pipeline.Topology{})
+	srv := natstest.Start(t)
+	conn := natstest.Connect(t, srv, pipeline.Topology{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pub := func(id string, o *v1.Outcome) {

@@ -15,7 +15,7 @@ import (
 
 	v1 "github.com/autotriage/autotriage/proto/autotriage/v1"
 	"github.com/autotriage/autotriage/services/internal/modelstore"
-	"github.com/autotriage/autotriage/services/internal/natsserver"
+	"github.com/autotriage/autotriage/services/internal/natstest"
 	"github.com/autotriage/autotriage/services/internal/pipeline"
 	"github.com/autotriage/autotriage/services/internal/trainer"
 	"github.com/autotriage/autotriage/services/internal/triage"
@@ -26,8 +26,8 @@ import (
 // (the trainer's rollback evidence), exports them as metrics, and turns a
 // label removed from the helpdesk into a training request.
 func TestLiveHost(t *testing.T) {
-	srv := natsserver.StartTest(t)
-	conn := natsserver.ConnectTest(t, srv, pipeline.Topology{})
+	srv := natstest.Start(t)
+	conn := natstest.Connect(t, srv, pipeline.Topology{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := conn.EnsureModelStore(ctx); err != nil {

@@ -17,7 +17,7 @@ import (
 	"github.com/autotriage/autotriage/services/internal/freshdesksim"
 	"github.com/autotriage/autotriage/services/internal/freshdesksim/helpdeskgen"
 	"github.com/autotriage/autotriage/services/internal/modelstore"
-	"github.com/autotriage/autotriage/services/internal/natsserver"
+	"github.com/autotriage/autotriage/services/internal/natstest"
 	"github.com/autotriage/autotriage/services/internal/pipeline"
 	"github.com/autotriage/autotriage/services/internal/trainer"
 )
@@ -67,8 +67,8 @@ func newEnv(t *testing.T, history int) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := natsserver.StartTest(t)
-	e.conn = natsserver.ConnectTest(t, srv, pipeline.Topology{})
+	srv := natstest.Start(t)
+	e.conn = natstest.Connect(t, srv, pipeline.Topology{})
 	cfg := trainer.DefaultConfig()
 	cfg.MinHoldout = 60
 	e.tr, err = trainer.Open(context.Background(), e.conn, cfg, trainer.Deps{

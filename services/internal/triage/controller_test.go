@@ -14,7 +14,7 @@ import (
 
 	autotriagev1 "github.com/autotriage/autotriage/proto/autotriage/v1"
 	"github.com/autotriage/autotriage/services/internal/classify"
-	"github.com/autotriage/autotriage/services/internal/natsserver"
+	"github.com/autotriage/autotriage/services/internal/natstest"
 	"github.com/autotriage/autotriage/services/internal/pipeline"
 )
 
@@ -42,8 +42,8 @@ func (e *evidence) ClassPrecision(field, label string) (int, int) {
 
 func policyBus(t *testing.T) (*pipeline.Conn, *pipeline.KV, *Store) {
 	t.Helper()
-	srv := natsserver.StartTest(t)
-	conn := natsserver.ConnectTest(t, srv, pipeline.Topology{})
+	srv := natstest.Start(t)
+	conn := natstest.Connect(t, srv, pipeline.Topology{})
 	kv, err := conn.KV(context.Background(), pipeline.BucketPolicy)
 	if err != nil {
 		t.Fatal(err)

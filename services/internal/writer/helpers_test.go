@@ -19,6 +19,7 @@ import (
 	"github.com/autotriage/autotriage/services/internal/freshdesksim"
 	"github.com/autotriage/autotriage/services/internal/ledger"
 	"github.com/autotriage/autotriage/services/internal/natsserver"
+	"github.com/autotriage/autotriage/services/internal/natstest"
 	"github.com/autotriage/autotriage/services/internal/pipeline"
 )
 
@@ -102,13 +103,13 @@ func newHarness(t *testing.T, o options) *harness {
 		t.Fatal(err)
 	}
 
-	ns := natsserver.StartTest(t)
+	ns := natstest.Start(t)
 	top := pipeline.DefaultTopology()
 	top.AckWait = 5 * time.Second
 	top.MaxDeliver = o.maxDeliver
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn := natsserver.ConnectTest(t, ns, top)
+	conn := natstest.Connect(t, ns, top)
 	kv, err := conn.KV(ctx, pipeline.BucketWriter)
 	if err != nil {
 		t.Fatal(err)

@@ -14,7 +14,7 @@ import (
 	v1 "github.com/autotriage/autotriage/proto/autotriage/v1"
 	"github.com/autotriage/autotriage/services/internal/freshdesksim"
 	"github.com/autotriage/autotriage/services/internal/ledger"
-	"github.com/autotriage/autotriage/services/internal/natsserver"
+	"github.com/autotriage/autotriage/services/internal/natstest"
 	"github.com/autotriage/autotriage/services/internal/pipeline"
 	"github.com/autotriage/autotriage/services/internal/ticketsystem"
 )
@@ -372,7 +372,7 @@ func TestReplicasRollingRestart(t *testing.T) {
 		return r.err
 	}
 	start := func(name string) *replica {
-		conn := natsserver.ConnectTest(t, h.ns, top)
+		conn := natstest.Connect(t, h.ns, top)
 		kv, err := conn.KV(context.Background(), pipeline.BucketWriter)
 		if err != nil {
 			t.Fatal(err)
