@@ -2,6 +2,7 @@ package freshdesk_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -45,6 +46,20 @@ func BenchmarkRawHTTPGet(b *testing.B) {
 		}
 		io.Copy(io.Discard, res.Body)
 		res.Body.Close()
+	}
+}
+
+// BenchmarkDecodeTicket is the decode of a recorded 5.9 KB ticket view
+// (with custom fields), the client's share of BenchmarkGetTicket.
+func BenchmarkDecodeTicket(b *testing.B) {
+	body := fixture(b, "view_ticket_custom_fields.json")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		var t freshdesk.Ticket
+		if err := json.Unmarshal(body, &t); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

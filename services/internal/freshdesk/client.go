@@ -528,20 +528,10 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// decode unmarshals a successful body into v. Tickets and ticket pages take
-// the hand-written decoder directly (ticketdec.go), skipping encoding/json's
-// separate validation pass; it accepts and rejects the same documents.
+// decode unmarshals a successful body into v (already size-limited by
+// the response reader). Unknown keys are ignored.
 func decode(op string, r *response, v any) error {
-	var err error
-	switch v := v.(type) {
-	case *Ticket:
-		err = v.UnmarshalJSON(r.body)
-	case *[]Ticket:
-		err = decodeTickets(r.body, v)
-	default:
-		err = json.Unmarshal(r.body, v)
-	}
-	if err != nil {
+	if err := json.Unmarshal(r.body, v); err != nil {
 		return &ticketsystem.Error{Kind: ticketsystem.ErrInvalidResponse, Op: op, Status: r.status,
 			Message: "decoding response", Err: err}
 	}

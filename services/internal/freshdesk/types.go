@@ -58,14 +58,37 @@ type Ticket struct {
 // value: string, bool, int64 (integral numbers), float64 or nil.
 type CustomFields map[string]any
 
-// UnmarshalJSON keeps integers exact (int64) instead of float64.
+// UnmarshalJSON keeps integers exact (int64) instead of float64, and
+// arrays and objects as json.RawMessage. null gives a nil map. A number
+// that fits neither int64 nor float64 is an error naming the field (the
+// first such field by name, so the message does not depend on map order).
 func (c *CustomFields) UnmarshalJSON(b []byte) error {
-	d := jsonReader{b: b}
-	d.ws()
-	if err := d.setCustomFields(c); err != nil {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
 		return err
 	}
-	return d.end()
+	if raw == nil {
+		*c = nil
+		return nil
+	}
+	out := make(CustomFields, len(raw))
+	var bad string
+	var badErr error
+	for k, v := range raw {
+		val, err := decodeScalar(v)
+		if err != nil {
+			if badErr == nil || k < bad {
+				bad, badErr = k, err
+			}
+			continue
+		}
+		out[k] = val
+	}
+	if badErr != nil {
+		return fmt.Errorf("custom field %q: %w", bad, badErr)
+	}
+	*c = out
+	return nil
 }
 
 // decodeScalar decodes a JSON scalar; arrays and objects are kept as
