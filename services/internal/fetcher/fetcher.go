@@ -71,7 +71,6 @@ type StateKV interface {
 // version of each ticket the fetcher observed (*ledger.Ledger implements it).
 type Ledger interface {
 	GetApplied(ctx context.Context, system, account string, id int64) (ledger.Applied, error)
-	UpdateAppliedFrom(ctx context.Context, system, account string, id int64, cur ledger.Applied, found bool, fn func(a *ledger.Applied, found bool) error) (ledger.Applied, error)
 	ObserveSeen(ctx context.Context, system, account string, id int64, s ledger.Seen) (bool, error)
 	CreateSeen(ctx context.Context, system, account string, id int64, s ledger.Seen) error
 }
@@ -461,10 +460,11 @@ func (f *Fetcher) checkLedger(ctx context.Context, t *ticketsystem.Ticket) (res 
 	if !a.WrittenUpdatedAt.IsZero() && t.UpdatedAt.Before(a.WrittenUpdatedAt) {
 		return skip(ReasonStale)
 	}
-	if err := f.detectFeedback(ctx, t, a); err != nil {
+	rr := f.reported(t.ID)
+	if err := f.detectFeedback(ctx, t, a, rr); err != nil {
 		return Result{}, false, err
 	}
-	fields, overridden, err := f.detectOverrides(ctx, t, a)
+	fields, overridden, err := f.detectOverrides(ctx, t, a, rr)
 	if err != nil {
 		return Result{}, false, err
 	}
