@@ -74,10 +74,10 @@ var stageUses = map[string]Uses{
 		ReadObjects: []string{ObjectModels},
 	},
 	RoleWriter: {
-		Publish:      []string{"outcomes.>", "dlq." + RoleWriter + ".>"},
-		Streams:      allStreams,
-		Consumes:     []DurableRef{{StreamPredictions, ConsumerWriter}},
-		WriteKeys:    []KeySpace{{BucketWriter, "applied"}, {BucketWriter, "catalog"}},
+		Publish:   []string{"outcomes.>", "dlq." + RoleWriter + ".>"},
+		Streams:   allStreams,
+		Consumes:  []DurableRef{{StreamPredictions, ConsumerWriter}},
+		WriteKeys: []KeySpace{{BucketWriter, "applied"}, {BucketWriter, "catalog"}},
 	},
 }
 
