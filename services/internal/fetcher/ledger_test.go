@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -289,4 +291,115 @@ func TestOverridesOfOldAndNewRecordFormatsSideBySide(t *testing.T) {
 	if len(outs) != 2 || outs[1].TicketId != 1 || outs[1].Override.GetAutotriageValue() != g3.Name {
 		t.Fatalf("OUTCOMES %v, want ticket 1's second override (of %s) once", outs, g3.Name)
 	}
+}
+
+// countingState counts the fetcher's operations on its own bucket's
+// reported records (FeedbackKey).
+type countingState struct {
+	StateKV
+	mu sync.Mutex
+	by map[string]int
+}
+
+func (k *countingState) add(op, key string) {
+	if !strings.HasPrefix(key, "feedback.") {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.by[op]++
+}
+
+func (k *countingState) take() map[string]int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	out := k.by
+	k.by = map[string]int{}
+	return out
+}
+
+func (k *countingState) Get(ctx context.Context, key string) (pipeline.Entry, error) {
+	k.add("get", key)
+	return k.StateKV.Get(ctx, key)
+}
+
+func (k *countingState) Create(ctx context.Context, key string, val []byte) (uint64, error) {
+	k.add("create", key)
+	return k.StateKV.Create(ctx, key, val)
+}
+
+func (k *countingState) Update(ctx context.Context, key string, val []byte, rev uint64) (uint64, error) {
+	k.add("update", key)
+	return k.StateKV.Update(ctx, key, val, rev)
+}
+
+// TestKVOperationsOfOverrideBookkeeping pins what keeping the override
+// bookkeeping in the fetcher's own record costs: reporting an override
+// reads and creates the record (it updated the writer's record before: one
+// compare-and-set on the record in hand); each later version of the
+// overridden ticket reads it once (nothing before: OverridesSeen was in the
+// writer's record, read anyway); a version that changes no field
+// autotriage set costs nothing.
+func TestKVOperationsOfOverrideBookkeeping(t *testing.T) {
+	b := startBus(t)
+	s := startSim(t, freshdesksim.Config{}, freshdesksim.GenerateOptions{New: 1})
+	cfg := testConfig()
+	cfg.TriageWhen = "always"
+	cfg.TriageStatuses = ""
+	st := &countingState{StateKV: b.state, by: map[string]int{}}
+	f := newFetcher(t, b, cfg, fetcherOpts{src: s.adapter, catalog: s.adapter, state: st})
+	ctx := context.Background()
+	poll := func() map[string]int {
+		t.Helper()
+		if err := f.PollOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return st.take()
+	}
+	poll()
+	cat, err := s.adapter.Catalog(ctx)
+	if err != nil || len(cat.Groups) < 2 {
+		t.Fatalf("catalog: %v", err)
+	}
+	src, _ := s.Ticket(1)
+	w, err := s.adapter.UpdateTicket(ctx, 1, ticketsystem.Update{GroupID: &cat.Groups[0].ID, AddTags: []string{"autotriage"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.ledger.PutApplied(ctx, testSystem, testAccount, 1, ledger.Applied{
+		SourceUpdatedAt: src.UpdatedAt, WrittenUpdatedAt: w.UpdatedAt, At: time.Now(),
+		Fields: ledger.Fields{GroupID: cat.Groups[0].ID, Tags: []string{"autotriage"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := poll(); len(got) != 0 {
+		t.Errorf("autotriage's own version: %v, want none", got)
+	}
+	if err := s.AgentUpdate(1, map[string]any{"group_id": cat.Groups[1].ID}); err != nil {
+		t.Fatal(err)
+	}
+	if got := poll(); !mapsEqualInt(got, map[string]int{"get": 1, "create": 1}) {
+		t.Errorf("reporting the override: %v, want a get and a create", got)
+	}
+	if err := s.AgentUpdate(1, map[string]any{"status": 3}); err != nil {
+		t.Fatal(err)
+	}
+	if got := poll(); !mapsEqualInt(got, map[string]int{"get": 1}) {
+		t.Errorf("a later version of the overridden ticket: %v, want one get", got)
+	}
+	if n := b.count(t, pipeline.StreamOutcomes); n != 1 {
+		t.Errorf("OUTCOMES holds %d, want 1", n)
+	}
+}
+
+func mapsEqualInt(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
 }
