@@ -80,7 +80,8 @@ func FeedbackID(system, account string, id int64, key string, v v1.Verdict, deci
 		decidedFrom.UTC().Format(time.RFC3339))
 }
 
-// FeedbackKey is the fetcher-bucket key of a ticket's reported feedback.
+// FeedbackKey is the fetcher-bucket key of what the fetcher reported for a
+// ticket: feedback verdicts and overrides (entries "override:<field>@<version>").
 func FeedbackKey(system, account string, id int64) string {
 	return "feedback." + pipeline.Token(system) + "." + pipeline.Token(account) + "." + strconv.FormatInt(id, 10)
 }
@@ -118,7 +119,7 @@ func (v verdict) decisionName() string {
 // detectFeedback publishes the verdicts version t gives on the values
 // recorded in a (overrides of single-valued fields excepted: see
 // detectOverrides). An error means the version must be handled again.
-func (f *Fetcher) detectFeedback(ctx context.Context, t *ticketsystem.Ticket, a ledger.Applied) error {
+func (f *Fetcher) detectFeedback(ctx context.Context, t *ticketsystem.Ticket, a ledger.Applied, rr *reportedRead) error {
 	if (len(a.Decided) == 0 && len(a.Suggested) == 0) || a.ProducedByWrite(t.UpdatedAt) {
 		return nil
 	}
@@ -126,26 +127,31 @@ func (f *Fetcher) detectFeedback(ctx context.Context, t *ticketsystem.Ticket, a 
 	if len(cands) == 0 {
 		return nil
 	}
-	key := FeedbackKey(f.system, f.account, t.ID)
-	rec, rev, err := f.readFeedback(ctx, key)
+	rec, err := rr.get(ctx)
 	if err != nil {
 		return err
 	}
 	var fresh []verdict
 	for _, c := range cands {
-		if !rec.has(c.decisionName()) {
-			fresh = append(fresh, c)
+		// A field reported overridden is not confirmed later, even if a
+		// person sets the value back.
+		if rec.has(c.decisionName()) || (c.v == v1.Verdict_VERDICT_CONFIRMED && rec.has(overrideDecision(a, c.d.Field))) {
+			continue
 		}
+		fresh = append(fresh, c)
 	}
 	if len(fresh) == 0 {
 		return nil
 	}
+	now := f.now().UTC()
+	done := make([]reportedVerdict, 0, len(fresh))
 	for _, c := range fresh {
 		if err := f.publishFeedback(ctx, t, c); err != nil {
 			return err
 		}
+		done = append(done, reportedVerdict{Decision: c.decisionName(), Verdict: VerdictLabel(c.v), At: now})
 	}
-	if err := f.recordFeedback(ctx, key, rec, rev, fresh); err != nil {
+	if err := rr.record(ctx, done); err != nil {
 		// Published already: the next version repeats the publish under the
 		// same message id, which the stream drops.
 		f.metrics.feedbackErrors.Inc()
@@ -173,8 +179,9 @@ func (f *Fetcher) feedbackCandidates(ctx context.Context, t *ticketsystem.Ticket
 			continue
 		}
 		// Overrides of single-valued fields are reported by detectOverrides;
-		// a field reported overridden is not confirmed later, even if a
-		// person sets the value back.
+		// a field reported overridden (by a fetcher before the fetcher's own
+		// record of overrides: OverridesSeen; else see detectFeedback) is
+		// not confirmed later, even if a person sets the value back.
 		if !ended || slices.Contains(a.OverridesSeen, d.Field) || !f.stillApplied(t, a.Fields, d) {
 			continue
 		}
@@ -307,6 +314,71 @@ func overrideFeedback(a ledger.Applied, c overrideCheck, at time.Time) *v1.Feedb
 	return feedbackOf(d, v1.Verdict_VERDICT_OVERRIDDEN, v1.Decision_DECISION_APPLY, c.human, at)
 }
 
+// reportedRead is the fetcher's record of what was reported for one
+// ticket (FeedbackKey: feedback verdicts and overrides), read at most once
+// per observed version, on first need, and kept current by record.
+type reportedRead struct {
+	f    *Fetcher
+	key  string
+	read bool
+	rec  feedbackRecord
+	rev  uint64 // 0: no record
+}
+
+func (f *Fetcher) reported(id int64) *reportedRead {
+	return &reportedRead{f: f, key: FeedbackKey(f.system, f.account, id)}
+}
+
+func (r *reportedRead) get(ctx context.Context) (feedbackRecord, error) {
+	if r.read {
+		return r.rec, nil
+	}
+	rec, rev, err := r.f.readFeedback(ctx, r.key)
+	if err != nil {
+		return feedbackRecord{}, err
+	}
+	r.read, r.rec, r.rev = true, rec, rev
+	return rec, nil
+}
+
+// record adds entries to the record by compare-and-set, re-reading on
+// conflict (another replica's webhook for the same ticket).
+func (r *reportedRead) record(ctx context.Context, entries []reportedVerdict) error {
+	if _, err := r.get(ctx); err != nil {
+		return err
+	}
+	for range 5 {
+		next := feedbackRecord{Reported: slices.Clone(r.rec.Reported)}
+		for _, e := range entries {
+			if !next.has(e.Decision) {
+				next.Reported = append(next.Reported, e)
+			}
+		}
+		next.Reported = next.Reported[max(len(next.Reported)-maxFeedbackEntries, 0):]
+		b, err := json.Marshal(next)
+		if err != nil {
+			return fmt.Errorf("encode feedback record: %w", err)
+		}
+		var rev uint64
+		if r.rev == 0 {
+			rev, err = r.f.state.Create(ctx, r.key, b)
+		} else {
+			rev, err = r.f.state.Update(ctx, r.key, b, r.rev)
+		}
+		if err == nil {
+			r.rec, r.rev = next, rev
+			return nil
+		}
+		if !errors.Is(err, pipeline.ErrExists) && !errors.Is(err, pipeline.ErrConflict) {
+			return fmt.Errorf("record reported feedback %s: %w", r.key, err)
+		}
+		if r.rec, r.rev, err = r.f.readFeedback(ctx, r.key); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("record reported feedback %s: kept changing: %w", r.key, pipeline.ErrConflict)
+}
+
 // readFeedback reads a ticket's record of reported feedback (rev 0: none).
 // An unreadable record counts as empty: repeats are dropped by message id.
 func (f *Fetcher) readFeedback(ctx context.Context, key string) (feedbackRecord, uint64, error) {
@@ -323,38 +395,4 @@ func (f *Fetcher) readFeedback(ctx context.Context, key string) (feedbackRecord,
 		return feedbackRecord{}, e.Revision, nil
 	}
 	return r, e.Revision, nil
-}
-
-// recordFeedback adds fresh to the record by compare-and-set, re-reading on
-// conflict (another replica's webhook for the same ticket).
-func (f *Fetcher) recordFeedback(ctx context.Context, key string, rec feedbackRecord, rev uint64, fresh []verdict) error {
-	now := f.now().UTC()
-	for range 5 {
-		next := feedbackRecord{Reported: slices.Clone(rec.Reported)}
-		for _, c := range fresh {
-			if !next.has(c.decisionName()) {
-				next.Reported = append(next.Reported, reportedVerdict{Decision: c.decisionName(), Verdict: VerdictLabel(c.v), At: now})
-			}
-		}
-		next.Reported = next.Reported[max(len(next.Reported)-maxFeedbackEntries, 0):]
-		b, err := json.Marshal(next)
-		if err != nil {
-			return fmt.Errorf("encode feedback record: %w", err)
-		}
-		if rev == 0 {
-			_, err = f.state.Create(ctx, key, b)
-		} else {
-			_, err = f.state.Update(ctx, key, b, rev)
-		}
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, pipeline.ErrExists) && !errors.Is(err, pipeline.ErrConflict) {
-			return fmt.Errorf("record reported feedback %s: %w", key, err)
-		}
-		if rec, rev, err = f.readFeedback(ctx, key); err != nil {
-			return err
-		}
-	}
-	return fmt.Errorf("record reported feedback %s: kept changing: %w", key, pipeline.ErrConflict)
 }

@@ -60,18 +60,18 @@ type Bus interface {
 }
 
 // StateKV is the fetcher's KV bucket (pipeline.BucketFetcher) holding the
-// cursor and the lease (*pipeline.KV implements it).
+// cursor, the lease and what was reported per ticket (FeedbackKey) (*pipeline.KV implements it).
 type StateKV interface {
 	Get(ctx context.Context, key string) (pipeline.Entry, error)
 	Create(ctx context.Context, key string, val []byte) (uint64, error)
 	Update(ctx context.Context, key string, val []byte, rev uint64) (uint64, error)
 }
 
-// Ledger is the writer's record of what autotriage wrote, and of the newest
-// version of each ticket the fetcher observed (*ledger.Ledger implements it).
+// Ledger is the writer's record of what autotriage wrote (read only), and
+// the fetcher's own record of the newest version of each ticket it
+// observed (*ledger.Ledger implements it).
 type Ledger interface {
 	GetApplied(ctx context.Context, system, account string, id int64) (ledger.Applied, error)
-	UpdateAppliedFrom(ctx context.Context, system, account string, id int64, cur ledger.Applied, found bool, fn func(a *ledger.Applied, found bool) error) (ledger.Applied, error)
 	ObserveSeen(ctx context.Context, system, account string, id int64, s ledger.Seen) (bool, error)
 	CreateSeen(ctx context.Context, system, account string, id int64, s ledger.Seen) error
 }
@@ -286,13 +286,14 @@ func (f *Fetcher) handle(ctx context.Context, t *ticketsystem.Ticket, o publishO
 	}
 	switch {
 	case o.live && first:
-		// The first observation of the ticket by anyone: the writer records
-		// the version of every PUT it makes as seen (before its ledger
-		// record), so there is no write of autotriage's to recognise or
-		// overrides to look for, and the ledger read is saved. (If the
-		// writer failed to record its version as seen — logged there — this
-		// version is classified once more; the same decision finds its
-		// fields set and its note written, so nothing is written twice.)
+		// The first observation of the ticket by any fetcher: the seen
+		// record is the fetcher's alone, and the writer writes only tickets
+		// a fetcher published after observing them, so there is no write of
+		// autotriage's to recognise or overrides to look for, and the
+		// ledger read is saved. (Should a ledger record outlive the seen
+		// record in the bucket's TTL, this version is classified once more;
+		// the same decision finds its fields set and its note written, so
+		// nothing is written twice.)
 		f.seen.put(t.ID, snapshotOf(t))
 	case o.live:
 		res, done, err := f.checkLedger(ctx, t)
@@ -461,10 +462,11 @@ func (f *Fetcher) checkLedger(ctx context.Context, t *ticketsystem.Ticket) (res 
 	if !a.WrittenUpdatedAt.IsZero() && t.UpdatedAt.Before(a.WrittenUpdatedAt) {
 		return skip(ReasonStale)
 	}
-	if err := f.detectFeedback(ctx, t, a); err != nil {
+	rr := f.reported(t.ID)
+	if err := f.detectFeedback(ctx, t, a, rr); err != nil {
 		return Result{}, false, err
 	}
-	fields, overridden, err := f.detectOverrides(ctx, t, a)
+	fields, overridden, err := f.detectOverrides(ctx, t, a, rr)
 	if err != nil {
 		return Result{}, false, err
 	}

@@ -195,6 +195,7 @@ type fetcherOpts struct {
 	pmetrics *pipeline.Metrics
 	log      *slog.Logger
 	reg      prometheus.Registerer
+	state    StateKV // default: the bus's fetcher bucket
 }
 
 func newFetcher(t *testing.T, b *bus, cfg Config, o fetcherOpts) *Fetcher {
@@ -202,9 +203,13 @@ func newFetcher(t *testing.T, b *bus, cfg Config, o fetcherOpts) *Fetcher {
 	if o.bus == nil {
 		o.bus = b.conn
 	}
+	var state StateKV = b.state
+	if o.state != nil {
+		state = o.state
+	}
 	f, err := New(cfg, Deps{
 		System: testSystem, Account: testAccount, Source: o.src, Catalog: o.catalog,
-		Bus: o.bus, State: b.state, Ledger: b.ledger, HolderID: o.holder, PipelineMetrics: o.pmetrics,
+		Bus: o.bus, State: state, Ledger: b.ledger, HolderID: o.holder, PipelineMetrics: o.pmetrics,
 		Log: o.log, Registerer: o.reg,
 	})
 	if err != nil {

@@ -2,7 +2,6 @@ package fetcher
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -67,16 +66,22 @@ func (f *Fetcher) overrideChecks(ctx context.Context, t *ticketsystem.Ticket, fl
 	return out
 }
 
-// detectOverrides reports, once per field, a person's change to a field
-// autotriage set. It publishes an OUTCOME_KIND_OVERRIDE outcome per newly
-// changed field, then records the field in Applied.OverridesSeen with a
-// compare-and-set update (re-reading on conflict with the writer). fields
-// lists the newly reported fields; overridden is true when any field
-// autotriage set differs now, reported before or not.
+// detectOverrides reports, once per field and application, a person's
+// change to a field autotriage set. It publishes an OUTCOME_KIND_OVERRIDE
+// outcome per newly changed field, then records it in the fetcher's own
+// record of the ticket (FeedbackKey, beside the feedback verdicts): the
+// writer's record is the writer's alone. fields lists the newly reported
+// fields; overridden is true when any field autotriage set differs now,
+// reported before or not.
+//
+// A field counts as reported when the fetcher's record names its override
+// for the application in a (overrideDecision), or when a's OverridesSeen
+// lists it: the bookkeeping of fetchers before this one, which the writer
+// still clears when it sets the field again. This fetcher never writes it.
 //
 // Publishing before recording means a crash in between reports the field
 // again with the same message id (dropped by the stream) rather than never.
-func (f *Fetcher) detectOverrides(ctx context.Context, t *ticketsystem.Ticket, a ledger.Applied) (fields []string, overridden bool, err error) {
+func (f *Fetcher) detectOverrides(ctx context.Context, t *ticketsystem.Ticket, a ledger.Applied, rr *reportedRead) (fields []string, overridden bool, err error) {
 	var fresh []overrideCheck
 	for _, c := range f.overrideChecks(ctx, t, a.Fields) {
 		if !c.changed {
@@ -90,7 +95,16 @@ func (f *Fetcher) detectOverrides(ctx context.Context, t *ticketsystem.Ticket, a
 	if len(fresh) == 0 {
 		return nil, overridden, nil
 	}
+	rec, err := rr.get(ctx)
+	if err != nil {
+		return nil, true, err
+	}
+	fresh = slices.DeleteFunc(fresh, func(c overrideCheck) bool { return rec.has(overrideDecision(a, c.field)) })
+	if len(fresh) == 0 {
+		return nil, true, nil
+	}
 	now := f.now()
+	var done []reportedVerdict
 	for _, c := range fresh {
 		out := &v1.Outcome{
 			System:          f.system,
@@ -132,39 +146,27 @@ func (f *Fetcher) detectOverrides(ctx context.Context, t *ticketsystem.Ticket, a
 				"autotriage_value", c.autotriage, "human_value", c.human, "updated_at", t.UpdatedAt)
 		}
 		fields = append(fields, c.field)
+		done = append(done, reportedVerdict{Decision: overrideDecision(a, c.field), Verdict: VerdictLabel(v1.Verdict_VERDICT_OVERRIDDEN), At: now.UTC()})
 	}
-	if err := f.recordOverrides(ctx, t.ID, a, fields); err != nil {
-		return nil, true, err
+	if err := rr.record(ctx, done); err != nil {
+		return nil, true, fmt.Errorf("record overrides of ticket %d: %w", t.ID, err)
 	}
 	return fields, true, nil
 }
 
-// recordOverrides adds fields to OverridesSeen of a, the record as read,
-// by compare-and-set (ledger.UpdateAppliedFrom: the writer's changes in
-// between are kept).
-func (f *Fetcher) recordOverrides(ctx context.Context, id int64, a ledger.Applied, fields []string) error {
-	if !slices.ContainsFunc(fields, func(fl string) bool { return !slices.Contains(a.OverridesSeen, fl) }) {
-		return nil
+// overrideDecision names, in the fetcher's record, the override of field
+// against the application recorded in a: the field's Decided entry names
+// the version its value was predicted from, so a field autotriage sets
+// again (a new entry) is watched for overrides again, while writes of other
+// fields leave it alone. Records of writers before Decided fall back to the
+// version of the record's latest write.
+func overrideDecision(a ledger.Applied, field string) string {
+	src := a.SourceUpdatedAt
+	if d, ok := ledger.FindDecided(a.Decided, field); ok {
+		src = d.SourceUpdatedAt
 	}
-	_, err := f.ledger.UpdateAppliedFrom(ctx, f.system, f.account, id, a, true, func(r *ledger.Applied, found bool) error {
-		if !found {
-			return errRecordGone
-		}
-		for _, fl := range fields {
-			if !slices.Contains(r.OverridesSeen, fl) {
-				r.OverridesSeen = append(r.OverridesSeen, fl)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("record overrides of ticket %d: %w", id, err)
-	}
-	return nil
+	return "override:" + field + "@" + src.UTC().Format(time.RFC3339)
 }
-
-// errRecordGone: the ledger record expired between the read and the write.
-var errRecordGone = errors.New("the ledger record is gone")
 
 // snapshot is what the fetcher remembers of the latest version it saw of a
 // ticket: the fields autotriage may set, plus a fingerprint of the rest.

@@ -80,8 +80,27 @@ type Applied struct {
 	// so a note is written once per decision across deliveries, ticket
 	// versions and models.
 	Notes []Note `json:"notes,omitempty"`
+	// Seen is the newest ticket version the writer itself received (the
+	// answer of its PUT, or its GET before writing). The fetcher's seen
+	// record (SeenKey) is the fetcher's alone; the newest observed version
+	// is the newer of the two (NewestSeen). Records of writers before it
+	// have none: those writers wrote their versions into the seen record.
+	Seen *Seen `json:"seen,omitempty"`
 
 	Revision uint64 `json:"-"`
+}
+
+// ObserveSeen keeps s as the writer's observed version unless the one held
+// is newer (same rule as Ledger.ObserveSeen).
+func (a *Applied) ObserveSeen(s Seen) {
+	if s.UpdatedAt.IsZero() {
+		return
+	}
+	s.UpdatedAt, s.Revision = s.UpdatedAt.UTC(), 0
+	if a.Seen != nil && (a.Seen.UpdatedAt.After(s.UpdatedAt) || a.Seen.sameVersion(s)) {
+		return
+	}
+	a.Seen = &s
 }
 
 // Intent is one decision autotriage is about to write to a ticket, recorded

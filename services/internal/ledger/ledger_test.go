@@ -305,3 +305,36 @@ func TestUpdateAppliedFrom(t *testing.T) {
 		t.Errorf("tags %v, want a,b,c,d", got.Fields.Tags)
 	}
 }
+
+// The writer's observed version (Applied.Seen) and the fetcher's seen record
+// are two records with one writer each; the newest observed version is the
+// newer of the two, by the rule ObserveSeen keeps for one record.
+func TestNewestSeenOfTheFetchersAndTheWritersRecord(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	f := ledger.Seen{UpdatedAt: t0, GroupID: 1, At: t0, Revision: 9}
+	if s, ok := ledger.NewestSeen(ledger.Seen{}, false, nil); ok || !s.UpdatedAt.IsZero() {
+		t.Errorf("nothing observed: %+v %v", s, ok)
+	}
+	if s, ok := ledger.NewestSeen(f, true, &ledger.Applied{}); !ok || s.GroupID != 1 {
+		t.Errorf("only the fetcher's: %+v %v", s, ok)
+	}
+	var a ledger.Applied
+	a.ObserveSeen(ledger.Seen{UpdatedAt: t0.Add(time.Second), GroupID: 2, At: t0})
+	a.ObserveSeen(ledger.Seen{UpdatedAt: t0, GroupID: 3, At: t0.Add(time.Minute)}) // older: ignored
+	if a.Seen == nil || a.Seen.GroupID != 2 {
+		t.Fatalf("the writer's record went backwards: %+v", a.Seen)
+	}
+	if s, ok := ledger.NewestSeen(f, true, &a); !ok || s.GroupID != 2 || s.Revision != 9 {
+		t.Errorf("the writer's is newer: %+v %v (revision stays the seen record's)", s, ok)
+	}
+	if s, _ := ledger.NewestSeen(ledger.Seen{UpdatedAt: t0.Add(2 * time.Second), GroupID: 4}, true, &a); s.GroupID != 4 {
+		t.Errorf("the fetcher's is newer: %+v", s)
+	}
+	// Same updated_at, other values: the later observation wins.
+	if s, _ := ledger.NewestSeen(ledger.Seen{UpdatedAt: t0.Add(time.Second), GroupID: 5, At: t0.Add(time.Hour)}, true, &a); s.GroupID != 5 {
+		t.Errorf("the later observation of the same second: %+v", s)
+	}
+	if s, _ := ledger.NewestSeen(ledger.Seen{UpdatedAt: t0.Add(time.Second), GroupID: 5, At: t0.Add(-time.Hour)}, true, &a); s.GroupID != 2 {
+		t.Errorf("the later observation of the same second: %+v", s)
+	}
+}

@@ -14,12 +14,14 @@ import (
 	"github.com/autotriage/autotriage/services/internal/ticketsystem"
 )
 
-// Seen is the newest version of a ticket that autotriage observed: the
-// fetcher records every version it reads (polled or fetched for a webhook,
-// published or filtered out), the writer the version its own PUT produced.
-// The writer compares it with the version a prediction was made from to
-// tell whether a person changed a field since, without reading the ticket
-// from the ticket system.
+// Seen is a version of a ticket that autotriage observed. The fetcher
+// records every version it reads (polled or fetched for a webhook,
+// published or filtered out) under SeenKey, a record only the fetcher
+// writes; the writer keeps the version its own PUT produced in its ledger
+// record (Applied.Seen). The writer compares the newer of the two
+// (NewestSeen) with the version a prediction was made from to tell whether
+// a person changed a field since, without reading the ticket from the
+// ticket system.
 type Seen struct {
 	UpdatedAt time.Time `json:"updated_at"`
 	GroupID   int64     `json:"group_id,omitempty"`
@@ -51,6 +53,24 @@ func (s Seen) sameVersion(o Seen) bool {
 	return s.UpdatedAt.Equal(o.UpdatedAt) && s.GroupID == o.GroupID && s.Type == o.Type &&
 		s.Priority == o.Priority && s.Status == o.Status && slices.Equal(s.Tags, o.Tags) &&
 		s.Spam == o.Spam && s.Deleted == o.Deleted
+}
+
+// NewestSeen is the newest of the fetcher's seen record (fetcher, found
+// when fok) and the writer's (a.Seen; a nil a has none): the later
+// updated_at, and for the same updated_at with other values the later
+// observation (ObserveSeen's "the later observation wins"). ok is false
+// when neither holds a version.
+func NewestSeen(fetcher Seen, fok bool, a *Applied) (s Seen, ok bool) {
+	if a == nil || a.Seen == nil {
+		return fetcher, fok
+	}
+	w := *a.Seen
+	if !fok || w.UpdatedAt.After(fetcher.UpdatedAt) ||
+		(w.UpdatedAt.Equal(fetcher.UpdatedAt) && !w.sameVersion(fetcher) && w.At.After(fetcher.At)) {
+		w.Revision = fetcher.Revision
+		return w, true
+	}
+	return fetcher, true
 }
 
 // ErrUnreadable means a stored record could not be decoded.
@@ -91,8 +111,8 @@ func (l *Ledger) CreateSeen(ctx context.Context, system, account string, id int6
 // stored one is newer: the record never goes backwards. A version with the
 // same updated_at as the stored one replaces it only when its values
 // differ (two changes within one second: the later observation wins). It is
-// a compare-and-set loop, so concurrent observers (the poller, webhook
-// handlers on every replica, the writer) cannot undo each other. stored
+// a compare-and-set loop, so concurrent observers (the poller and webhook
+// handlers on every fetcher replica) cannot undo each other. stored
 // reports whether s was written; a version already recorded costs one read.
 func (l *Ledger) ObserveSeen(ctx context.Context, system, account string, id int64, s Seen) (stored bool, err error) {
 	if s.UpdatedAt.IsZero() {

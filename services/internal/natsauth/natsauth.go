@@ -71,7 +71,12 @@ func stage(role string, u pipeline.Uses) Permissions {
 	for _, b := range u.WriteBuckets {
 		allow("$KV." + b + ".>")
 	}
-	for _, b := range union(u.ReadBuckets, u.WriteBuckets) {
+	read := slices.Clone(u.ReadBuckets)
+	for _, k := range u.WriteKeys {
+		allow("$KV." + k.Bucket + "." + k.Prefix + ".>")
+		read = append(read, k.Bucket)
+	}
+	for _, b := range union(union(nil, read), u.WriteBuckets) {
 		allow(readStream(pipeline.KVStream(b))...)
 		allow(api + "STREAM.CREATE." + pipeline.KVStream(b))
 	}

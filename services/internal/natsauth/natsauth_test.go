@@ -162,18 +162,19 @@ func TestRefusals(t *testing.T) {
 			})
 		}
 	}
-	kvPut := func(bucket string) func(c *pipeline.Conn) error {
+	kvPutKey := func(bucket, key string) func(c *pipeline.Conn) error {
 		return func(c *pipeline.Conn) error {
 			return attempt(func(ctx context.Context) error {
 				kv, err := c.KV(ctx, bucket)
 				if err != nil {
 					return err
 				}
-				_, err = kv.Put(ctx, "probe", []byte("x"))
+				_, err = kv.Put(ctx, key, []byte("x"))
 				return err
 			})
 		}
 	}
+	kvPut := func(bucket string) func(c *pipeline.Conn) error { return kvPutKey(bucket, "probe") }
 	cases := []struct {
 		what    string
 		denied  string   // in the server's violation line
@@ -185,7 +186,12 @@ func TestRefusals(t *testing.T) {
 		{"publish an outcome", "outcomes.freshdesk", []string{pipeline.RoleFetcher, pipeline.RoleWriter, pipeline.RoleAdmin}, publish("outcomes.freshdesk.acme.1")},
 		{"dead-letter as the writer", "dlq.writer", []string{pipeline.RoleWriter, pipeline.RoleAdmin}, publish("dlq.writer.acme")},
 		{"promote a model (models KV)", "autotriage-models", []string{pipeline.RoleAdmin}, kvPut(pipeline.BucketModels)},
-		{"write the writer ledger", "autotriage-writer", []string{pipeline.RoleFetcher, pipeline.RoleWriter, pipeline.RoleAdmin}, kvPut(pipeline.BucketWriter)},
+		// One owner per record: each stage writes its own records only.
+		{"write the writer's bucket outside its records", "autotriage-writer", []string{pipeline.RoleAdmin}, kvPut(pipeline.BucketWriter)},
+		{"write an applied record", "autotriage-writer", []string{pipeline.RoleWriter, pipeline.RoleAdmin}, kvPutKey(pipeline.BucketWriter, "applied.freshdesk.acme.1")},
+		{"write a catalog record", "autotriage-writer", []string{pipeline.RoleWriter, pipeline.RoleAdmin}, kvPutKey(pipeline.BucketWriter, "catalog.freshdesk.acme")},
+		{"write a seen record", "autotriage-writer", []string{pipeline.RoleFetcher, pipeline.RoleAdmin}, kvPutKey(pipeline.BucketWriter, "seen.freshdesk.acme.1")},
+		{"write the fetcher's bucket", "autotriage-fetcher", []string{pipeline.RoleFetcher, pipeline.RoleAdmin}, kvPutKey(pipeline.BucketFetcher, "feedback.freshdesk.acme.1")},
 		{"store a model artifact", "autotriage-models", []string{pipeline.RoleAdmin}, func(c *pipeline.Conn) error {
 			return attempt(func(ctx context.Context) error {
 				objs, err := c.Objects(ctx, pipeline.ObjectModels)

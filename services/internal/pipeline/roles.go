@@ -37,9 +37,15 @@ type Uses struct {
 	// watch) or also writes (put, create, update, delete of its keys).
 	ReadBuckets  []string
 	WriteBuckets []string
+	// WriteKeys lists key spaces it writes in a bucket it otherwise only
+	// reads (the bucket counts as read): one owner per record.
+	WriteKeys []KeySpace
 	// ReadObjects lists the object stores it reads.
 	ReadObjects []string
 }
+
+// KeySpace is the keys "<Prefix>.>" of a KV bucket.
+type KeySpace struct{ Bucket, Prefix string }
 
 // DurableRef names a durable consumer.
 type DurableRef struct{ Stream, Durable string }
@@ -47,15 +53,18 @@ type DurableRef struct{ Stream, Durable string }
 // allStreams are the pipeline's streams; every stage reports their depth.
 var allStreams = []string{StreamTickets, StreamPredictions, StreamOutcomes, StreamDLQ}
 
-// stageUses declares what each stage role uses. The fetcher reads and
-// updates the writer's applied records (override detection) and the writer
-// reads and updates the fetcher's seen records (the ticket version it saw
-// last): the ledger is shared by design.
+// stageUses declares what each stage role uses. Every record has one
+// writer: the fetcher writes its own bucket and the seen records of the
+// writer's bucket (the newest version it observed) and reads the writer's
+// applied records (override detection, own versions); the writer writes its
+// applied and catalog records and reads the seen records. Neither writes a
+// record of the other, so they can be upgraded one at a time.
 var stageUses = map[string]Uses{
 	RoleFetcher: {
 		Publish:      []string{"tickets.>", "outcomes.>", "dlq." + RoleFetcher + ".>"},
 		Streams:      allStreams,
-		WriteBuckets: []string{BucketFetcher, BucketWriter},
+		WriteBuckets: []string{BucketFetcher},
+		WriteKeys:    []KeySpace{{BucketWriter, "seen"}},
 	},
 	RoleClassifier: {
 		Publish:     []string{"predictions.>", "dlq." + RoleClassifier + ".>"},
@@ -65,10 +74,10 @@ var stageUses = map[string]Uses{
 		ReadObjects: []string{ObjectModels},
 	},
 	RoleWriter: {
-		Publish:      []string{"outcomes.>", "dlq." + RoleWriter + ".>"},
-		Streams:      allStreams,
-		Consumes:     []DurableRef{{StreamPredictions, ConsumerWriter}},
-		WriteBuckets: []string{BucketWriter, BucketFetcher},
+		Publish:   []string{"outcomes.>", "dlq." + RoleWriter + ".>"},
+		Streams:   allStreams,
+		Consumes:  []DurableRef{{StreamPredictions, ConsumerWriter}},
+		WriteKeys: []KeySpace{{BucketWriter, "applied"}, {BucketWriter, "catalog"}},
 	},
 }
 
@@ -111,7 +120,11 @@ func isStage(role string) bool {
 
 func (u Uses) bucketsAll() []string {
 	out := slices.Clone(u.WriteBuckets)
-	for _, b := range u.ReadBuckets {
+	read := slices.Clone(u.ReadBuckets)
+	for _, k := range u.WriteKeys {
+		read = append(read, k.Bucket)
+	}
+	for _, b := range read {
 		if !slices.Contains(out, b) {
 			out = append(out, b)
 		}

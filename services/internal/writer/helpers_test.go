@@ -2,6 +2,7 @@ package writer
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -427,12 +428,25 @@ func (o *observer) webhook(id int64) {
 	}
 }
 
-// seen returns the newest observed version of a ticket.
+// seen returns the newest observed version of a ticket: the newer of the
+// fetcher's seen record and the writer's own (Applied.Seen).
 func (h *harness) seen(id int64) ledger.Seen {
 	h.t.Helper()
-	s, err := h.ledger.GetSeen(context.Background(), testSystem, testAccount, id)
-	if err != nil {
+	ctx := context.Background()
+	fs, err := h.ledger.GetSeen(ctx, testSystem, testAccount, id)
+	found := err == nil
+	if err != nil && !errors.Is(err, ledger.ErrNotFound) {
 		h.t.Fatalf("seen record of ticket %d: %v", id, err)
+	}
+	var rec *ledger.Applied
+	if a, err := h.ledger.GetApplied(ctx, testSystem, testAccount, id); err == nil {
+		rec = &a
+	} else if !errors.Is(err, ledger.ErrNotFound) {
+		h.t.Fatalf("ledger record of ticket %d: %v", id, err)
+	}
+	s, ok := ledger.NewestSeen(fs, found, rec)
+	if !ok {
+		h.t.Fatalf("no observed version of ticket %d", id)
 	}
 	return s
 }

@@ -37,7 +37,6 @@ package writer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -342,11 +341,14 @@ type attempt struct {
 	lease        *ledger.Intent
 	released     bool
 	writeUnknown bool // a note or PUT failed and may still have landed
-	plans        []*fieldPlan
-	noteWritten  bool
-	putApplied   bool
-	createdAt    time.Time
-	errText      string
+	// observed is the newest ticket version this delivery received (its
+	// GET, its PUT's answer; zero: none), kept in the record it stores.
+	observed    ledger.Seen
+	plans       []*fieldPlan
+	noteWritten bool
+	putApplied  bool
+	createdAt   time.Time
+	errText     string
 }
 
 // failUnfinished marks every field whose effect did not happen as FAILED.
@@ -421,7 +423,7 @@ func (s *Stage) apply(ctx context.Context, a *attempt) (err error) {
 		return nil
 	}
 
-	cur, seen, gone, err := s.current(ctx, pred, rec)
+	cur, gone, err := s.current(ctx, pred, rec)
 	if err != nil {
 		return err
 	}
@@ -434,6 +436,7 @@ func (s *Stage) apply(ctx context.Context, a *attempt) (err error) {
 	}
 	if s.cfg.Reread || pred.GetTicket() == nil {
 		a.readAt = cur.UpdatedAt // read from the ticket system just now
+		a.observed = ledger.SeenOf(cur, s.now())
 	}
 	var intent *ledger.Intent
 	if rec != nil {
@@ -521,7 +524,10 @@ func (s *Stage) apply(ctx context.Context, a *attempt) (err error) {
 			s.metrics.writes.WithLabelValues("ok").Inc()
 			a.putApplied = true
 			writtenAt = after.UpdatedAt
-			s.observeAfterWrite(ctx, pred, after, seen)
+			if !after.UpdatedAt.IsZero() {
+				a.observed = ledger.SeenOf(after, s.now())
+				rec = s.recordObserved(ctx, a, rec)
+			}
 		case isGone(err):
 			s.metrics.writes.WithLabelValues("gone").Inc()
 			s.recordNote(ctx, a, rec, written)
@@ -570,31 +576,31 @@ func (s *Stage) apply(ctx context.Context, a *attempt) (err error) {
 // current returns the ticket as the prediction is checked against.
 //
 // By default it costs no API call: it is the newest version autotriage has
-// observed, that is the seen record (written by the fetcher for every
-// version it reads, and by the writer after its own PUT) when it is at
-// least as new as the predicted version, else the predicted version itself.
-// A field then counts as changed by a person when that newer version holds
-// another value than the predicted one (decide). When autotriage's own
-// last write is newer than both, the tags it added are merged in, so a PUT
-// built on an older version does not drop them.
+// observed, that is the newer of the fetcher's seen record (every version
+// the fetcher reads) and the writer's own in the ledger record (the version
+// its last PUT produced, Applied.Seen) when it is at least as new as the
+// predicted version, else the predicted version itself. A field then counts
+// as changed by a person when that newer version holds another value than
+// the predicted one (decide). When autotriage's own last write is newer
+// than both, the tags it added are merged in, so a PUT built on an older
+// version does not drop them.
 //
 // With Reread, or for a prediction that carries no ticket snapshot, the
-// ticket is read (GET, 1 credit) and that version is recorded as seen.
+// ticket is read (GET, 1 credit); apply keeps that version in the record it
+// stores.
 //
-// gone reports a ticket known to be deleted or spam. seen is the seen
-// record as it was read (for the compare-and-set after the PUT).
-func (s *Stage) current(ctx context.Context, pred *v1.Prediction, rec *ledger.Applied) (cur *ticketsystem.Ticket, seen seenRead, gone bool, err error) {
+// gone reports a ticket known to be deleted or spam.
+func (s *Stage) current(ctx context.Context, pred *v1.Prediction, rec *ledger.Applied) (cur *ticketsystem.Ticket, gone bool, err error) {
 	was := pred.GetTicket()
 	if s.cfg.Reread || was == nil {
 		cur, err := s.tickets.GetTicket(ctx, pred.TicketId)
 		if isGone(err) || (err == nil && (cur.Spam || cur.Deleted)) {
-			return nil, seen, true, nil
+			return nil, true, nil
 		}
 		if err != nil {
-			return nil, seen, false, fmt.Errorf("read ticket %d: %w", pred.TicketId, err)
+			return nil, false, fmt.Errorf("read ticket %d: %w", pred.TicketId, err)
 		}
-		s.observe(ctx, pred, cur)
-		return cur, seen, false, nil
+		return cur, false, nil
 	}
 	cur = &ticketsystem.Ticket{
 		ID: pred.TicketId, Tags: slices.Clone(was.Tags), Type: was.Type, GroupID: was.GroupId,
@@ -604,80 +610,27 @@ func (s *Stage) current(ctx context.Context, pred *v1.Prediction, rec *ledger.Ap
 	if was.CreatedAt != nil {
 		cur.CreatedAt = was.CreatedAt.AsTime()
 	}
-	rs, err := s.ledger.GetSeen(ctx, pred.System, pred.Account, pred.TicketId)
+	fs, err := s.ledger.GetSeen(ctx, pred.System, pred.Account, pred.TicketId)
+	found := err == nil
 	switch {
-	case err == nil:
-		seen = seenRead{known: true, found: true, rec: rs}
-		if !rs.UpdatedAt.Before(cur.UpdatedAt) {
-			cur.UpdatedAt, cur.GroupID, cur.Type = rs.UpdatedAt, rs.GroupID, rs.Type
-			cur.Priority, cur.Status, cur.Tags = int(rs.Priority), int(rs.Status), slices.Clone(rs.Tags)
-			cur.Spam, cur.Deleted = rs.Spam, rs.Deleted
-		}
-	case errors.Is(err, ledger.ErrNotFound):
-		seen = seenRead{known: true}
+	case err == nil, errors.Is(err, ledger.ErrNotFound):
 	case errors.Is(err, ledger.ErrUnreadable):
-		s.log.Warn("unreadable seen record; checking against the predicted version", "ticket", pred.TicketId, "err", err)
+		s.log.Warn("unreadable seen record; checking against the predicted version and autotriage's own", "ticket", pred.TicketId, "err", err)
 	default:
-		return nil, seen, false, fmt.Errorf("read the newest observed version: %w", err)
+		return nil, false, fmt.Errorf("read the newest observed version: %w", err)
+	}
+	if rs, ok := ledger.NewestSeen(fs, found, rec); ok && !rs.UpdatedAt.Before(cur.UpdatedAt) {
+		cur.UpdatedAt, cur.GroupID, cur.Type = rs.UpdatedAt, rs.GroupID, rs.Type
+		cur.Priority, cur.Status, cur.Tags = int(rs.Priority), int(rs.Status), slices.Clone(rs.Tags)
+		cur.Spam, cur.Deleted = rs.Spam, rs.Deleted
 	}
 	if cur.Spam || cur.Deleted {
-		return nil, seen, true, nil
+		return nil, true, nil
 	}
 	if rec != nil && rec.WrittenUpdatedAt.After(cur.UpdatedAt) {
 		cur.Tags = mergeTags(cur.Tags, rec.Fields.Tags, []string{s.cfg.Tag})
 	}
-	return cur, seen, false, nil
-}
-
-// seenRead is the ticket's seen record as current read it: known when it
-// was read (found or absent), so the record of the PUT's version can be a
-// single compare-and-set against that revision instead of a read-and-CAS.
-type seenRead struct {
-	known, found bool
-	rec          ledger.Seen
-}
-
-// observeAfterWrite records the version the PUT produced as seen: one
-// compare-and-set against the revision current read (create when there was
-// none). If the record changed meanwhile (the fetcher observed a version in
-// between) it falls back to ledger.ObserveSeen, which reads again and keeps
-// the newest; the result is the same as ObserveSeen's, one KV round trip
-// fewer in the common case.
-func (s *Stage) observeAfterWrite(ctx context.Context, pred *v1.Prediction, t *ticketsystem.Ticket, seen seenRead) {
-	if t == nil || t.UpdatedAt.IsZero() {
-		return
-	}
-	if seen.known && !(seen.found && seen.rec.UpdatedAt.After(t.UpdatedAt)) {
-		b, err := json.Marshal(ledger.SeenOf(t, s.now()))
-		if err == nil {
-			key := ledger.SeenKey(pred.System, pred.Account, pred.TicketId)
-			if seen.found {
-				_, err = s.kv.Update(ctx, key, b, seen.rec.Revision)
-			} else {
-				_, err = s.kv.Create(ctx, key, b)
-			}
-			if err == nil {
-				return
-			}
-		}
-		if !errors.Is(err, ledger.ErrConflict) && !errors.Is(err, pipeline.ErrExists) {
-			s.log.Warn("cannot record the ticket version autotriage wrote as seen", "ticket", pred.TicketId, "err", err)
-			return
-		}
-	}
-	s.observe(ctx, pred, t)
-}
-
-// observe records a version of the ticket the writer received (its GET or
-// its PUT's answer) as seen. It is free (no API call); a failure is logged,
-// the fetcher's next observation makes up for it.
-func (s *Stage) observe(ctx context.Context, pred *v1.Prediction, t *ticketsystem.Ticket) {
-	if t == nil || t.UpdatedAt.IsZero() {
-		return
-	}
-	if _, err := s.ledger.ObserveSeen(ctx, pred.System, pred.Account, pred.TicketId, ledger.SeenOf(t, s.now())); err != nil {
-		s.log.Warn("cannot record the ticket version autotriage wrote as seen", "ticket", pred.TicketId, "err", err)
-	}
+	return cur, false, nil
 }
 
 // recordIntent stores, in the ticket's ledger record, the write this
@@ -700,6 +653,7 @@ func (s *Stage) recordIntent(ctx context.Context, a *attempt, rec *ledger.Applie
 		}
 		adoptAbandoned(r, cur, s.now())
 		r.Intent = in
+		r.ObserveSeen(a.observed)
 		return nil
 	})
 	switch {
@@ -729,6 +683,7 @@ func (s *Stage) record(ctx context.Context, a *attempt, rec *ledger.Applied, cat
 		if writtenAt.After(r.WrittenUpdatedAt) {
 			r.WrittenUpdatedAt, r.ReadUpdatedAt = writtenAt, a.readAt
 		}
+		r.ObserveSeen(a.observed)
 		// Once another delivery took the lease over (this one outlived it),
 		// the fields are that delivery's to record.
 		ours := a.lease == nil || (r.Intent != nil && r.Intent.Holder == a.holder)
@@ -787,11 +742,39 @@ func (s *Stage) recordNote(ctx context.Context, a *attempt, rec *ledger.Applied,
 	}
 }
 
+// recordObserved stores the version the PUT produced in the ticket's
+// record (Applied.Seen) at once, before anything else: a delivery after a
+// crash between here and the final record finds the values this one wrote
+// as the ticket's newest version and reports them as autotriage's (by the
+// intent) instead of writing them again. It is one compare-and-set, the
+// round trip that recorded the version in the seen record before that
+// record became the fetcher's alone. A failure is logged; the final record
+// stores the version too.
+func (s *Stage) recordObserved(ctx context.Context, a *attempt, rec *ledger.Applied) *ledger.Applied {
+	next, err := s.updateRecord(ctx, a.pred, rec, func(r *ledger.Applied, found bool) error {
+		if !found {
+			return errNoRecord
+		}
+		r.ObserveSeen(a.observed)
+		return nil
+	})
+	if err != nil {
+		s.log.Warn("cannot record the ticket version autotriage wrote", "ticket", a.pred.TicketId, "err", err)
+		return rec
+	}
+	return next
+}
+
+// errNoRecord: the ticket's record is gone (expired) since this delivery
+// stored its intent.
+var errNoRecord = errors.New("the ticket's ledger record is gone")
+
 // updateRecord stores merge's change to the ticket's ledger record. rec is
 // the record as this delivery last read or stored it (nil: there was none),
 // so the common case is one compare-and-set without a read
-// (ledger.UpdateAppliedFrom); a conflict (the fetcher's override
-// bookkeeping, another replica) applies merge to the current record.
+// (ledger.UpdateAppliedFrom); a conflict (another replica; fetchers before
+// the fetcher kept its override bookkeeping apart) applies merge to the
+// current record.
 func (s *Stage) updateRecord(ctx context.Context, pred *v1.Prediction, rec *ledger.Applied, merge func(*ledger.Applied, bool) error) (*ledger.Applied, error) {
 	var cur ledger.Applied
 	if rec != nil {
