@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -164,23 +165,23 @@ func (s *Stage) follow(ctx context.Context, promos <-chan modelstore.Promotion, 
 	}
 }
 
+// loadModel reads a promoted model, trying five times, 500ms apart at
+// first and twice as long each time (the store may lag the promotion),
+// and decodes it.
 func (s *Stage) loadModel(ctx context.Context, p modelstore.Promotion) (Predictor, error) {
-	backoff := 500 * time.Millisecond
-	var lastErr error
-	for attempt := 0; attempt < 5; attempt++ {
-		b, info, err := s.models.Load(ctx, p.ID)
-		if err == nil {
-			return s.load(b, info)
-		}
-		lastErr = err
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff *= 2
+	type artifact struct {
+		data []byte
+		info modelstore.Info
 	}
-	return nil, lastErr
+	a, err := backoff.Retry(ctx, func() (artifact, error) {
+		b, info, err := s.models.Load(ctx, p.ID)
+		return artifact{b, info}, err
+	}, backoff.WithBackOff(&backoff.ExponentialBackOff{InitialInterval: 500 * time.Millisecond, Multiplier: 2, MaxInterval: 4 * time.Second}),
+		backoff.WithMaxTries(5), backoff.WithMaxElapsedTime(0))
+	if err != nil {
+		return nil, err
+	}
+	return s.load(a.data, a.info)
 }
 
 // Handle classifies one ticket version. Undecodable or invalid tickets are

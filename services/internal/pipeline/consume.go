@@ -5,94 +5,35 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
+	"github.com/cenkalti/backoff/v5"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Msg is a delivered message as a handler sees it.
-type Msg struct {
-	Subject      string
-	Data         []byte
-	Header       map[string][]string
-	Stream       string
-	StreamSeq    uint64
-	NumDelivered uint64
-	// Published is when the stream stored the message.
-	Published time.Time
-
-	msg jetstream.Msg
+// Consumer runs handlers on the messages of durable consumers.
+type Consumer struct {
+	*link
+	dead   *DeadLetterer
+	budget ShutdownBudget
 }
 
-// HeaderValue returns the first value of a header.
-func (m *Msg) HeaderValue(k string) string { return nats.Header(m.Header).Get(k) }
-
-// InProgress resets the ack timer; the consume loop already calls it
-// periodically, so handlers need it only between long steps of their own.
-func (m *Msg) InProgress() error {
-	if m.msg == nil {
-		return nil
-	}
-	return m.msg.InProgress()
+// ShutdownBudget is the process's shutdown deadline as the consume loops
+// need it (platform.Shutdown).
+type ShutdownBudget interface {
+	// Deadlines starts the shutdown if it has not started, and returns
+	// until when in-flight handlers may run and when the shutdown as a
+	// whole must be over.
+	Deadlines() (work, end time.Time)
 }
 
-// retryError asks for redelivery after a delay.
-type retryError struct {
-	err   error
-	after time.Duration
-}
-
-func (e *retryError) Error() string { return fmt.Sprintf("retry after %s: %v", e.after, e.err) }
-func (e *retryError) Unwrap() error { return e.err }
-
-// permanentError asks for dead-lettering: retrying cannot help.
-type permanentError struct{ err error }
-
-func (e *permanentError) Error() string { return "permanent: " + e.err.Error() }
-func (e *permanentError) Unwrap() error { return e.err }
-
-// RetryAfter marks err as transient: the message is redelivered after d
-// (Nak with delay), up to the consumer's MaxDeliver, then dead-lettered.
-func RetryAfter(err error, d time.Duration) error {
-	if err == nil {
-		return nil
-	}
-	return &retryError{err: err, after: d}
-}
-
-// Permanent marks err as final: the message is terminated and copied to the
-// DLQ with its stage, error, deliveries and origin.
-func Permanent(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &permanentError{err: err}
-}
-
-// IsPermanent reports whether err was marked Permanent.
-func IsPermanent(err error) bool {
-	var p *permanentError
-	return errors.As(err, &p)
-}
-
-// RetryDelay returns the delay of a RetryAfter error.
-func RetryDelay(err error) (time.Duration, bool) {
-	var r *retryError
-	if errors.As(err, &r) {
-		return r.after, true
-	}
-	return 0, false
-}
-
-// Handler processes one message. Returning nil acks it; RetryAfter and
-// Permanent errors choose redelivery or the DLQ; any other error is retried
-// with exponential back-off. A panic is caught and treated as permanent.
-type Handler func(ctx context.Context, m *Msg) error
+// BoundShutdown makes every consume loop on c finish its drain within b:
+// in-flight handlers are cancelled at b's work deadline, and the loop
+// returns by its end deadline even if a handler ignores the cancellation.
+// Call it before the first Consume.
+func (c *Consumer) BoundShutdown(b ShutdownBudget) { c.budget = b }
 
 // ConsumeOptions configure a consume loop.
 type ConsumeOptions struct {
@@ -115,6 +56,9 @@ type ConsumeOptions struct {
 	Backoff func(deliveries uint64) time.Duration
 	// Metrics, when set, counts results and handler time.
 	Metrics *Metrics
+	// Middleware wraps the handler inside the consume loop's own (after
+	// Recover, so a panic in it is caught too), the first outermost.
+	Middleware []Middleware
 }
 
 func defaultBackoff(n uint64) time.Duration {
@@ -132,7 +76,7 @@ func defaultBackoff(n uint64) time.Duration {
 // returns by its end deadline whatever they do; without one they get
 // DrainTimeout and Consume waits for them to return. It survives server
 // restarts: the pull subscription resumes when the connection returns.
-func (c *Conn) Consume(ctx context.Context, o ConsumeOptions, h Handler) error {
+func (c *Consumer) Consume(ctx context.Context, o ConsumeOptions, h Handler) error {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
 	}
@@ -141,12 +85,11 @@ func (c *Conn) Consume(ctx context.Context, o ConsumeOptions, h Handler) error {
 	}
 	log := c.log.With("stage", o.Stage, "stream", o.Stream, "consumer", o.Durable)
 	o.Metrics.consuming(o.Stage)
-	cons, err := c.consumerWithRetry(ctx, o.Stream, o.Durable)
+	cons, err := c.bind(ctx, o.Stream, o.Durable)
 	if err != nil {
 		return err
 	}
 	info := cons.CachedInfo()
-	maxDeliver := info.Config.MaxDeliver
 	if o.Heartbeat <= 0 {
 		o.Heartbeat = max(info.Config.AckWait/3, 100*time.Millisecond)
 	}
@@ -158,117 +101,181 @@ func (c *Conn) Consume(ctx context.Context, o ConsumeOptions, h Handler) error {
 	// work in hand instead of abandoning it to a redelivery.
 	hctx, hcancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer hcancel()
-	stopping := make(chan struct{})
-	pulled := make(chan struct{})
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-pulled:
-			return
-		}
-		close(stopping)
-		it.Drain()
-	}()
-
-	sem := make(chan struct{}, o.Concurrency)
-	var wg sync.WaitGroup
-	var running atomic.Int64
+	l := &pullLoop{
+		it: it, log: log, stage: o.Stage, metrics: o.Metrics, maxDeliver: info.Config.MaxDeliver,
+		handler: c.chain(o, log, h), sem: make(chan struct{}, o.Concurrency),
+		stopping: make(chan struct{}), pulled: make(chan struct{}),
+	}
+	go l.stopOn(ctx)
 	// The pull loop runs apart so that a bounded shutdown can return while
 	// the iterator still waits for the server (NATS unreachable).
-	go func() {
-		defer close(pulled)
-		for {
-			acquired := false
-			select {
-			case sem <- struct{}{}:
-				acquired = true
-			case <-stopping:
-			}
-			release := func() {
-				if acquired {
-					<-sem
-				}
-			}
-			msg, err := it.Next()
-			if err != nil {
-				release()
-				if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-					return
-				}
-				log.Warn("pull failed; continuing", "err", err)
-				select {
-				case <-stopping:
-				case <-time.After(200 * time.Millisecond):
-				}
-				continue
-			}
-			if !acquired {
-				// Buffered but not started: give it back at once for another replica.
-				_ = msg.Nak()
-				continue
-			}
-			wg.Add(1)
-			running.Add(1)
-			o.Metrics.running(o.Stage, 1)
-			go func() {
-				defer wg.Done()
-				defer release()
-				defer func() { running.Add(-1); o.Metrics.running(o.Stage, -1) }()
-				c.handle(hctx, log, o, maxDeliver, msg, h)
-			}()
-		}
-	}()
-
+	go l.pull(hctx)
 	select {
 	case <-ctx.Done():
-	case <-pulled:
+	case <-l.pulled:
 	}
+	c.drain(l, o.DrainTimeout, hcancel)
+	return nil
+}
+
+// bind looks the durable consumer up, retrying after 200ms, then twice as
+// long each time up to 5s, until ctx ends: a stage may start before the
+// consumer's stream has a leader.
+func (c *Consumer) bind(ctx context.Context, stream, durable string) (jetstream.Consumer, error) {
+	var last error
+	cons, err := backoff.Retry(ctx, func() (jetstream.Consumer, error) {
+		cons, err := c.js.Consumer(ctx, stream, durable)
+		last = err
+		return cons, err
+	}, backoff.WithBackOff(doubling(200*time.Millisecond, 5*time.Second)), backoff.WithMaxElapsedTime(0),
+		backoff.WithNotify(func(err error, _ time.Duration) {
+			c.log.Warn("bind consumer failed; retrying", "stream", stream, "consumer", durable, "err", err)
+		}))
+	if err != nil {
+		if last != nil && !errors.Is(err, last) {
+			err = fmt.Errorf("%w (last error: %v)", err, last)
+		}
+		return nil, fmt.Errorf("bind consumer %s/%s: %w", stream, durable, err)
+	}
+	return cons, nil
+}
+
+// drain waits for the pull loop to close and its handlers to return once
+// ctx has ended, within the shutdown budget or drainTimeout.
+func (c *Consumer) drain(l *pullLoop, drainTimeout time.Duration, hcancel context.CancelFunc) {
 	var work, end time.Time
 	if c.budget != nil {
 		work, end = c.budget.Deadlines()
-		if o.DrainTimeout > 0 {
-			work = minTime(work, time.Now().Add(o.DrainTimeout))
+		if drainTimeout > 0 {
+			work = minTime(work, time.Now().Add(drainTimeout))
 		}
 	}
 	endC := timerC(end) // nil without a budget: wait as long as it takes
 	select {
-	case <-pulled:
+	case <-l.pulled:
 	case <-endC:
-		log.Warn("shutdown deadline passed before the pull subscription closed; handlers abandoned, their messages are redelivered after the ack wait",
-			"running", running.Load())
+		l.log.Warn("shutdown deadline passed before the pull subscription closed; handlers abandoned, their messages are redelivered after the ack wait",
+			"running", l.running.Load())
 		hcancel()
-		return nil
+		return
 	}
 	if c.budget == nil {
-		d := o.DrainTimeout
-		if d <= 0 {
-			d = 20 * time.Second
+		if drainTimeout <= 0 {
+			drainTimeout = 20 * time.Second
 		}
-		work = time.Now().Add(d)
+		work = time.Now().Add(drainTimeout)
 	}
 	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+	go func() { l.wg.Wait(); close(done) }()
 	workT := time.NewTimer(time.Until(work))
 	defer workT.Stop()
 	select {
 	case <-done:
-		return nil
+		return
 	case <-workT.C:
 	}
-	log.Warn("drain deadline passed; cancelling in-flight handlers", "running", running.Load(), "budget_left", timeLeft(end))
+	l.log.Warn("drain deadline passed; cancelling in-flight handlers", "running", l.running.Load(), "budget_left", timeLeft(end))
 	hcancel()
 	select {
 	case <-done:
 	case <-endC:
-		log.Warn("shutdown deadline passed with handlers still running; abandoned, their messages are redelivered after the ack wait",
-			"running", running.Load())
+		l.log.Warn("shutdown deadline passed with handlers still running; abandoned, their messages are redelivered after the ack wait",
+			"running", l.running.Load())
 	}
-	return nil
+}
+
+// pullLoop pulls a consumer's messages and runs the handler chain on each,
+// at most cap(sem) at once.
+type pullLoop struct {
+	it         jetstream.MessagesContext
+	log        *slog.Logger
+	stage      string
+	metrics    *Metrics
+	maxDeliver int
+	handler    Handler
+	sem        chan struct{}
+	wg         sync.WaitGroup
+	running    atomic.Int64
+	stopping   chan struct{} // closed when ctx ends: pull no more
+	pulled     chan struct{} // closed when the pull loop has returned
+}
+
+// stopOn stops pulling when ctx ends: the iterator drains, handing back
+// what it had buffered.
+func (l *pullLoop) stopOn(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+	case <-l.pulled:
+		return
+	}
+	close(l.stopping)
+	l.it.Drain()
+}
+
+func (l *pullLoop) pull(hctx context.Context) {
+	defer close(l.pulled)
+	for {
+		acquired := false
+		select {
+		case l.sem <- struct{}{}:
+			acquired = true
+		case <-l.stopping:
+		}
+		msg, err := l.it.Next()
+		if err != nil {
+			if acquired {
+				<-l.sem
+			}
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return
+			}
+			l.log.Warn("pull failed; continuing", "err", err)
+			select {
+			case <-l.stopping:
+			case <-time.After(200 * time.Millisecond):
+			}
+			continue
+		}
+		if !acquired {
+			// Buffered but not started: give it back at once for another replica.
+			_ = msg.Nak()
+			continue
+		}
+		l.wg.Add(1)
+		l.running.Add(1)
+		l.metrics.running(l.stage, 1)
+		go func() {
+			defer l.wg.Done()
+			defer func() { <-l.sem }()
+			defer func() { l.running.Add(-1); l.metrics.running(l.stage, -1) }()
+			l.handle(hctx, msg)
+		}()
+	}
+}
+
+func (l *pullLoop) handle(ctx context.Context, msg jetstream.Msg) {
+	md, err := msg.Metadata()
+	if err != nil {
+		// Not a JetStream delivery; nothing to ack.
+		l.log.Error("message without metadata", "err", err)
+		return
+	}
+	_ = l.handler(ctx, &Msg{
+		Subject:      msg.Subject(),
+		Data:         msg.Data(),
+		Header:       msg.Headers(),
+		Stream:       md.Stream,
+		StreamSeq:    md.Sequence.Stream,
+		NumDelivered: md.NumDelivered,
+		Published:    md.Timestamp,
+		MaxDeliver:   l.maxDeliver,
+		msg:          msg,
+	})
 }
 
 // afterDrainContext is for the bookkeeping of a handler the drain cancelled:
 // it ends with the shutdown budget, or after 10s without one.
-func (c *Conn) afterDrainContext() (context.Context, context.CancelFunc) {
+func (c *Consumer) afterDrainContext() (context.Context, context.CancelFunc) {
 	if c.budget != nil {
 		_, end := c.budget.Deadlines()
 		return context.WithDeadline(context.Background(), end)
@@ -297,169 +304,4 @@ func timeLeft(t time.Time) time.Duration {
 		return 0
 	}
 	return max(time.Until(t), 0).Round(time.Millisecond)
-}
-
-func (c *Conn) consumerWithRetry(ctx context.Context, stream, durable string) (jetstream.Consumer, error) {
-	backoff := 200 * time.Millisecond
-	for {
-		cons, err := c.js.Consumer(ctx, stream, durable)
-		if err == nil {
-			return cons, nil
-		}
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("bind consumer %s/%s: %w", stream, durable, err)
-		}
-		c.log.Warn("bind consumer failed; retrying", "stream", stream, "consumer", durable, "err", err)
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("bind consumer %s/%s: %w", stream, durable, ctx.Err())
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 5*time.Second)
-	}
-}
-
-func (c *Conn) handle(ctx context.Context, log *slog.Logger, o ConsumeOptions, maxDeliver int, msg jetstream.Msg, h Handler) {
-	md, err := msg.Metadata()
-	if err != nil {
-		// Not a JetStream delivery; nothing to ack.
-		log.Error("message without metadata", "err", err)
-		return
-	}
-	m := &Msg{
-		Subject:      msg.Subject(),
-		Data:         msg.Data(),
-		Header:       msg.Headers(),
-		Stream:       md.Stream,
-		StreamSeq:    md.Sequence.Stream,
-		NumDelivered: md.NumDelivered,
-		Published:    md.Timestamp,
-		msg:          msg,
-	}
-	start := time.Now()
-	hbDone := make(chan struct{})
-	hbStopped := make(chan struct{})
-	go func() {
-		defer close(hbStopped)
-		t := time.NewTicker(o.Heartbeat)
-		defer t.Stop()
-		for {
-			select {
-			case <-hbDone:
-				return
-			case <-t.C:
-				_ = msg.InProgress()
-			}
-		}
-	}()
-	herr := safeCall(ctx, h, m)
-	close(hbDone)
-	<-hbStopped
-	o.Metrics.observe(o.Stage, time.Since(start))
-
-	if herr == nil {
-		if err := msg.Ack(); err != nil {
-			log.Warn("ack failed; the message will be redelivered", "seq", m.StreamSeq, "err", err)
-		}
-		o.Metrics.result(o.Stage, "ack")
-		return
-	}
-	lastTry := maxDeliver > 0 && int(md.NumDelivered) >= maxDeliver
-	if ctx.Err() != nil {
-		// The drain cancelled the handler: hand the message back at once
-		// for another replica (or this one after its restart).
-		if !IsPermanent(herr) && !lastTry {
-			_ = msg.Nak()
-			log.Info("handler cancelled by the shutdown; message handed back", "seq", m.StreamSeq, "subject", m.Subject, "deliveries", md.NumDelivered)
-			o.Metrics.result(o.Stage, "retry")
-			return
-		}
-		// The dead letter below must still be stored, within the shutdown.
-		var cancel context.CancelFunc
-		ctx, cancel = c.afterDrainContext()
-		defer cancel()
-	}
-	if IsPermanent(herr) || lastTry {
-		reason := herr.Error()
-		if !IsPermanent(herr) {
-			reason = "max deliveries exhausted: " + reason
-		}
-		if err := c.deadLetter(ctx, o.Stage, m, reason); err != nil {
-			// The DLQ copy is what makes a Term safe; without it, try again later.
-			log.Error("dead-letter failed; redelivering", "seq", m.StreamSeq, "err", err)
-			_ = msg.NakWithDelay(o.Backoff(md.NumDelivered))
-			o.Metrics.result(o.Stage, "retry")
-			return
-		}
-		_ = msg.TermWithReason(truncate(reason, 256))
-		log.Warn("message dead-lettered", "seq", m.StreamSeq, "subject", m.Subject, "deliveries", md.NumDelivered, "err", reason)
-		o.Metrics.result(o.Stage, "dead_letter")
-		return
-	}
-	delay, ok := RetryDelay(herr)
-	if !ok {
-		delay = o.Backoff(md.NumDelivered)
-	}
-	log.Info("handler asked for a retry", "seq", m.StreamSeq, "subject", m.Subject, "deliveries", md.NumDelivered, "delay", delay, "err", herr)
-	_ = msg.NakWithDelay(delay)
-	o.Metrics.result(o.Stage, "retry")
-}
-
-func safeCall(ctx context.Context, h Handler, m *Msg) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = Permanent(fmt.Errorf("handler panic: %v\n%s", r, truncate(string(debug.Stack()), 2048)))
-		}
-	}()
-	return h(ctx, m)
-}
-
-// DeadLetter copies a message to the DLQ with the headers that say where it
-// came from and why. The copy's ID is derived from the origin, so repeated
-// attempts (a crash between copy and Term, the max-deliveries advisory) store
-// it once.
-func (c *Conn) deadLetter(ctx context.Context, stage string, m *Msg, reason string) error {
-	hdr := map[string]string{}
-	for k, v := range m.Header {
-		if len(v) > 0 && k != jetstream.MsgIDHeader {
-			hdr[k] = v[0]
-		}
-	}
-	hdr[HeaderStage] = stage
-	hdr[HeaderError] = truncate(reason, 4096)
-	hdr[HeaderDeliveries] = strconv.FormatUint(m.NumDelivered, 10)
-	hdr[HeaderOriginalStream] = m.Stream
-	hdr[HeaderOriginalSeq] = strconv.FormatUint(m.StreamSeq, 10)
-	hdr[HeaderOriginalSubj] = m.Subject
-	hdr[HeaderFailedAt] = time.Now().UTC().Format(time.RFC3339Nano)
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	_, err := c.Publish(pctx, OutMsg{
-		Subject: DLQSubject(stage, accountOf(m.Subject)),
-		ID:      fmt.Sprintf("dlq:%s:%d", m.Stream, m.StreamSeq),
-		Data:    m.Data,
-		Header:  hdr,
-	})
-	return err
-}
-
-// DeadLetterRaw sends bad input that never was a stream message (a webhook
-// body that failed validation, say) to the DLQ, so nothing is silently dropped.
-func (c *Conn) DeadLetterRaw(ctx context.Context, stage, account, id string, data []byte, reason string, header map[string]string) error {
-	hdr := map[string]string{}
-	for k, v := range header {
-		hdr[k] = v
-	}
-	hdr[HeaderStage] = stage
-	hdr[HeaderError] = truncate(reason, 4096)
-	hdr[HeaderFailedAt] = time.Now().UTC().Format(time.RFC3339Nano)
-	_, err := c.Publish(ctx, OutMsg{Subject: DLQSubject(stage, account), ID: id, Data: data, Header: hdr})
-	return err
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

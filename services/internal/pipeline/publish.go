@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -29,10 +30,14 @@ type PubAck struct {
 // ErrPublish wraps every publish failure.
 var ErrPublish = errors.New("publish")
 
+// Publisher stores messages in their streams.
+type Publisher struct{ *link }
+
 // Publish stores m in its stream and waits for the stream's ack. Transient
 // failures (no responders while a server restarts, timeouts) are retried
-// with back-off until ctx ends; with an ID set this cannot create a duplicate.
-func (c *Conn) Publish(ctx context.Context, m OutMsg) (PubAck, error) {
+// after 100ms, then twice as long each time up to 2s, until ctx ends; with
+// an ID set this cannot create a duplicate.
+func (p *Publisher) Publish(ctx context.Context, m OutMsg) (PubAck, error) {
 	msg := nats.NewMsg(m.Subject)
 	msg.Data = m.Data
 	for k, v := range m.Header {
@@ -42,27 +47,34 @@ func (c *Conn) Publish(ctx context.Context, m OutMsg) (PubAck, error) {
 	if m.ID != "" {
 		opts = append(opts, jetstream.WithMsgID(m.ID))
 	}
-	backoff := 100 * time.Millisecond
-	for attempt := 1; ; attempt++ {
+	var last error
+	attempt := 0
+	ack, err := backoff.Retry(ctx, func() (*jetstream.PubAck, error) {
+		attempt++
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		ack, err := c.js.PublishMsg(actx, msg, opts...)
-		cancel()
+		defer cancel()
+		ack, err := p.js.PublishMsg(actx, msg, opts...)
 		if err == nil {
-			return PubAck{Stream: ack.Stream, Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
+			return ack, nil
 		}
+		last = err
 		// Without an ID, only a failure that proves nothing was stored is retried.
 		retry := transientPublishErr(err) && (m.ID != "" || errors.Is(err, nats.ErrNoResponders))
 		if !retry || ctx.Err() != nil {
-			return PubAck{}, fmt.Errorf("%w to %s: %w", ErrPublish, m.Subject, err)
+			return nil, backoff.Permanent(fmt.Errorf("%w to %s: %w", ErrPublish, m.Subject, err))
 		}
-		c.log.Debug("publish failed; retrying", "subject", m.Subject, "attempt", attempt, "err", err)
-		select {
-		case <-ctx.Done():
-			return PubAck{}, fmt.Errorf("%w to %s: %w (last error: %v)", ErrPublish, m.Subject, ctx.Err(), err)
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 2*time.Second)
+		return nil, err
+	}, backoff.WithBackOff(doubling(100*time.Millisecond, 2*time.Second)), backoff.WithMaxElapsedTime(0),
+		backoff.WithNotify(func(err error, _ time.Duration) {
+			p.log.Debug("publish failed; retrying", "subject", m.Subject, "attempt", attempt, "err", err)
+		}))
+	switch {
+	case err == nil:
+		return PubAck{Stream: ack.Stream, Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
+	case errors.Is(err, ErrPublish):
+		return PubAck{}, err
 	}
+	return PubAck{}, fmt.Errorf("%w to %s: %w (last error: %v)", ErrPublish, m.Subject, err, last)
 }
 
 func transientPublishErr(err error) bool {

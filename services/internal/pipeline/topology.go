@@ -5,10 +5,63 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/nats-io/nats.go/jetstream"
 )
+
+// Topology sizes the streams. Limits retention everywhere: work-queue or
+// interest retention would make replay impossible.
+type Topology struct {
+	MaxAge          time.Duration `env:"AUTOTRIAGE_STREAM_MAX_AGE" envDefault:"168h" help:"how long TICKETS, PREDICTIONS and OUTCOMES keep messages (the replay horizon)"`
+	MaxBytes        int64         `env:"AUTOTRIAGE_STREAM_MAX_BYTES" envDefault:"-1" help:"size cap per stream in bytes (-1: unlimited); oldest messages go first"`
+	DLQMaxAge       time.Duration `env:"AUTOTRIAGE_DLQ_MAX_AGE" envDefault:"720h" help:"how long dead letters are kept"`
+	DLQMaxBytes     int64         `env:"AUTOTRIAGE_DLQ_MAX_BYTES" envDefault:"1073741824" help:"size cap of the DLQ in bytes (oldest dead letters go first), so junk sent at the webhook cannot fill the store; -1: unlimited"`
+	Replicas        int           `env:"AUTOTRIAGE_STREAM_REPLICAS" envDefault:"1" help:"stream, KV and object-store replicas (3 on a 3-node cluster)"`
+	DuplicateWindow time.Duration `env:"AUTOTRIAGE_STREAM_DUPLICATE_WINDOW" envDefault:"2h" help:"window in which a repeated Nats-Msg-Id is dropped"`
+	AckWait         time.Duration `env:"AUTOTRIAGE_ACK_WAIT" envDefault:"30s" help:"how long a consumer may hold a message without a heartbeat before it is redelivered"`
+	MaxDeliver      int           `env:"AUTOTRIAGE_MAX_DELIVER" envDefault:"10" help:"deliveries before a message is dead-lettered"`
+	MaxAckPending   int           `env:"AUTOTRIAGE_MAX_ACK_PENDING" envDefault:"1000" help:"unacknowledged messages a durable consumer may have outstanding"`
+}
+
+// DefaultTopology returns the defaults of Topology (as its env tags state),
+// for tests and embedded use.
+func DefaultTopology() Topology {
+	return Topology{
+		MaxAge:          7 * 24 * time.Hour,
+		MaxBytes:        -1,
+		DLQMaxAge:       30 * 24 * time.Hour,
+		DLQMaxBytes:     1 << 30,
+		Replicas:        1,
+		DuplicateWindow: 2 * time.Hour,
+		AckWait:         30 * time.Second,
+		MaxDeliver:      10,
+		MaxAckPending:   1000,
+	}
+}
+
+// Validate checks settings that the server would otherwise reject later.
+func (t Topology) Validate() error {
+	switch {
+	case t.Replicas < 1 || t.Replicas > 5:
+		return errors.New("AUTOTRIAGE_STREAM_REPLICAS: must be between 1 and 5")
+	case t.MaxAge < time.Minute:
+		return errors.New("AUTOTRIAGE_STREAM_MAX_AGE: must be at least 1m")
+	case t.DuplicateWindow <= 0 || t.DuplicateWindow > t.MaxAge:
+		return errors.New("AUTOTRIAGE_STREAM_DUPLICATE_WINDOW: must be positive and at most AUTOTRIAGE_STREAM_MAX_AGE")
+	case t.AckWait < time.Second:
+		return errors.New("AUTOTRIAGE_ACK_WAIT: must be at least 1s")
+	case t.MaxDeliver < 1:
+		return errors.New("AUTOTRIAGE_MAX_DELIVER: must be at least 1")
+	case t.DLQMaxBytes == 0 || t.DLQMaxBytes < -1:
+		return errors.New("AUTOTRIAGE_DLQ_MAX_BYTES: must be positive, or -1 for unlimited")
+	case t.MaxAckPending < 1:
+		return errors.New("AUTOTRIAGE_MAX_ACK_PENDING: must be at least 1")
+	}
+	return nil
+}
 
 // streamConfigs declares every stream of the pipeline in one place.
 func streamConfigs(t Topology) []jetstream.StreamConfig {
@@ -81,6 +134,19 @@ func objectConfig(t Topology) jetstream.ObjectStoreConfig {
 	}
 }
 
+// Declarer ensures the topology on a connection, as the process's role
+// may: a stage creates what it uses, the admin applies everything, the
+// monitor only checks it is there.
+type Declarer struct {
+	*link
+	topology Topology
+	role     string
+	ensured  atomic.Bool
+}
+
+// TopologyConfig returns the stream settings this connection ensures.
+func (de *Declarer) TopologyConfig() Topology { return de.topology }
+
 // EnsureTopology makes the topology exist. A stage role (see Uses) creates
 // the objects it uses when they are missing and leaves existing ones as they
 // are: its broker identity may not change them, and a replica started with
@@ -89,69 +155,69 @@ func objectConfig(t Topology) jetstream.ObjectStoreConfig {
 // (`autotriage topology apply`, `autotriage up`, tests: any connection
 // without a stage role) creates or updates everything. It is idempotent and
 // safe to run from every replica of every stage at once.
-func (c *Conn) EnsureTopology(ctx context.Context) error {
-	t := c.topology
+func (de *Declarer) EnsureTopology(ctx context.Context) error {
+	t := de.topology
 	if t == (Topology{}) {
 		t = DefaultTopology()
-		c.topology = t
+		de.topology = t
 	}
 	if err := t.Validate(); err != nil {
 		return err
 	}
 	var err error
 	switch {
-	case c.role == RoleMonitor:
+	case de.role == RoleMonitor:
 		// The monitor changes nothing; it only needs the topology to be there.
 		var ok bool
-		if ok, err = c.HasTopology(ctx); err == nil && !ok {
+		if ok, err = de.HasTopology(ctx); err == nil && !ok {
 			err = errors.New("the autotriage streams do not exist yet (a stage or the admin creates them)")
 		}
-	case isStage(c.role):
+	case isStage(de.role):
 		var differs []string
-		differs, err = c.createMissing(ctx, t, stageUses[c.role])
+		differs, err = de.createMissing(ctx, t, stageUses[de.role])
 		for _, d := range differs {
-			c.log.Warn("topology differs from this process's settings; left as it is (apply it with the admin identity: autotriage topology apply)", "object", d)
+			de.log.Warn("topology differs from this process's settings; left as it is (apply it with the admin identity: autotriage topology apply)", "object", d)
 		}
 	default:
-		err = c.applyAll(ctx, t)
+		err = de.applyAll(ctx, t)
 	}
 	if err != nil {
 		return err
 	}
-	c.ensured.Store(true)
+	de.ensured.Store(true)
 	return nil
 }
 
 // EnsureModelStore creates the models KV bucket and object store when they
 // are missing and leaves them as they are otherwise: the trainer may run
 // before the classifier, the stage that creates them, has ever started.
-func (c *Conn) EnsureModelStore(ctx context.Context) error {
-	t := c.topology
+func (de *Declarer) EnsureModelStore(ctx context.Context) error {
+	t := de.topology
 	if t == (Topology{}) {
 		t = DefaultTopology()
 	}
-	_, err := c.createMissing(ctx, t, Uses{ReadBuckets: []string{BucketModels}, ReadObjects: []string{ObjectModels}})
+	_, err := de.createMissing(ctx, t, Uses{ReadBuckets: []string{BucketModels}, ReadObjects: []string{ObjectModels}})
 	return err
 }
 
 // applyAll creates or updates every object.
-func (c *Conn) applyAll(ctx context.Context, t Topology) error {
+func (de *Declarer) applyAll(ctx context.Context, t Topology) error {
 	for _, sc := range streamConfigs(t) {
-		if _, err := c.js.CreateOrUpdateStream(ctx, sc); err != nil {
+		if _, err := de.js.CreateOrUpdateStream(ctx, sc); err != nil {
 			return fmt.Errorf("ensure stream %s: %w", sc.Name, err)
 		}
 	}
 	for _, dc := range durableConsumers {
-		if _, err := c.js.CreateOrUpdateConsumer(ctx, dc.stream, consumerConfig(dc.stream, dc.durable, t)); err != nil {
+		if _, err := de.js.CreateOrUpdateConsumer(ctx, dc.stream, consumerConfig(dc.stream, dc.durable, t)); err != nil {
 			return fmt.Errorf("ensure consumer %s on %s: %w", dc.durable, dc.stream, err)
 		}
 	}
 	for _, kc := range kvConfigs(t) {
-		if _, err := c.js.CreateOrUpdateKeyValue(ctx, kc); err != nil {
+		if _, err := de.js.CreateOrUpdateKeyValue(ctx, kc); err != nil {
 			return fmt.Errorf("ensure KV bucket %s: %w", kc.Bucket, err)
 		}
 	}
-	if _, err := c.js.CreateOrUpdateObjectStore(ctx, objectConfig(t)); err != nil {
+	if _, err := de.js.CreateOrUpdateObjectStore(ctx, objectConfig(t)); err != nil {
 		return fmt.Errorf("ensure object store %s: %w", ObjectModels, err)
 	}
 	return nil
@@ -159,12 +225,12 @@ func (c *Conn) applyAll(ctx context.Context, t Topology) error {
 
 // createMissing creates the objects u uses that do not exist, and returns
 // the names of those that exist with other settings.
-func (c *Conn) createMissing(ctx context.Context, t Topology, u Uses) (differs []string, _ error) {
+func (de *Declarer) createMissing(ctx context.Context, t Topology, u Uses) (differs []string, _ error) {
 	for _, sc := range streamConfigs(t) {
 		if !slices.Contains(u.Streams, sc.Name) {
 			continue
 		}
-		if _, err := c.js.CreateStream(ctx, sc); err != nil {
+		if _, err := de.js.CreateStream(ctx, sc); err != nil {
 			if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 				return nil, fmt.Errorf("ensure stream %s: %w", sc.Name, err)
 			}
@@ -172,7 +238,7 @@ func (c *Conn) createMissing(ctx context.Context, t Topology, u Uses) (differs [
 		}
 	}
 	for _, d := range u.Consumes {
-		if _, err := c.js.CreateConsumer(ctx, d.Stream, consumerConfig(d.Stream, d.Durable, t)); err != nil {
+		if _, err := de.js.CreateConsumer(ctx, d.Stream, consumerConfig(d.Stream, d.Durable, t)); err != nil {
 			if !errors.Is(err, jetstream.ErrConsumerExists) {
 				return nil, fmt.Errorf("ensure consumer %s on %s: %w", d.Durable, d.Stream, err)
 			}
@@ -184,7 +250,7 @@ func (c *Conn) createMissing(ctx context.Context, t Topology, u Uses) (differs [
 		if !slices.Contains(buckets, kc.Bucket) {
 			continue
 		}
-		if _, err := c.js.CreateKeyValue(ctx, kc); err != nil {
+		if _, err := de.js.CreateKeyValue(ctx, kc); err != nil {
 			if !errors.Is(err, jetstream.ErrBucketExists) {
 				return nil, fmt.Errorf("ensure KV bucket %s: %w", kc.Bucket, err)
 			}
@@ -192,7 +258,7 @@ func (c *Conn) createMissing(ctx context.Context, t Topology, u Uses) (differs [
 		}
 	}
 	if oc := objectConfig(t); slices.Contains(u.ReadObjects, oc.Bucket) {
-		if _, err := c.js.CreateObjectStore(ctx, oc); err != nil {
+		if _, err := de.js.CreateObjectStore(ctx, oc); err != nil {
 			if !errors.Is(err, jetstream.ErrBucketExists) {
 				return nil, fmt.Errorf("ensure object store %s: %w", oc.Bucket, err)
 			}
@@ -203,23 +269,36 @@ func (c *Conn) createMissing(ctx context.Context, t Topology, u Uses) (differs [
 }
 
 // EnsureTopologyRetry retries EnsureTopology until it succeeds or ctx ends,
-// for clusters still electing leaders at start.
-func (c *Conn) EnsureTopologyRetry(ctx context.Context) error {
-	backoff := 250 * time.Millisecond
-	for {
-		err := c.EnsureTopology(ctx)
-		if err == nil || ctx.Err() != nil {
-			return err
+// for clusters still electing leaders at start: after 250ms, then twice as
+// long each time up to 5s. A setting that fails validation is not retried.
+func (de *Declarer) EnsureTopologyRetry(ctx context.Context) error {
+	var last error
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		last = de.EnsureTopology(ctx)
+		if last != nil && de.topology.Validate() != nil {
+			return struct{}{}, backoff.Permanent(last) // a bad setting will not fix itself
 		}
-		if c.topology.Validate() != nil {
-			return err // a bad setting will not fix itself
-		}
-		c.log.Warn("ensure topology failed; retrying", "err", err, "in", backoff)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("ensure topology: %w (last error: %v)", ctx.Err(), err)
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 5*time.Second)
+		return struct{}{}, last
+	}, backoff.WithBackOff(doubling(250*time.Millisecond, 5*time.Second)), backoff.WithMaxElapsedTime(0),
+		backoff.WithNotify(func(err error, in time.Duration) {
+			de.log.Warn("ensure topology failed; retrying", "err", err, "in", in)
+		}))
+	if err != nil && last != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return fmt.Errorf("ensure topology: %w (last error: %v)", ctx.Err(), last)
 	}
+	return err
+}
+
+// HasTopology reports whether the pipeline's streams exist, without
+// creating anything: an operator tool must not impose its own stream
+// settings on a running system.
+func (de *Declarer) HasTopology(ctx context.Context) (bool, error) {
+	_, err := de.js.Stream(ctx, StreamTickets)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("stream %s: %w", StreamTickets, err)
+	}
+	return true, nil
 }

@@ -83,7 +83,7 @@ func (h *harness) crashedStage(kv ledger.KV, tickets Tickets, pub Publisher, cfg
 	if cfg != nil {
 		cfg(&c)
 	}
-	s, err := New(c, Deps{Tickets: tickets, KV: kv, Publisher: pub, MaxDeliver: 6})
+	s, err := New(c, Deps{Tickets: tickets, KV: kv, Publisher: pub})
 	if err != nil {
 		h.t.Fatal(err)
 	}

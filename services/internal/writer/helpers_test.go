@@ -41,6 +41,8 @@ type harness struct {
 	stage  *Stage
 	ledger *ledger.Ledger
 	ns     *natsserver.Server
+	// maxDeliver is the consumer's delivery limit, for messages handled directly.
+	maxDeliver int
 }
 
 type options struct {
@@ -119,12 +121,12 @@ func newHarness(t *testing.T, o options) *harness {
 	if o.writer != nil {
 		o.writer(&cfg)
 	}
-	stage, err := New(cfg, Deps{Tickets: freshdesk.NewAdapter(client), KV: kv, Publisher: conn, MaxDeliver: o.maxDeliver,
+	stage, err := New(cfg, Deps{Tickets: freshdesk.NewAdapter(client), KV: kv, Publisher: conn,
 		System: testSystem, Account: testAccount})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, sim: sim, client: client, conn: conn, kv: kv, stage: stage, ledger: ledger.New(kv), ns: ns}
+	return &harness{t: t, sim: sim, client: client, conn: conn, kv: kv, stage: stage, ledger: ledger.New(kv), ns: ns, maxDeliver: o.maxDeliver}
 }
 
 // run starts the consume loop; it stops at the end of the test.
@@ -253,7 +255,7 @@ func (h *harness) handleWith(s *Stage, p *v1.Prediction, n uint64) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return s.Handle(ctx, &pipeline.Msg{Subject: pipeline.PredictionSubject(p.System, p.Account, p.TicketId),
-		Data: b, Stream: pipeline.StreamPredictions, NumDelivered: n})
+		Data: b, Stream: pipeline.StreamPredictions, NumDelivered: n, MaxDeliver: h.maxDeliver})
 }
 
 func (h *harness) count(stream string) uint64 {

@@ -95,7 +95,7 @@ func TestCancelledLastDeliveryStillStoresItsOutcome(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	err = h.stage.Handle(ctx, &pipeline.Msg{Subject: pipeline.PredictionSubject(pred.System, pred.Account, pred.TicketId),
-		Data: b, Stream: pipeline.StreamPredictions, NumDelivered: 6})
+		Data: b, Stream: pipeline.StreamPredictions, NumDelivered: 6, MaxDeliver: 6})
 	if err == nil {
 		t.Fatal("a cancelled delivery succeeded")
 	}

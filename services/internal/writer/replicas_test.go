@@ -379,7 +379,7 @@ func TestReplicasRollingRestart(t *testing.T) {
 		}
 		c := testConfig()
 		replicaConfig(&c)
-		s, err := New(c, Deps{Tickets: freshdeskAdapter(h), KV: kv, Publisher: conn, MaxDeliver: top.MaxDeliver})
+		s, err := New(c, Deps{Tickets: freshdeskAdapter(h), KV: kv, Publisher: conn})
 		if err != nil {
 			t.Fatal(err)
 		}

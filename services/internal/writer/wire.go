@@ -32,7 +32,6 @@ func Build(ctx context.Context, rt *service.Runtime, cfg Config, fd freshdesk.Se
 		Log:             rt.Log,
 		Registerer:      rt.Registerer,
 		PipelineMetrics: rt.Metrics,
-		MaxDeliver:      rt.Conn.TopologyConfig().MaxDeliver,
 		System:          "freshdesk",
 		Account:         fd.AccountName(),
 	})

@@ -86,11 +86,6 @@ type Deps struct {
 	Registerer prometheus.Registerer
 	// PipelineMetrics, when set, counts consume results (service.Runtime.Metrics).
 	PipelineMetrics *pipeline.Metrics
-	// MaxDeliver is the consumer's delivery limit (pipeline.Topology.MaxDeliver).
-	// On the last delivery a failure that would be retried is published as a
-	// FAILED outcome before the message is dead-lettered, so every
-	// prediction gets its outcome. 0 means unknown: never.
-	MaxDeliver int
 	// Now replaces the clock (tests).
 	Now func() time.Time
 	// System and Account name the helpdesk account the writer works for
@@ -101,19 +96,18 @@ type Deps struct {
 
 // Stage is one writer replica.
 type Stage struct {
-	cfg        Config
-	labelMap   LabelMap
-	log        *slog.Logger
-	tickets    Tickets
-	ledger     *ledger.Ledger
-	kv         ledger.KV
-	pub        Publisher
-	catalog    *catalogCache
-	metrics    *metrics
-	pmetrics   *pipeline.Metrics
-	maxDeliver int
-	now        func() time.Time
-	locks      keyedLocks
+	cfg      Config
+	labelMap LabelMap
+	log      *slog.Logger
+	tickets  Tickets
+	ledger   *ledger.Ledger
+	kv       ledger.KV
+	pub      Publisher
+	catalog  *catalogCache
+	metrics  *metrics
+	pmetrics *pipeline.Metrics
+	now      func() time.Time
+	locks    keyedLocks
 	// id names this replica in the ticket leases it holds; deliveries
 	// makes every delivery's holder name unique.
 	id         string
@@ -149,7 +143,7 @@ func New(cfg Config, d Deps) (*Stage, error) {
 		cfg: cfg, labelMap: lm, log: d.Log, tickets: d.Tickets, ledger: ledger.New(d.KV), kv: d.KV, pub: d.Publisher,
 		catalog:  &catalogCache{src: d.Tickets, ttl: cfg.CatalogTTL, minRefresh: cfg.CatalogMinRefresh, now: d.Now},
 		metrics:  newMetrics(d.Registerer),
-		pmetrics: d.PipelineMetrics, maxDeliver: d.MaxDeliver, now: d.Now, id: replicaID(),
+		pmetrics: d.PipelineMetrics, now: d.Now, id: replicaID(),
 		reported: map[string]bool{},
 	}
 	if d.Account != "" {
@@ -217,11 +211,12 @@ func (s *Stage) Handle(ctx context.Context, m *pipeline.Msg) error {
 	s.metrics.rateLimited.Add(float64(use.rateLimited.Load()))
 	if err != nil && !pipeline.IsPermanent(err) {
 		err = retryable(err)
-		if s.maxDeliver <= 0 || int(m.NumDelivered) < s.maxDeliver {
+		if !m.Final() {
 			s.log.Info("prediction will be retried", "ticket", pred.TicketId, "deliveries", m.NumDelivered, "err", err)
 			return err
 		}
-		// Last delivery: the message goes to the DLQ; report it first.
+		// Final delivery: the message goes to the DLQ; report it first, so
+		// every prediction gets its outcome.
 		a.failUnfinished(fmt.Sprintf("gave up after %d deliveries: %v", m.NumDelivered, err))
 	}
 	for _, p := range a.plans {
@@ -265,6 +260,19 @@ func (s *Stage) Handle(ctx context.Context, m *pipeline.Msg) error {
 				"ticket", pred.TicketId, "outcome_id", OutcomeID(pred, attemptID))
 		}
 	}
+	s.countOutcome(out)
+	if a.putApplied && !a.createdAt.IsZero() {
+		s.metrics.endToEnd.Observe(max(s.now().Sub(a.createdAt).Seconds(), 0))
+	}
+	if err != nil {
+		s.log.Warn("prediction failed for good", "ticket", pred.TicketId, "err", err)
+	}
+	return err
+}
+
+// countOutcome counts a published outcome as failed, ok (something applied
+// or suggested) or skipped.
+func (s *Stage) countOutcome(out *v1.Outcome) {
 	switch {
 	case out.Error != "":
 		s.metrics.outcomes.WithLabelValues("failed").Inc()
@@ -275,13 +283,6 @@ func (s *Stage) Handle(ctx context.Context, m *pipeline.Msg) error {
 	default:
 		s.metrics.outcomes.WithLabelValues("skipped").Inc()
 	}
-	if a.putApplied && !a.createdAt.IsZero() {
-		s.metrics.endToEnd.Observe(max(s.now().Sub(a.createdAt).Seconds(), 0))
-	}
-	if err != nil {
-		s.log.Warn("prediction failed for good", "ticket", pred.TicketId, "err", err)
-	}
-	return err
 }
 
 // applyLeased applies one delivery of pred, taking the ticket's write lease

@@ -2,12 +2,17 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
+
+// Stats reports the state of streams and consumers: depths, lag and
+// redeliveries, for status output and the metrics.
+type Stats struct{ *link }
 
 // StreamStat summarises a stream for status output and metrics.
 type StreamStat struct {
@@ -32,10 +37,10 @@ type ConsumerStat struct {
 }
 
 // StreamStats returns the stats of every pipeline stream.
-func (c *Conn) StreamStats(ctx context.Context) ([]StreamStat, error) {
+func (st *Stats) StreamStats(ctx context.Context) ([]StreamStat, error) {
 	var out []StreamStat
 	for _, name := range []string{StreamTickets, StreamPredictions, StreamOutcomes, StreamDLQ} {
-		s, err := c.js.Stream(ctx, name)
+		s, err := st.js.Stream(ctx, name)
 		if err != nil {
 			return nil, fmt.Errorf("stream %s: %w", name, err)
 		}
@@ -53,8 +58,8 @@ func (c *Conn) StreamStats(ctx context.Context) ([]StreamStat, error) {
 }
 
 // ConsumerStats returns the stats of a durable consumer.
-func (c *Conn) ConsumerStats(ctx context.Context, stream, durable string) (ConsumerStat, error) {
-	cons, err := c.js.Consumer(ctx, stream, durable)
+func (st *Stats) ConsumerStats(ctx context.Context, stream, durable string) (ConsumerStat, error) {
+	cons, err := st.js.Consumer(ctx, stream, durable)
 	if err != nil {
 		return ConsumerStat{}, fmt.Errorf("consumer %s/%s: %w", stream, durable, err)
 	}
@@ -70,27 +75,27 @@ func (c *Conn) ConsumerStats(ctx context.Context, stream, durable string) (Consu
 
 // WatchLag refreshes the lag gauges of the durable consumer (and the stream
 // gauges, DLQ depth included) every interval until ctx ends.
-func (c *Conn) WatchLag(ctx context.Context, stream, durable string, every time.Duration, m *Metrics) {
-	c.watch(ctx, every, m, func(qctx context.Context) {
-		if st, err := c.ConsumerStats(qctx, stream, durable); err == nil {
+func (st *Stats) WatchLag(ctx context.Context, stream, durable string, every time.Duration, m *Metrics) {
+	st.watch(ctx, every, m, func(qctx context.Context) {
+		if st, err := st.ConsumerStats(qctx, stream, durable); err == nil {
 			m.pending.WithLabelValues(stream, durable).Set(float64(st.Pending))
 			m.ackPending.WithLabelValues(stream, durable).Set(float64(st.AckPending))
 			m.redeliv.WithLabelValues(stream, durable).Set(float64(st.Redelivered))
 		}
-		c.refreshStreams(qctx, m)
+		st.refreshStreams(qctx, m)
 	})
 }
 
 // WatchStreams refreshes the stream gauges (DLQ depth included) every
 // interval until ctx ends, for a stage without a durable consumer of its
 // own (the fetcher).
-func (c *Conn) WatchStreams(ctx context.Context, every time.Duration, m *Metrics) {
-	c.watch(ctx, every, m, func(qctx context.Context) { c.refreshStreams(qctx, m) })
+func (st *Stats) WatchStreams(ctx context.Context, every time.Duration, m *Metrics) {
+	st.watch(ctx, every, m, func(qctx context.Context) { st.refreshStreams(qctx, m) })
 }
 
 // watch runs refresh at once and then every interval until ctx ends, each
 // run bounded by the interval.
-func (c *Conn) watch(ctx context.Context, every time.Duration, m *Metrics, refresh func(context.Context)) {
+func (st *Stats) watch(ctx context.Context, every time.Duration, m *Metrics, refresh func(context.Context)) {
 	if m == nil {
 		return
 	}
@@ -108,8 +113,8 @@ func (c *Conn) watch(ctx context.Context, every time.Duration, m *Metrics, refre
 	}
 }
 
-func (c *Conn) refreshStreams(ctx context.Context, m *Metrics) {
-	if ss, err := c.StreamStats(ctx); err == nil {
+func (st *Stats) refreshStreams(ctx context.Context, m *Metrics) {
+	if ss, err := st.StreamStats(ctx); err == nil {
 		for _, s := range ss {
 			m.streamMsgs.WithLabelValues(s.Name).Set(float64(s.Messages))
 			m.streamByte.WithLabelValues(s.Name).Set(float64(s.Bytes))
@@ -117,31 +122,53 @@ func (c *Conn) refreshStreams(ctx context.Context, m *Metrics) {
 	}
 }
 
-// RawMsg is a message read directly from a stream by sequence.
-type RawMsg struct {
-	Subject  string
-	Sequence uint64
-	Data     []byte
-	Header   map[string][]string
-	Time     time.Time
+// SubjectCounts returns the number of stored messages per subject matching
+// filter ("" or ">" for all), e.g. the DLQ depth per dlq.<stage>.<account>.
+func (st *Stats) SubjectCounts(ctx context.Context, stream, filter string) (map[string]uint64, error) {
+	if filter == "" {
+		filter = ">"
+	}
+	s, err := st.js.Stream(ctx, stream)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", stream, err)
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(filter))
+	if err != nil {
+		return nil, fmt.Errorf("stream %s subjects: %w", stream, err)
+	}
+	out := make(map[string]uint64, len(info.State.Subjects))
+	for k, v := range info.State.Subjects {
+		out[k] = v
+	}
+	return out, nil
 }
 
-// GetMsg reads one stored message by stream sequence (ErrNotFound if gone).
-func (c *Conn) GetMsg(ctx context.Context, stream string, seq uint64) (RawMsg, error) {
-	return c.getRaw(ctx, stream, seq)
+// DLQDepth sums the DLQ's messages per stage (the second token of
+// dlq.<stage>.<account>), stages sorted.
+func (st *Stats) DLQDepth(ctx context.Context) ([]StageCount, error) {
+	counts, err := st.SubjectCounts(ctx, StreamDLQ, "dlq.>")
+	if err != nil {
+		return nil, err
+	}
+	by := map[string]uint64{}
+	for subj, n := range counts {
+		parts := strings.SplitN(subj, ".", 3)
+		stage := "_"
+		if len(parts) >= 2 {
+			stage = parts[1]
+		}
+		by[stage] += n
+	}
+	out := make([]StageCount, 0, len(by))
+	for s, n := range by {
+		out = append(out, StageCount{Stage: s, Messages: n})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Stage < out[j].Stage })
+	return out, nil
 }
 
-func (c *Conn) getRaw(ctx context.Context, stream string, seq uint64) (RawMsg, error) {
-	s, err := c.js.Stream(ctx, stream)
-	if err != nil {
-		return RawMsg{}, fmt.Errorf("stream %s: %w", stream, err)
-	}
-	raw, err := s.GetMsg(ctx, seq)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return RawMsg{}, fmt.Errorf("stream %s seq %d: %w", stream, seq, ErrNotFound)
-	}
-	if err != nil {
-		return RawMsg{}, fmt.Errorf("stream %s seq %d: %w", stream, seq, err)
-	}
-	return RawMsg{Subject: raw.Subject, Sequence: raw.Sequence, Data: raw.Data, Header: raw.Header, Time: raw.Time}, nil
+// StageCount is the DLQ depth of one stage.
+type StageCount struct {
+	Stage    string `json:"stage"`
+	Messages uint64 `json:"messages"`
 }
