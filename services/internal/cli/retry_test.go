@@ -50,7 +50,7 @@ func TestDLQRetryOutcomeSupersedesTheFailedOne(t *testing.T) {
 	}
 	stage, err := writer.New(writer.Config{Concurrency: 2, Notes: true, Tag: "autotriage", CatalogTTL: time.Minute,
 		NoteLease: time.Minute, Lease: 5 * time.Second, Reread: true},
-		writer.Deps{Tickets: freshdesk.NewAdapter(client), KV: kv, Publisher: conn, MaxDeliver: top.MaxDeliver})
+		writer.Deps{Tickets: freshdesk.NewAdapter(client), KV: kv, Publisher: conn})
 	if err != nil {
 		t.Fatal(err)
 	}
