@@ -111,7 +111,41 @@ func (f *Fetcher) authorized(r *http.Request) bool {
 	return ok == 1
 }
 
+// serveWebhook runs the phases of the contract on WebhookHandler in order:
+// admission (nothing read yet), the body, the ticket fetched by id, publish.
 func (f *Fetcher) serveWebhook(w http.ResponseWriter, r *http.Request) {
+	if !f.admit(w, r) {
+		return
+	}
+	body, ok := f.readWebhookBody(w, r)
+	if !ok {
+		return
+	}
+	ev, err := freshdesk.ParseWebhook(bytes.NewReader(body))
+	if err != nil {
+		f.rejectWebhook(w, r, body, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), f.cfg.WebhookTimeout)
+	defer cancel()
+	t, ok := f.fetchWebhookTicket(ctx, w, ev)
+	if !ok {
+		return
+	}
+	res, err := f.handle(ctx, t, publishOpts{arrival: v1.Arrival_ARRIVAL_WEBHOOK, live: true})
+	if err != nil {
+		f.log.Warn("webhook: cannot publish the ticket; asking Freshdesk to retry", "ticket", ev.TicketID, "err", err)
+		f.reply(w, http.StatusServiceUnavailable, webhookReply{Error: "pipeline unavailable", TicketID: ev.TicketID})
+		return
+	}
+	f.log.Debug("webhook handled", "ticket", t.ID, "event", ev.Kind.String(), "status", res.Status, "reason", res.Reason)
+	f.reply(w, http.StatusAccepted, webhookReply{Status: res.Status, Reason: res.Reason, TicketID: t.ID})
+}
+
+// admit runs the checks that cost nothing but the request line and headers
+// (source 403, rate 429, method 405, credentials 401) and answers the first
+// that fails. It reports whether the request may go on to its body.
+func (f *Fetcher) admit(w http.ResponseWriter, r *http.Request) bool {
 	src := f.guard.source(r)
 	srcText := "unknown"
 	if src.IsValid() {
@@ -119,19 +153,19 @@ func (f *Fetcher) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	if !f.guard.allowed(src) {
 		f.refuse(w, http.StatusForbidden, RefusedSource, "source", srcText, "webhook refused: source not in AUTOTRIAGE_WEBHOOK_ALLOW")
-		return
+		return false
 	}
 	ok, wait := f.guard.limits.allow(src, time.Now())
 	f.metrics.webhookSources.Set(float64(f.guard.limits.tracked()))
 	if !ok {
 		w.Header().Set("Retry-After", retryAfter(wait))
 		f.refuse(w, http.StatusTooManyRequests, RefusedRateLimited, "rate", srcText, "webhook refused: source over AUTOTRIAGE_WEBHOOK_RATE")
-		return
+		return false
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		f.reply(w, http.StatusMethodNotAllowed, webhookReply{Error: "POST only"})
-		return
+		return false
 	}
 	if !f.authorized(r) {
 		if f.cfg.WebhookUser != "" {
@@ -142,32 +176,39 @@ func (f *Fetcher) serveWebhook(w http.ResponseWriter, r *http.Request) {
 			reason = RefusedMissingAuth
 		}
 		f.refuse(w, http.StatusUnauthorized, reason, "auth", srcText, "webhook refused: bad or missing credentials")
-		return
+		return false
 	}
+	return true
+}
+
+// readWebhookBody reads at most AUTOTRIAGE_WEBHOOK_MAX_BYTES; a larger body
+// is answered 413, an unreadable one 400.
+func (f *Fetcher) readWebhookBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, f.cfg.WebhookMaxBytes))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			f.log.Warn("webhook rejected: body too large", "remote", r.RemoteAddr, "limit", f.cfg.WebhookMaxBytes)
-			f.reply(w, http.StatusRequestEntityTooLarge, webhookReply{Error: "body too large"})
-			return
-		}
-		f.reply(w, http.StatusBadRequest, webhookReply{Error: "cannot read body"})
-		return
+	if err == nil {
+		return body, true
 	}
-	ev, err := freshdesk.ParseWebhook(bytes.NewReader(body))
-	if err != nil {
-		f.rejectWebhook(w, r, body, err)
-		return
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		f.log.Warn("webhook rejected: body too large", "remote", r.RemoteAddr, "limit", f.cfg.WebhookMaxBytes)
+		f.reply(w, http.StatusRequestEntityTooLarge, webhookReply{Error: "body too large"})
+		return nil, false
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), f.cfg.WebhookTimeout)
-	defer cancel()
+	f.reply(w, http.StatusBadRequest, webhookReply{Error: "cannot read body"})
+	return nil, false
+}
+
+// fetchWebhookTicket reads the ticket the event names through the API (the
+// payload's fields are never trusted). When it cannot, it answers: 200
+// "ignored" for a ticket that is gone or too large to read, 503 (with the
+// ticket system's Retry-After) for a transient failure.
+func (f *Fetcher) fetchWebhookTicket(ctx context.Context, w http.ResponseWriter, ev freshdesk.WebhookEvent) (*ticketsystem.Ticket, bool) {
 	t, err := f.src.GetTicket(ctx, ev.TicketID)
 	switch {
 	case errors.Is(err, ticketsystem.ErrNotFound):
 		f.log.Info("webhook for a ticket that no longer exists; ignored", "ticket", ev.TicketID, "event", ev.Kind.String())
 		f.reply(w, http.StatusOK, webhookReply{Status: "ignored", Reason: "ticket not found", TicketID: ev.TicketID})
-		return
+		return nil, false
 	case errors.Is(err, freshdesk.ErrResponseTooLarge):
 		// Retrying cannot help, and the version's updated_at (its name in
 		// the DLQ) is not known without the body: the poll, which lists the
@@ -175,26 +216,19 @@ func (f *Fetcher) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		f.metrics.unreadable.WithLabelValues("webhook").Inc()
 		f.log.Warn("webhook: ticket too large to read; left to the poll, which dead-letters it", "ticket", ev.TicketID, "err", err)
 		f.reply(w, http.StatusOK, webhookReply{Status: "ignored", Reason: "ticket too large to read", TicketID: ev.TicketID})
-		return
+		return nil, false
 	case err != nil:
 		f.log.Warn("webhook: cannot fetch the ticket; asking Freshdesk to retry", "ticket", ev.TicketID, "err", err)
 		if d, ok := ticketsystem.RetryAfter(err); ok && d > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
 		}
 		f.reply(w, http.StatusServiceUnavailable, webhookReply{Error: "ticket system unavailable", TicketID: ev.TicketID})
-		return
+		return nil, false
 	}
 	if t.ID != ev.TicketID {
 		f.log.Warn("webhook: the API returned another ticket than asked for", "asked", ev.TicketID, "got", t.ID)
 	}
-	res, err := f.handle(ctx, t, publishOpts{arrival: v1.Arrival_ARRIVAL_WEBHOOK, live: true})
-	if err != nil {
-		f.log.Warn("webhook: cannot publish the ticket; asking Freshdesk to retry", "ticket", ev.TicketID, "err", err)
-		f.reply(w, http.StatusServiceUnavailable, webhookReply{Error: "pipeline unavailable", TicketID: ev.TicketID})
-		return
-	}
-	f.log.Debug("webhook handled", "ticket", t.ID, "event", ev.Kind.String(), "status", res.Status, "reason", res.Reason)
-	f.reply(w, http.StatusAccepted, webhookReply{Status: res.Status, Reason: res.Reason, TicketID: t.ID})
+	return t, true
 }
 
 // rejectWebhook answers 400 for a body that cannot be used, after copying it
