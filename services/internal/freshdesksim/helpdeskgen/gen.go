@@ -232,27 +232,7 @@ func (g *Generator) Next() Ticket {
 
 	var paras []string
 	paras = append(paras, g.pick(lang.greetings))
-	var main []string
-	if cues := lang.typeCues[typ]; len(cues) > 0 && g.chance(0.6) {
-		main = append(main, g.pick(cues))
-	}
-	if prio == 4 && g.chance(0.7) {
-		main = append(main, g.pick(lang.urgent))
-	}
-	n := 2 + g.rng.IntN(2)
-	perm := g.rng.Perm(len(v.sentences))
-	for i := 0; i < n && i < len(perm); i++ {
-		main = append(main, g.fill(v.sentences[perm[i]], v))
-	}
-	if g.chance(g.opts.ConfuserRate) {
-		other := (gi + 1 + g.rng.IntN(len(groups)-1)) % len(groups)
-		ov := vocabFor(other, lang.code)
-		main = append(main, g.fill(g.pick(ov.sentences), ov))
-	}
-	for k := g.rng.IntN(3); k > 0; k-- {
-		main = append(main, g.fill(g.pick(lang.fillers), v))
-	}
-	paras = append(paras, g.typos(strings.Join(main, " ")))
+	paras = append(paras, g.message(lang, v, gi, typ, prio))
 	first, last := g.pick(lang.firstNames), g.pick(lang.lastNames)
 	name := first + " " + last
 	company := ""
@@ -277,14 +257,57 @@ func (g *Generator) Next() Ticket {
 	}
 	desc := g.renderHTML(paras, quoted)
 
-	label := gi
-	misrouted := false
+	label, misrouted, tags := g.labels(gi)
+	ld := &groups[label]
+	email := requesterEmail(first, last, company)
+	src := int(g.pickWeighted(sources)[0] - '0')
+	t := Ticket{
+		Subject: subject, Description: desc, DescriptionText: text,
+		Group: ld.name, Type: typ, Priority: prio, Tags: tags, Language: lang.code,
+		RequesterName: name, RequesterEmail: email, Company: company, Source: src,
+		ProductArea: g.pick(ProductAreas()), Misrouted: misrouted,
+	}
+	g.emailify(&t, gi, lang, paras, quoted)
+	return t
+}
+
+// message is the ticket's main paragraph: an optional cue of its type and
+// urgency, sentences of its group's vocabulary, sometimes one from another
+// group (a confuser) and fillers, with typos.
+func (g *Generator) message(lang *langDef, v groupVocab, gi int, typ string, prio int) string {
+	var main []string
+	if cues := lang.typeCues[typ]; len(cues) > 0 && g.chance(0.6) {
+		main = append(main, g.pick(cues))
+	}
+	if prio == 4 && g.chance(0.7) {
+		main = append(main, g.pick(lang.urgent))
+	}
+	n := 2 + g.rng.IntN(2)
+	perm := g.rng.Perm(len(v.sentences))
+	for i := 0; i < n && i < len(perm); i++ {
+		main = append(main, g.fill(v.sentences[perm[i]], v))
+	}
+	if g.chance(g.opts.ConfuserRate) {
+		other := (gi + 1 + g.rng.IntN(len(groups)-1)) % len(groups)
+		ov := vocabFor(other, lang.code)
+		main = append(main, g.fill(g.pick(ov.sentences), ov))
+	}
+	for k := g.rng.IntN(3); k > 0; k-- {
+		main = append(main, g.fill(g.pick(lang.fillers), v))
+	}
+	return g.typos(strings.Join(main, " "))
+}
+
+// labels draws the group the ticket is filed under (its own, or another one
+// as label noise) and that group's tags.
+func (g *Generator) labels(gi int) (label int, misrouted bool, tags []string) {
+	label, misrouted = gi, false
 	if g.chance(g.opts.LabelNoise) {
 		label = (gi + 1 + g.rng.IntN(len(groups)-1)) % len(groups)
 		misrouted = true
 	}
 	ld := &groups[label]
-	tags := []string{g.pick(ld.tags)}
+	tags = []string{g.pick(ld.tags)}
 	if g.chance(0.3) {
 		if t := g.pick(ld.tags); t != tags[0] {
 			tags = append(tags, t)
@@ -293,6 +316,12 @@ func (g *Generator) Next() Ticket {
 	if g.chance(0.05) {
 		tags = append(tags, "vip")
 	}
+	return label, misrouted, tags
+}
+
+// requesterEmail is the address of a requester: first.last at the
+// company's domain, or at example.com without a company.
+func requesterEmail(first, last, company string) string {
 	domain := "example.com"
 	if company != "" {
 		domain = strings.ToLower(strings.Map(func(r rune) rune {
@@ -303,15 +332,7 @@ func (g *Generator) Next() Ticket {
 		}, strings.Fields(company)[0])) + ".example"
 	}
 	email := strings.ToLower(asciiFold(first)+"."+asciiFold(last)) + "@" + domain
-	src := int(g.pickWeighted(sources)[0] - '0')
-	t := Ticket{
-		Subject: subject, Description: desc, DescriptionText: text,
-		Group: ld.name, Type: typ, Priority: prio, Tags: tags, Language: lang.code,
-		RequesterName: name, RequesterEmail: email, Company: company, Source: src,
-		ProductArea: g.pick(ProductAreas()), Misrouted: misrouted,
-	}
-	g.emailify(&t, gi, lang, paras, quoted)
-	return t
+	return email
 }
 
 // renderHTML builds Freshdesk-like description HTML: one div per paragraph,
