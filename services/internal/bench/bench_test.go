@@ -110,8 +110,8 @@ func TestQuickRun(t *testing.T) {
 		if r.Done != r.Tickets {
 			t.Errorf("run %s: %d of %d tickets triaged", r.Name, r.Done, r.Tickets)
 		}
-		if r.Arrival == "backlog" && r.ShareOfBound <= 0 {
-			t.Errorf("run %s: no share of the upper bound", r.Name)
+		if r.Arrival == "backlog" && (r.ShareOfBound <= 0 || r.CPURatio <= 0) {
+			t.Errorf("run %s: no share of the upper bound (%v) or CPU ratio (%v)", r.Name, r.ShareOfBound, r.CPURatio)
 		}
 	}
 	if c := rep.Pipeline.Ceilings; c == nil || c.HTTPPerSec <= 0 || c.InferencePerSec <= 0 || c.JSPerSec <= 0 || c.BoundPerSec <= 0 || c.BoundRatioAsync <= 0 || c.BoundCPUPerSec <= 0 ||

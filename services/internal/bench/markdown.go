@@ -83,8 +83,8 @@ func (r *Report) Markdown() string {
 		if c := pr.Ceilings; c != nil {
 			ceilingsMarkdown(p, c, pr.Raw)
 		}
-		p("| run | ingest | arrivals | classifiers | done | tickets/s | p50 ms | p99 ms | webhook→applied p50 / p99 ms | ratio to raw (async) | ratio to raw (1 in flight) | efficiency (share of upper bound) | group accuracy | credits | CPU ms/ticket |\n")
-		p("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		p("| run | ingest | arrivals | classifiers | done | tickets/s | p50 ms | p99 ms | webhook→applied p50 / p99 ms | ratio to raw (async) | ratio to raw (1 in flight) | efficiency (share of upper bound) | group accuracy | credits | CPU ms/ticket | CPU ÷ ceilings' CPU |\n")
+		p("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, run := range pr.Runs {
 			hook := "–"
 			if run.HookP50Ms > 0 {
@@ -98,8 +98,12 @@ func (r *Report) Markdown() string {
 			if run.ShareOfBound > 0 {
 				share = fmt.Sprintf("%.0f%%", 100*run.ShareOfBound)
 			}
-			p("| %s | %s | %s | %d | %s | %.0f | %.0f | %.0f | %s | %.1f%% | %.1f%% | %s | %.3f | %d | %.3f |\n", run.Name, run.Ingest, run.Arrival, run.Replicas, done, run.PerSec, run.P50Ms, run.P99Ms, hook,
-				100*run.RatioAsync, 100*run.RatioSync, share, run.GroupAcc, run.Credits, run.CPUMsPerTicket)
+			cpuRatio := "–"
+			if run.CPURatio > 0 {
+				cpuRatio = fmt.Sprintf("%.2f×", run.CPURatio)
+			}
+			p("| %s | %s | %s | %d | %s | %.0f | %.0f | %.0f | %s | %.1f%% | %.1f%% | %s | %.3f | %d | %.3f | %s |\n", run.Name, run.Ingest, run.Arrival, run.Replicas, done, run.PerSec, run.P50Ms, run.P99Ms, hook,
+				100*run.RatioAsync, 100*run.RatioSync, share, run.GroupAcc, run.Credits, run.CPUMsPerTicket, cpuRatio)
 		}
 		p("\n")
 		for _, run := range pr.Runs {
@@ -244,6 +248,13 @@ func (r *Report) checkTargets() []TargetCheck {
 				Value:  fmt.Sprintf("%.1f%% of async ceiling (%.0f of %.0f/s); %.1f%% of 1-in-flight ceiling", 100*run.RatioAsync, run.PerSec, pr.Raw.AsyncPerSec, 100*run.RatioSync),
 				Met:    run.RatioAsync >= 0.25,
 			})
+			if run.CPURatio > 0 && pr.Ceilings != nil {
+				out = append(out, TargetCheck{
+					Target: fmt.Sprintf("%s: CPU per ticket ≤ %.1f× the component ceilings' CPU per ticket added up", run.Name, cpuRatioTarget),
+					Value:  fmt.Sprintf("%.2f× (%.3f of %.3f CPU ms/ticket)", run.CPURatio, run.CPUMsPerTicket, pr.Ceilings.CPUMsPerTicket()),
+					Met:    run.CPURatio <= cpuRatioTarget,
+				})
+			}
 		}
 		if c := pr.Ceilings; c != nil {
 			// Whether the target is reachable at all here, whatever our code
@@ -272,6 +283,10 @@ func (r *Report) checkTargets() []TargetCheck {
 	}
 	return out
 }
+
+// cpuRatioTarget is issue 16's bound on a backlog run's CPU per ticket as a
+// multiple of the component ceilings' (PipeRun.CPURatio).
+const cpuRatioTarget = 1.5
 
 func mib(b int64) string {
 	if b <= 0 {

@@ -196,9 +196,14 @@ type PipeRun struct {
 	// CPUMsPerTicket is this process's CPU time (user+system) over the run
 	// per ticket: stages, NATS server and simulator together.
 	CPUMsPerTicket float64 `json:"cpu_ms_per_ticket"`
-	GroupAcc       float64 `json:"group_accuracy"` // applied or predicted group against the simulator's truth
-	TimedOut       bool    `json:"timed_out,omitempty"`
-	Description    string  `json:"description"`
+	// CPURatio is CPUMsPerTicket over the component ceilings' CPU time per
+	// ticket added up (Ceilings.CPUMsPerTicket): how much CPU the pipeline
+	// spends beyond the work every ticket needs (backlog runs only; issue
+	// 16's target is at most 1.5).
+	CPURatio    float64 `json:"cpu_ratio_to_ceilings,omitempty"`
+	GroupAcc    float64 `json:"group_accuracy"` // applied or predicted group against the simulator's truth
+	TimedOut    bool    `json:"timed_out,omitempty"`
+	Description string  `json:"description"`
 }
 
 // CreditsRep is section 4.

@@ -111,6 +111,9 @@ func (h *harness) runThroughput(ctx context.Context, rep *Report) error {
 		if c := pr.Ceilings; c != nil && c.BoundPerSec > 0 && r.Arrival == "backlog" {
 			r.ShareOfBound = r.PerSec / c.BoundPerSec
 		}
+		if c := pr.Ceilings; c != nil && c.CPUMsPerTicket() > 0 && r.Arrival == "backlog" {
+			r.CPURatio = r.CPUMsPerTicket / c.CPUMsPerTicket()
+		}
 	}
 	return nil
 }

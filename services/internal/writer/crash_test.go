@@ -150,38 +150,50 @@ func crashPrediction(h *harness, withSuggestion bool) (int64, *v1.Prediction) {
 	return id, h.prediction(id, fields...)
 }
 
-// A writer dies after its note and its PUT, before its ledger record and its
-// outcome; the redelivery finds the values it wrote (the PUT's answer is the
-// ticket's seen version) and must report them as applied by autotriage,
-// with the note, not as values found already set.
+// A writer dies right after its note and its PUT, before its ledger record
+// and its outcome: the record holds its intent, still live, and nothing of
+// the PUT. The redelivery reads the ticket (without Reread too: an intent
+// of the same decision that no delivery finished says the PUT may have
+// landed), finds the values it wrote and must report them as applied by
+// autotriage, with the note, not as values found already set, and write
+// nothing again.
 func TestCrashBetweenPUTAndLedgerReportsWhatWasWritten(t *testing.T) {
 	for _, notes := range []bool{true, false} {
-		t.Run(map[bool]string{true: "notes", false: "no notes"}[notes], func(t *testing.T) {
-			h := newHarness(t, options{})
-			id, pred := crashPrediction(h, false)
-			// The crash comes after the PUT's version is stored in the
-			// record (Applied.Seen, the one write right after the PUT).
-			kv := &crashKV{KV: h.kv}
-			kv.spare.Store(1)
-			tk := &hookedTickets{Tickets: freshdeskAdapter(h), afterPut: func() { kv.crashed.Store(true) }}
-			setNotes := func(c *Config) { c.Notes = notes }
-			first := h.crashedStage(kv, tk, h.conn, setNotes)
-			if err := h.handleWith(first, pred, 1); !errors.Is(err, errCrashed) {
-				t.Fatalf("crashed delivery returned %v, want the crash", err)
-			}
-			if n := h.count(pipeline.StreamOutcomes); n != 0 {
-				t.Fatalf("%d outcomes from the crashed delivery", n)
-			}
-			if s := h.seen(id); s.GroupID != h.groupID("Billing") {
-				t.Fatalf("seen record %+v, want the PUT's answer", s)
-			}
-			// The restarted process gets the prediction again.
-			again := h.crashedStage(h.kv, freshdeskAdapter(h), h.conn, setNotes)
-			if err := h.handleWith(again, pred, 2); err != nil {
-				t.Fatal(err)
-			}
-			wantSameOutcomeAfterCrash(t, h, id, notes)
-		})
+		for _, reread := range []bool{true, false} {
+			name := map[bool]string{true: "notes", false: "no notes"}[notes] + map[bool]string{true: ", reread", false: ", observed"}[reread]
+			t.Run(name, func(t *testing.T) {
+				h := newHarness(t, options{})
+				id, pred := crashPrediction(h, false)
+				kv := &crashKV{KV: h.kv}
+				tk := &hookedTickets{Tickets: freshdeskAdapter(h), afterPut: func() { kv.crashed.Store(true) }}
+				setMode := func(c *Config) { c.Notes, c.Reread = notes, reread }
+				first := h.crashedStage(kv, tk, h.conn, setMode)
+				if err := h.handleWith(first, pred, 1); !errors.Is(err, errCrashed) {
+					t.Fatalf("crashed delivery returned %v, want the crash", err)
+				}
+				if n := h.count(pipeline.StreamOutcomes); n != 0 {
+					t.Fatalf("%d outcomes from the crashed delivery", n)
+				}
+				rec, err := h.ledger.GetApplied(context.Background(), testSystem, testAccount, id)
+				if err != nil || !unrecordedIntent(&rec, pred.TicketUpdatedAt.AsTime(), DecisionHash(pred)) ||
+					(rec.Seen != nil && rec.Seen.GroupID != 0) {
+					t.Fatalf("record %+v seen %+v (%v), want the live intent and no version of the PUT", rec, rec.Seen, err)
+				}
+				views := calls(h.sim, "tickets.view", 0)
+				// The restarted process gets the prediction again.
+				again := h.crashedStage(h.kv, freshdeskAdapter(h), h.conn, setMode)
+				if err := h.handleWith(again, pred, 2); err != nil {
+					t.Fatal(err)
+				}
+				wantSameOutcomeAfterCrash(t, h, id, notes)
+				if n := calls(h.sim, "tickets.view", 0) - views; n != 1 {
+					t.Errorf("the redelivery read the ticket %d times, want once", n)
+				}
+				if s := h.seen(id); s.GroupID != h.groupID("Billing") {
+					t.Errorf("newest observed version %+v, want the crashed PUT's values", s)
+				}
+			})
+		}
 	}
 }
 

@@ -42,7 +42,6 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -337,6 +336,10 @@ type attempt struct {
 	delivery uint64    // the message's delivery count (1: first)
 	holder   string    // this delivery's name in the ticket's lease
 	readAt   time.Time // the version read from the ticket system before writing (zero: not read)
+	hash     string    // the decision's hash (DecisionHash)
+	// rec is the ticket's ledger record as this delivery last read or
+	// stored it (nil: none), the base of its next compare-and-set.
+	rec *ledger.Applied
 	// lease is the intent this delivery recorded (nil: none yet); released
 	// once the lease was given back or the final record stored.
 	lease        *ledger.Intent
@@ -346,10 +349,15 @@ type attempt struct {
 	// GET, its PUT's answer; zero: none), kept in the record it stores.
 	observed    ledger.Seen
 	plans       []*fieldPlan
+	noting      bool // the decision owes a note
 	noteWritten bool
 	putApplied  bool
-	createdAt   time.Time
-	errText     string
+	// permanent is the ticket system's final refusal of the note or the
+	// PUT (pipeline.Permanent): the delivery records what it did, then
+	// ends with it.
+	permanent error
+	createdAt time.Time
+	errText   string
 }
 
 // failUnfinished marks every field whose effect did not happen as FAILED.
@@ -365,243 +373,37 @@ func (a *attempt) failUnfinished(msg string) {
 	}
 }
 
-func (s *Stage) apply(ctx context.Context, a *attempt) (err error) {
-	pred := a.pred
-	a.plans = initialPlans(pred)
-	if t := pred.GetTicket(); t != nil && t.CreatedAt != nil {
-		a.createdAt = t.CreatedAt.AsTime()
-	}
-	if !anyPending(a.plans) {
-		return nil // shadow, abstain: nothing to do in the ticket system
-	}
-	src := pred.TicketUpdatedAt.AsTime()
-	hash := DecisionHash(pred)
-
-	var rec *ledger.Applied
-	switch r, err := s.ledger.GetApplied(ctx, pred.System, pred.Account, pred.TicketId); {
-	case err == nil:
-		rec = &r
-	case !errors.Is(err, ledger.ErrNotFound):
-		return fmt.Errorf("read ledger: %w", err)
-	}
-	if rec != nil {
-		if rec.ProducedByWrite(src) {
-			// Caught between the write's note and its record (a poll or a
-			// webhook): an echo of autotriage, not a change to triage.
-			skipPending(a.plans, v1.Action_ACTION_SKIPPED, ReasonOwnVersion)
-			return nil
-		}
-		if src.Before(rec.NewestSource()) {
-			skipPending(a.plans, v1.Action_ACTION_SKIPPED, ReasonNewerApplied)
-			return nil
-		}
-		if in := rec.Lease(s.now()); in != nil && !in.Same(src, hash) {
-			return &leaseHeld{holder: in.Holder, until: in.Until}
-		}
-	}
-
-	s.account.learn(pred.System, pred.Account)
-	cat, fetched, err := s.catalog.get(ctx)
-	if err != nil {
-		return err
-	}
-	if fetched {
-		s.catalogFetched(ctx, cat)
-	}
-	if missing := resolvePlans(a.plans, cat, s.labelMap); len(missing) > 0 {
-		fresh, refreshed, err := s.catalog.refresh(ctx)
-		if err != nil {
-			return err
-		}
-		if refreshed {
-			cat = fresh
-			s.catalogFetched(ctx, cat)
-			missing = resolvePlans(a.plans, cat, s.labelMap)
-		}
-		s.notInCatalog(ctx, missing)
-	}
-	if !anyPending(a.plans) {
-		return nil
-	}
-
-	cur, gone, err := s.current(ctx, pred, rec)
-	if err != nil {
-		return err
-	}
-	if gone {
-		skipPending(a.plans, v1.Action_ACTION_SKIPPED, ReasonGone)
-		return nil
-	}
-	if !cur.CreatedAt.IsZero() {
-		a.createdAt = cur.CreatedAt
-	}
-	if s.cfg.Reread || pred.GetTicket() == nil {
-		a.readAt = cur.UpdatedAt // read from the ticket system just now
-		a.observed = ledger.SeenOf(cur, s.now())
-	}
-	var intent *ledger.Intent
-	if rec != nil {
-		intent = rec.IntentFor(src, hash)
-	}
-	decide(a.plans, pred, cur, rec, intent, cat, s.cfg.Notes)
-
-	noting := s.cfg.Notes && slices.ContainsFunc(a.plans, func(p *fieldPlan) bool { return p.noted })
-	var np notePlan
-	if noting {
-		if np, err = s.planNote(ctx, a, rec, hash); err != nil {
-			if isGone(err) {
-				a.gone()
-				return nil
-			}
-			return err
-		}
-	}
-
-	// The intent (what the PUT will set, the note's claim) is recorded
-	// before the note and the PUT: it is the ticket's write lease (see
-	// lease.go), and it lets a delivery after a crash tell this write from
-	// a person's (decide) and never post the note twice.
-	if slices.ContainsFunc(a.plans, func(p *fieldPlan) bool { return p.write }) || np.set != nil || np.post {
-		if rec, err = s.recordIntent(ctx, a, rec, hash, &np, cur); err != nil {
-			return err
-		}
-		defer func() {
-			// A delivery that ends without its final record gives the
-			// lease back, unless a write of its may still land.
-			if !a.released && !a.writeUnknown {
-				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-				defer cancel()
-				s.releaseLease(rctx, a, rec)
-			}
-		}()
-	}
-	wctx, cancel := s.writeContext(ctx, a)
-	defer cancel()
-
-	var permanent error
-	note := noteResult{written: np.written, convID: np.convID}
-	var noteErr error
-	if np.post {
-		note, noteErr = s.postNote(wctx, pred, hash, renderNote(pred, a.plans, hash, s.cfg.TicketURL))
-		if note.refused {
-			rec = s.releaseNote(ctx, a, rec, np)
-		} else if noteErr != nil && mayHaveLanded(noteErr) {
-			a.writeUnknown = true
-		}
-	}
-	if noting {
-		switch err := noteErr; {
-		case err == nil:
-			a.noteWritten = note.written
-			if !note.posted {
-				s.metrics.notes.WithLabelValues("already_written").Inc()
-			}
-		case isGone(err):
-			a.gone()
-			return nil
-		case errors.Is(err, ticketsystem.ErrValidation):
-			// The note was refused; the fields to apply still are.
-			a.errText = "note rejected: " + err.Error()
-			for _, p := range a.plans {
-				if p.out.Action == v1.Action_ACTION_SUGGESTED {
-					p.finish(v1.Action_ACTION_FAILED, ReasonRejected)
-				}
-			}
-			permanent = pipeline.Permanent(fmt.Errorf("note for ticket %d: %w", pred.TicketId, err))
-		default:
-			return err
-		}
-	}
-	written := s.writtenState(hash, note)
-
-	// A note posted now is always followed by the PUT (with at least the
-	// tag), whose answer names the version autotriage's writes produced.
-	upd := buildUpdate(a.plans, cur, s.cfg.Tag, a.noteWritten, note.posted)
-	var writtenAt time.Time
-	if !upd.IsZero() {
-		after, err := s.tickets.UpdateTicket(wctx, pred.TicketId, upd)
-		switch {
-		case err == nil:
-			s.metrics.writes.WithLabelValues("ok").Inc()
-			a.putApplied = true
-			writtenAt = after.UpdatedAt
-			if !after.UpdatedAt.IsZero() {
-				a.observed = ledger.SeenOf(after, s.now())
-				rec = s.recordObserved(ctx, a, rec)
-			}
-		case isGone(err):
-			s.metrics.writes.WithLabelValues("gone").Inc()
-			s.recordNote(ctx, a, rec, written)
-			a.gone()
-			return permanent
-		case errors.Is(err, ticketsystem.ErrValidation):
-			s.metrics.writes.WithLabelValues("rejected").Inc()
-			if gone := s.writtenLabelsGone(ctx, a.plans); len(gone) > 0 {
-				// The cached catalog was stale: a value written was removed
-				// from the helpdesk. The next delivery resolves the labels
-				// against the fresh catalog and skips that field.
-				s.recordNote(ctx, a, rec, written)
-				return pipeline.RetryAfter(fmt.Errorf("update of ticket %d rejected: %s no longer in the helpdesk: %w",
-					pred.TicketId, strings.Join(gone, ", "), err), time.Second)
-			}
-			a.errText = joinErr(a.errText, "update rejected: "+err.Error())
-			for _, p := range a.plans {
-				if p.write {
-					p.write = false
-					p.out.NewValue = ""
-					p.finish(v1.Action_ACTION_FAILED, ReasonRejected)
-				}
-			}
-			permanent = pipeline.Permanent(fmt.Errorf("update of ticket %d: %w", pred.TicketId, err))
-		default:
-			s.metrics.writes.WithLabelValues("error").Inc()
-			if mayHaveLanded(err) {
-				a.writeUnknown = true
-			}
-			// The retry must not pay a conversations read to learn that
-			// the note it posted exists.
-			s.recordNote(ctx, a, rec, written)
-			return fmt.Errorf("update ticket %d: %w", pred.TicketId, err)
-		}
-	}
-
-	applied := slices.ContainsFunc(a.plans, func(p *fieldPlan) bool { return p.out.Action == v1.Action_ACTION_APPLIED })
-	if applied || note.posted || a.putApplied {
-		if err := s.record(ctx, a, rec, cat, writtenAt, written); err != nil {
-			return err
-		}
-	}
-	return permanent
-}
-
 // current returns the ticket as the prediction is checked against.
 //
-// By default it costs no API call: it is the newest version autotriage has
-// observed, that is the newer of the fetcher's seen record (every version
-// the fetcher reads) and the writer's own in the ledger record (the version
-// its last PUT produced, Applied.Seen) when it is at least as new as the
-// predicted version, else the predicted version itself. A field then counts
-// as changed by a person when that newer version holds another value than
-// the predicted one (decide). When autotriage's own last write is newer
+// Without Reread it costs no API call: it is the newest version autotriage
+// has observed, that is the newer of the fetcher's seen record (every
+// version the fetcher reads) and the writer's own in the ledger record (the
+// version its last PUT produced, Applied.Seen) when it is at least as new as
+// the predicted version, else the predicted version itself. A field then
+// counts as changed by a person when that newer version holds another value
+// than the predicted one (decide). When autotriage's own last write is newer
 // than both, the tags it added are merged in, so a PUT built on an older
 // version does not drop them.
 //
-// With Reread, or for a prediction that carries no ticket snapshot, the
-// ticket is read (GET, 1 credit); apply keeps that version in the record it
-// stores.
+// With Reread, for a prediction that carries no ticket snapshot, or when an
+// earlier delivery of this decision recorded its intent and never its write
+// (it died or failed after its intent: its PUT may have landed without its
+// version being recorded anywhere), the ticket is read (GET, 1 credit; read
+// reports it), and apply keeps that version in the record it stores.
 //
 // gone reports a ticket known to be deleted or spam.
-func (s *Stage) current(ctx context.Context, pred *v1.Prediction, rec *ledger.Applied) (cur *ticketsystem.Ticket, gone bool, err error) {
+func (s *Stage) current(ctx context.Context, a *attempt) (cur *ticketsystem.Ticket, read, gone bool, err error) {
+	pred, rec := a.pred, a.rec
 	was := pred.GetTicket()
-	if s.cfg.Reread || was == nil {
+	if s.cfg.Reread || was == nil || unrecordedIntent(rec, pred.TicketUpdatedAt.AsTime(), a.hash) {
 		cur, err := s.tickets.GetTicket(ctx, pred.TicketId)
 		if isGone(err) || (err == nil && (cur.Spam || cur.Deleted)) {
-			return nil, true, nil
+			return nil, false, true, nil
 		}
 		if err != nil {
-			return nil, false, fmt.Errorf("read ticket %d: %w", pred.TicketId, err)
+			return nil, false, false, fmt.Errorf("read ticket %d: %w", pred.TicketId, err)
 		}
-		return cur, false, nil
+		return cur, true, false, nil
 	}
 	cur = &ticketsystem.Ticket{
 		ID: pred.TicketId, Tags: slices.Clone(was.Tags), Type: was.Type, GroupID: was.GroupId,
@@ -618,7 +420,7 @@ func (s *Stage) current(ctx context.Context, pred *v1.Prediction, rec *ledger.Ap
 	case errors.Is(err, ledger.ErrUnreadable):
 		s.log.Warn("unreadable seen record; checking against the predicted version and autotriage's own", "ticket", pred.TicketId, "err", err)
 	default:
-		return nil, false, fmt.Errorf("read the newest observed version: %w", err)
+		return nil, false, false, fmt.Errorf("read the newest observed version: %w", err)
 	}
 	if rs, ok := ledger.NewestSeen(fs, found, rec); ok && !rs.UpdatedAt.Before(cur.UpdatedAt) {
 		cur.UpdatedAt, cur.GroupID, cur.Type = rs.UpdatedAt, rs.GroupID, rs.Type
@@ -626,12 +428,23 @@ func (s *Stage) current(ctx context.Context, pred *v1.Prediction, rec *ledger.Ap
 		cur.Spam, cur.Deleted = rs.Spam, rs.Deleted
 	}
 	if cur.Spam || cur.Deleted {
-		return nil, true, nil
+		return nil, false, true, nil
 	}
 	if rec != nil && rec.WrittenUpdatedAt.After(cur.UpdatedAt) {
 		cur.Tags = mergeTags(cur.Tags, rec.Fields.Tags, []string{s.cfg.Tag})
 	}
-	return cur, false, nil
+	return cur, false, false, nil
+}
+
+// unrecordedIntent reports whether the record holds the intent of the
+// decision made from source that no delivery finished: not released, so
+// its note and PUT may have landed.
+func unrecordedIntent(rec *ledger.Applied, source time.Time, decision string) bool {
+	if rec == nil {
+		return false
+	}
+	in := rec.IntentFor(source, decision)
+	return in != nil && !in.Until.IsZero()
 }
 
 // recordIntent stores, in the ticket's ledger record, the write this
@@ -742,33 +555,6 @@ func (s *Stage) recordNote(ctx context.Context, a *attempt, rec *ledger.Applied,
 		s.log.Warn("note written but not recorded", "ticket", a.pred.TicketId, "err", err)
 	}
 }
-
-// recordObserved stores the version the PUT produced in the ticket's
-// record (Applied.Seen) at once, before anything else: a delivery after a
-// crash between here and the final record finds the values this one wrote
-// as the ticket's newest version and reports them as autotriage's (by the
-// intent) instead of writing them again. It is one compare-and-set, the
-// round trip that recorded the version in the seen record before that
-// record became the fetcher's alone. A failure is logged; the final record
-// stores the version too.
-func (s *Stage) recordObserved(ctx context.Context, a *attempt, rec *ledger.Applied) *ledger.Applied {
-	next, err := s.updateRecord(ctx, a.pred, rec, func(r *ledger.Applied, found bool) error {
-		if !found {
-			return errNoRecord
-		}
-		r.ObserveSeen(a.observed)
-		return nil
-	})
-	if err != nil {
-		s.log.Warn("cannot record the ticket version autotriage wrote", "ticket", a.pred.TicketId, "err", err)
-		return rec
-	}
-	return next
-}
-
-// errNoRecord: the ticket's record is gone (expired) since this delivery
-// stored its intent.
-var errNoRecord = errors.New("the ticket's ledger record is gone")
 
 // updateRecord stores merge's change to the ticket's ledger record. rec is
 // the record as this delivery last read or stored it (nil: there was none),
