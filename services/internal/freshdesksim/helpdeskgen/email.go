@@ -167,24 +167,46 @@ func (g *Generator) emailify(t *Ticket, gi int, lang *langDef, paras []string, q
 		txt.WriteString(p)
 		txt.WriteString("\n\n")
 	}
-	// The rich signature replaces the plain one.
-	sig := paras[len(paras)-1]
+	e.signature(&h, &txt, ml, t, paras[len(paras)-1])
+	depth := e.thread(&h, &txt, ml, t, gi, lang, paras, textTarget)
+	if quoted != "" {
+		h.WriteString("<div>" + strings.ReplaceAll(html.EscapeString(quoted), "\n", "<br>") + "</div>")
+		txt.WriteString(quoted + "\n")
+	}
+	for range depth {
+		h.WriteString("</blockquote></div>")
+	}
+	e.inlineImages(&h, ml, imageBytes)
+	h.WriteString("</div>")
+	t.Description = h.String()
+	t.DescriptionText = strings.TrimSpace(txt.String())
+	t.Email = true
+	t.Source = 1 // e-mail
+}
+
+// signature writes the rich signature, which replaces the plain one (sig).
+func (e *emailGen) signature(h, txt *strings.Builder, ml mailLang, t *Ticket, sig string) {
 	name := t.RequesterName
 	h.WriteString(`<div><br></div>-- <br><div dir="ltr" class="gmail_signature"><table cellpadding="0" cellspacing="0" style="font-family:Arial,sans-serif;font-size:12px;color:#444"><tr>`)
 	if e.rng.IntN(3) > 0 {
-		fmt.Fprintf(&h, `<td style="padding-right:10px"><img src="%s" alt="logo" width="48" height="48"></td>`, e.pngDataURI(48, 48, false))
+		fmt.Fprintf(h, `<td style="padding-right:10px"><img src="%s" alt="logo" width="48" height="48"></td>`, e.pngDataURI(48, 48, false))
 	}
 	title := e.pick(ml.titles)
 	phone := fmt.Sprintf("+%d %d %d", 30+e.rng.IntN(20), 100+e.rng.IntN(900), 100000+e.rng.IntN(900000))
-	fmt.Fprintf(&h, `<td><b>%s</b><br>%s<br>%s<br>Tel. %s<br><a href="mailto:%s">%s</a></td></tr></table>`,
+	fmt.Fprintf(h, `<td><b>%s</b><br>%s<br>%s<br>Tel. %s<br><a href="mailto:%s">%s</a></td></tr></table>`,
 		html.EscapeString(name), html.EscapeString(title), html.EscapeString(t.Company), phone, t.RequesterEmail, t.RequesterEmail)
-	fmt.Fprintf(&h, `<p style="font-size:9px;color:#999">%s</p></div>`, html.EscapeString(ml.footer))
+	fmt.Fprintf(h, `<p style="font-size:9px;color:#999">%s</p></div>`, html.EscapeString(ml.footer))
 	txt.WriteString(sig + "\n" + title + "\nTel. " + phone + "\n\n" + ml.footer + "\n")
 
-	// The thread this message answers: alternating agent replies and
-	// customer messages, newest first, each quoting the ones before. Quoted
-	// text includes the ticket's own first message and sometimes a
-	// forwarded chain or a pasted log, until the text budget is spent.
+}
+
+// thread writes the thread this message answers: alternating agent replies
+// and customer messages, newest first, each quoting the ones before. Quoted
+// text includes the ticket's own first message and sometimes a forwarded
+// chain or a pasted log, until the text budget is spent. It returns how many
+// quotes are open, for the caller to close.
+func (e *emailGen) thread(h, txt *strings.Builder, ml mailLang, t *Ticket, gi int, lang *langDef, paras []string, textTarget int) int {
+	name := t.RequesterName
 	v := vocabFor(gi, lang.code)
 	when := 1 + e.rng.IntN(20)
 	depth := 0
@@ -195,7 +217,7 @@ func (g *Generator) emailify(t *Ticket, gi int, lang *langDef, paras []string, q
 			who, addr = name, t.RequesterEmail
 		}
 		date := fmt.Sprintf("2024-%02d-%02d %02d:%02d", 1+e.rng.IntN(12), 1+e.rng.IntN(28), 8+e.rng.IntN(10), e.rng.IntN(60))
-		fmt.Fprintf(&h, `<div class="gmail_quote"><div dir="ltr" class="gmail_attr">%s<br></div><blockquote class="gmail_quote" style="margin:0px 0px 0px 0.8ex;border-left:1px solid rgb(204,204,204);padding-left:1ex">`,
+		fmt.Fprintf(h, `<div class="gmail_quote"><div dir="ltr" class="gmail_attr">%s<br></div><blockquote class="gmail_quote" style="margin:0px 0px 0px 0.8ex;border-left:1px solid rgb(204,204,204);padding-left:1ex">`,
 			fmt.Sprintf(ml.wrote, date, html.EscapeString(who), addr))
 		txt.WriteString("\n" + html.UnescapeString(fmt.Sprintf(ml.wrote, date, who, addr)) + "\n")
 		var msg []string
@@ -217,24 +239,21 @@ func (g *Generator) emailify(t *Ticket, gi int, lang *langDef, paras []string, q
 		}
 		remaining := textTarget - h.Len()
 		if !agent && remaining > 8<<10 && e.rng.IntN(3) == 0 {
-			e.pastedLog(&h, &txt, ml, min(remaining/2, 256<<10))
+			e.pastedLog(h, txt, ml, min(remaining/2, 256<<10))
 		}
 		if depth > 0 && depth%4 == 3 && remaining > 2<<10 && e.rng.IntN(2) == 0 {
-			e.forwarded(&h, &txt, ml, t, lang, v, when)
+			e.forwarded(h, txt, ml, t, lang, v, when)
 		}
 		depth++
 		if depth > 400 {
 			break
 		}
 	}
-	if quoted != "" {
-		h.WriteString("<div>" + strings.ReplaceAll(html.EscapeString(quoted), "\n", "<br>") + "</div>")
-		txt.WriteString(quoted + "\n")
-	}
-	for range depth {
-		h.WriteString("</blockquote></div>")
-	}
-	// Inline images: screenshots pasted into the message.
+	return depth
+}
+
+// inlineImages writes screenshots pasted into the message, about imageBytes.
+func (e *emailGen) inlineImages(h *strings.Builder, ml mailLang, imageBytes int) {
 	for n := 1; imageBytes > 0; n++ {
 		chunk := imageBytes
 		if imageBytes > 64<<10 && e.rng.IntN(2) == 0 {
@@ -244,14 +263,9 @@ func (g *Generator) emailify(t *Ticket, gi int, lang *langDef, paras []string, q
 		side := max(8, int(math.Sqrt(float64(chunk)*3/4)))
 		uri := e.pngDataURI(side, side, true)
 		alt := fmt.Sprintf(ml.imageAlt, n)
-		fmt.Fprintf(&h, `<div><img src="%s" alt="%s" width="%d" height="%d"><br></div>`, uri, alt, side, side)
+		fmt.Fprintf(h, `<div><img src="%s" alt="%s" width="%d" height="%d"><br></div>`, uri, alt, side, side)
 		imageBytes -= len(uri)
 	}
-	h.WriteString("</div>")
-	t.Description = h.String()
-	t.DescriptionText = strings.TrimSpace(txt.String())
-	t.Email = true
-	t.Source = 1 // e-mail
 }
 
 func (e *emailGen) fill(tmpl string, v groupVocab) string {

@@ -229,30 +229,7 @@ func (g *Generator) Next() Ticket {
 	if g.chance(0.12) {
 		subject = map[string]string{"en": "Re: ", "de": "AW: ", "fr": "RE : ", "es": "RE: "}[lang.code] + subject
 	}
-
-	var paras []string
-	paras = append(paras, g.pick(lang.greetings))
-	var main []string
-	if cues := lang.typeCues[typ]; len(cues) > 0 && g.chance(0.6) {
-		main = append(main, g.pick(cues))
-	}
-	if prio == 4 && g.chance(0.7) {
-		main = append(main, g.pick(lang.urgent))
-	}
-	n := 2 + g.rng.IntN(2)
-	perm := g.rng.Perm(len(v.sentences))
-	for i := 0; i < n && i < len(perm); i++ {
-		main = append(main, g.fill(v.sentences[perm[i]], v))
-	}
-	if g.chance(g.opts.ConfuserRate) {
-		other := (gi + 1 + g.rng.IntN(len(groups)-1)) % len(groups)
-		ov := vocabFor(other, lang.code)
-		main = append(main, g.fill(g.pick(ov.sentences), ov))
-	}
-	for k := g.rng.IntN(3); k > 0; k-- {
-		main = append(main, g.fill(g.pick(lang.fillers), v))
-	}
-	paras = append(paras, g.typos(strings.Join(main, " ")))
+	paras := []string{g.pick(lang.greetings), g.typos(strings.Join(g.mainSentences(lang, gi, v, typ, prio), " "))}
 	first, last := g.pick(lang.firstNames), g.pick(lang.lastNames)
 	name := first + " " + last
 	company := ""
@@ -276,15 +253,54 @@ func (g *Generator) Next() Ticket {
 		text += "\n\n" + quoted
 	}
 	desc := g.renderHTML(paras, quoted)
+	label, misrouted, tags := g.label(gi)
+	src := int(g.pickWeighted(sources)[0] - '0')
+	t := Ticket{
+		Subject: subject, Description: desc, DescriptionText: text,
+		Group: groups[label].name, Type: typ, Priority: prio, Tags: tags, Language: lang.code,
+		RequesterName: name, RequesterEmail: requesterEmail(first, last, company), Company: company, Source: src,
+		ProductArea: g.pick(ProductAreas()), Misrouted: misrouted,
+	}
+	g.emailify(&t, gi, lang, paras, quoted)
+	return t
+}
 
-	label := gi
-	misrouted := false
+// mainSentences are the body of the message: a type cue, urgency, the
+// group's sentences, sometimes one of another group (a confuser), fillers.
+func (g *Generator) mainSentences(lang *langDef, gi int, v groupVocab, typ string, prio int) []string {
+	var main []string
+	if cues := lang.typeCues[typ]; len(cues) > 0 && g.chance(0.6) {
+		main = append(main, g.pick(cues))
+	}
+	if prio == 4 && g.chance(0.7) {
+		main = append(main, g.pick(lang.urgent))
+	}
+	n := 2 + g.rng.IntN(2)
+	perm := g.rng.Perm(len(v.sentences))
+	for i := 0; i < n && i < len(perm); i++ {
+		main = append(main, g.fill(v.sentences[perm[i]], v))
+	}
+	if g.chance(g.opts.ConfuserRate) {
+		other := (gi + 1 + g.rng.IntN(len(groups)-1)) % len(groups)
+		ov := vocabFor(other, lang.code)
+		main = append(main, g.fill(g.pick(ov.sentences), ov))
+	}
+	for k := g.rng.IntN(3); k > 0; k-- {
+		main = append(main, g.fill(g.pick(lang.fillers), v))
+	}
+	return main
+}
+
+// label is the group the ticket is labelled with (another one with
+// probability LabelNoise: misrouted) and that group's tags.
+func (g *Generator) label(gi int) (label int, misrouted bool, tags []string) {
+	label = gi
 	if g.chance(g.opts.LabelNoise) {
 		label = (gi + 1 + g.rng.IntN(len(groups)-1)) % len(groups)
 		misrouted = true
 	}
 	ld := &groups[label]
-	tags := []string{g.pick(ld.tags)}
+	tags = []string{g.pick(ld.tags)}
 	if g.chance(0.3) {
 		if t := g.pick(ld.tags); t != tags[0] {
 			tags = append(tags, t)
@@ -293,6 +309,11 @@ func (g *Generator) Next() Ticket {
 	if g.chance(0.05) {
 		tags = append(tags, "vip")
 	}
+	return label, misrouted, tags
+}
+
+// requesterEmail is first.last at the company's domain (example.com without one).
+func requesterEmail(first, last, company string) string {
 	domain := "example.com"
 	if company != "" {
 		domain = strings.ToLower(strings.Map(func(r rune) rune {
@@ -302,16 +323,7 @@ func (g *Generator) Next() Ticket {
 			return -1
 		}, strings.Fields(company)[0])) + ".example"
 	}
-	email := strings.ToLower(asciiFold(first)+"."+asciiFold(last)) + "@" + domain
-	src := int(g.pickWeighted(sources)[0] - '0')
-	t := Ticket{
-		Subject: subject, Description: desc, DescriptionText: text,
-		Group: ld.name, Type: typ, Priority: prio, Tags: tags, Language: lang.code,
-		RequesterName: name, RequesterEmail: email, Company: company, Source: src,
-		ProductArea: g.pick(ProductAreas()), Misrouted: misrouted,
-	}
-	g.emailify(&t, gi, lang, paras, quoted)
-	return t
+	return strings.ToLower(asciiFold(first)+"."+asciiFold(last)) + "@" + domain
 }
 
 // renderHTML builds Freshdesk-like description HTML: one div per paragraph,
