@@ -1,7 +1,6 @@
 package freshdesksim
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"path"
@@ -21,7 +20,9 @@ import (
 // rewritten first (routable).
 
 // reqCtx is the state of one API request, shared by its middleware and
-// handler through the request's context.
+// handler. It travels with the response writer withRequest installs (an
+// exchange) rather than in the request's context, which would copy the
+// request once more per request.
 type reqCtx struct {
 	ep      string // endpoint: stats, faults, rate-limit sub-limits and costs
 	role    role
@@ -31,9 +32,14 @@ type reqCtx struct {
 	rec     *statusRecorder
 }
 
-type ctxKey struct{}
+// exchange is the response writer of an API request behind withRequest.
+type exchange struct {
+	statusRecorder
+	rc reqCtx
+}
 
-func reqFrom(r *http.Request) *reqCtx { return r.Context().Value(ctxKey{}).(*reqCtx) }
+// reqFrom returns the request state of w, which withRequest installed.
+func reqFrom(w http.ResponseWriter) *reqCtx { return &w.(*exchange).rc }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, rc *reqCtx, id int64)
 
@@ -138,16 +144,17 @@ func (s *Sim) withRequest(ep string, next http.Handler) http.Handler {
 		h := w.Header()
 		h.Set("X-Request-Id", s.reqPrefix+"-"+strconv.FormatUint(s.reqSeq.Add(1), 16))
 		h.Set("X-Freshdesk-API-Version", "latest=v2; requested=v2")
-		rc := &reqCtx{ep: ep, rec: &statusRecorder{ResponseWriter: w}}
-		next.ServeHTTP(rc.rec, r.WithContext(context.WithValue(r.Context(), ctxKey{}, rc)))
-		s.stats.record(ep, rc.cost, rc.rec.status)
+		x := &exchange{statusRecorder: statusRecorder{ResponseWriter: w}}
+		x.rc.ep, x.rc.rec = ep, &x.statusRecorder
+		next.ServeHTTP(x, r)
+		s.stats.record(ep, x.rc.cost, x.status)
 	})
 }
 
 // withAuth answers 401 unless the request carries a known API key.
 func (s *Sim) withAuth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rc := reqFrom(r)
+		rc := reqFrom(w)
 		rc.role, rc.agentID = s.authenticate(r)
 		if rc.role == roleNone {
 			s.setRateHeaders(w.Header(), s.rl.peek(s, s.now()), 0)
@@ -162,7 +169,7 @@ func (s *Sim) withAuth(next http.Handler) http.Handler {
 // rate-limit headers either way.
 func (s *Sim) withRateLimit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rc := reqFrom(r)
+		rc := reqFrom(w)
 		h := w.Header()
 		cost := requestCost(rc.ep, r)
 		dec := s.rl.take(s, rc.ep, cost, s.now())
@@ -183,7 +190,7 @@ func (s *Sim) withRateLimit(next http.Handler) http.Handler {
 // withFaults runs the fault configured for the endpoint (SetFault).
 func (s *Sim) withFaults(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rc := reqFrom(r)
+		rc := reqFrom(w)
 		if s.applyFault(rc.rec, r, rc.ep) {
 			next.ServeHTTP(w, r)
 		}
@@ -223,7 +230,7 @@ func idGate(valid func(string) bool, notFound http.Handler) func(http.Handler) h
 // one, or for "me").
 func withID(h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rc := reqFrom(r)
+		rc := reqFrom(w)
 		rc.id, _ = strconv.ParseInt(r.PathValue("id"), 10, 64)
 		h(w, r, rc, rc.id)
 	})
