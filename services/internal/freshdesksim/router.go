@@ -56,6 +56,9 @@ type apiRoute struct {
 	ep      string
 	validID func(string) bool
 	methods []apiMethod
+	// refusedByID: refused methods reach the sibling {id} pattern instead of
+	// one of this path's own, which would conflict with GET …/{id}.
+	refusedByID bool
 }
 
 // positiveID is Freshdesk's id syntax; anything else is a 404.
@@ -64,8 +67,7 @@ func positiveID(v string) bool {
 	return err == nil && id > 0
 }
 
-// agentRef also accepts "me": its other methods reach the {id} pattern
-// (a method-less /agents/me would conflict with GET /agents/{id}).
+// agentRef also accepts "me", whose refused methods reach /agents/{id}.
 func agentRef(v string) bool { return v == "me" || positiveID(v) }
 
 func (s *Sim) apiRoutes() []apiRoute {
@@ -86,7 +88,7 @@ func (s *Sim) apiRoutes() []apiRoute {
 		{path: "/api/v2/groups/{id}", ep: "groups", validID: positiveID, methods: []apiMethod{{get, "groups", s.handleGroup}}},
 		{path: "/api/v2/agents", ep: "agents", methods: []apiMethod{{get, "agents", s.handleAgents}}},
 		{path: "/api/v2/agents/{$}", ep: "agents"},
-		{path: "/api/v2/agents/me", ep: "agents", methods: []apiMethod{{get, "agents", s.handleAgentMe}}},
+		{path: "/api/v2/agents/me", ep: "agents", refusedByID: true, methods: []apiMethod{{get, "agents", s.handleAgentMe}}},
 		{path: "/api/v2/agents/{id}", ep: "agents", validID: agentRef, methods: []apiMethod{{get, "agents", s.handleAgent}}},
 		{path: "/api/v2/ticket_fields", ep: "ticket_fields", methods: []apiMethod{{get, "ticket_fields", s.handleTicketFields}}},
 	}
@@ -115,7 +117,7 @@ func (s *Sim) apiMux() *http.ServeMux {
 			}
 			mux.Handle(m.method+" "+rt.path, gate(s.chain(m.ep, withID(h))))
 		}
-		if rt.path != "/api/v2/agents/me" {
+		if !rt.refusedByID {
 			mux.Handle(rt.path, gate(s.chain(rt.ep, withID(refuse))))
 		}
 	}
@@ -134,21 +136,23 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // chain puts the API middleware in front of h for endpoint ep.
 func (s *Sim) chain(ep string, h http.Handler) http.Handler {
-	return s.withRequest(ep, s.withAuth(s.withRateLimit(s.withFaults(withAccept(h)))))
+	return s.withRequest(ep)(s.withAuth(s.withRateLimit(s.withFaults(withAccept(h)))))
 }
 
 // withRequest sets the headers every answer carries, starts the request's
 // reqCtx and records the outcome in the stats.
-func (s *Sim) withRequest(ep string, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("X-Request-Id", s.reqPrefix+"-"+strconv.FormatUint(s.reqSeq.Add(1), 16))
-		h.Set("X-Freshdesk-API-Version", "latest=v2; requested=v2")
-		x := &exchange{statusRecorder: statusRecorder{ResponseWriter: w}}
-		x.rc.ep, x.rc.rec = ep, &x.statusRecorder
-		next.ServeHTTP(x, r)
-		s.stats.record(ep, x.rc.cost, x.status)
-	})
+func (s *Sim) withRequest(ep string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := w.Header()
+			h.Set("X-Request-Id", s.reqPrefix+"-"+strconv.FormatUint(s.reqSeq.Add(1), 16))
+			h.Set("X-Freshdesk-API-Version", "latest=v2; requested=v2")
+			x := &exchange{statusRecorder: statusRecorder{ResponseWriter: w}}
+			x.rc.ep, x.rc.rec = ep, &x.statusRecorder
+			next.ServeHTTP(x, r)
+			s.stats.record(ep, x.rc.cost, x.status)
+		})
+	}
 }
 
 // withAuth answers 401 unless the request carries a known API key.

@@ -354,6 +354,8 @@ func validateCustomFields(c *changeSet, k string, v any) {
 	c.errs = append(c.errs, c.s.validateCustom(obj, &c.ch.t)...)
 }
 
+// validateCustom checks the custom_fields object and applies it to t. Null
+// clears a field.
 func (s *Sim) validateCustom(obj map[string]any, t *Ticket) []fieldError {
 	var errs []fieldError
 	names := make([]string, 0, len(obj))
@@ -372,54 +374,63 @@ func (s *Sim) validateCustom(obj map[string]any, t *Ticket) []fieldError {
 			t.CustomFields[name] = nil
 			continue
 		}
-		mismatch := func(want string) {
-			errs = append(errs, fieldError{name, "Value set is of type " + jsonKind(v) + ".It should be a/an " + want, "datatype_mismatch"})
+		x, e := customTypes[cf.typ](cf, v)
+		if e != nil {
+			errs = append(errs, *e)
+			continue
 		}
-		switch cf.typ {
-		case "custom_dropdown":
-			x, isStr := v.(string)
-			if !isStr || !slices.Contains(cf.choices, x) {
-				msg, code := choicesMsg(jsonKind(v), strings.Join(cf.choices, ","), !isStr)
-				errs = append(errs, fieldError{name, msg, code})
-				continue
-			}
-			t.CustomFields[name] = x
-		case "custom_text":
-			x, ok := v.(string)
-			if !ok {
-				mismatch("String")
-				continue
-			}
-			if len(x) > 255 {
-				errs = append(errs, fieldError{name, "Has " + strconv.Itoa(len(x)) + " characters, it can have maximum of 255 characters", "invalid_value"})
-				continue
-			}
-			t.CustomFields[name] = x
-		case "custom_number":
-			n, ok := v.(json.Number)
-			i, err := n.Int64()
-			if !ok || err != nil {
-				mismatch("Integer")
-				continue
-			}
-			t.CustomFields[name] = i
-		case "custom_checkbox":
-			x, ok := v.(bool)
-			if !ok {
-				mismatch("Boolean")
-				continue
-			}
-			t.CustomFields[name] = x
-		case "custom_date":
-			x, ok := v.(string)
-			if _, err := time.Parse("2006-01-02", x); !ok || err != nil {
-				errs = append(errs, fieldError{name, "It should be in the 'yyyy-mm-dd' format", "invalid_value"})
-				continue
-			}
-			t.CustomFields[name] = x
-		}
+		t.CustomFields[name] = x
 	}
 	return errs
+}
+
+// customTypes validate a (non-null) custom field value by the field's type
+// and return the value to store.
+var customTypes = map[string]func(cf *customField, v any) (any, *fieldError){
+	"custom_dropdown": func(cf *customField, v any) (any, *fieldError) {
+		x, isStr := v.(string)
+		if !isStr || !slices.Contains(cf.choices, x) {
+			msg, code := choicesMsg(jsonKind(v), strings.Join(cf.choices, ","), !isStr)
+			return nil, &fieldError{cf.name, msg, code}
+		}
+		return x, nil
+	},
+	"custom_text": func(cf *customField, v any) (any, *fieldError) {
+		x, ok := v.(string)
+		if !ok {
+			return nil, customMismatch(cf, v, "String")
+		}
+		if len(x) > 255 {
+			return nil, &fieldError{cf.name, "Has " + strconv.Itoa(len(x)) + " characters, it can have maximum of 255 characters", "invalid_value"}
+		}
+		return x, nil
+	},
+	"custom_number": func(cf *customField, v any) (any, *fieldError) {
+		n, ok := v.(json.Number)
+		i, err := n.Int64()
+		if !ok || err != nil {
+			return nil, customMismatch(cf, v, "Integer")
+		}
+		return i, nil
+	},
+	"custom_checkbox": func(cf *customField, v any) (any, *fieldError) {
+		x, ok := v.(bool)
+		if !ok {
+			return nil, customMismatch(cf, v, "Boolean")
+		}
+		return x, nil
+	},
+	"custom_date": func(cf *customField, v any) (any, *fieldError) {
+		x, ok := v.(string)
+		if _, err := time.Parse("2006-01-02", x); !ok || err != nil {
+			return nil, &fieldError{cf.name, "It should be in the 'yyyy-mm-dd' format", "invalid_value"}
+		}
+		return x, nil
+	},
+}
+
+func customMismatch(cf *customField, v any, want string) *fieldError {
+	return &fieldError{cf.name, "Value set is of type " + jsonKind(v) + ".It should be a/an " + want, "datatype_mismatch"}
 }
 
 // applyStatusTimes keeps the stats timestamps consistent with a status change.
