@@ -59,165 +59,189 @@ type adminFault struct {
 
 func (s *Sim) adminMux() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /_sim/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		adminJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("POST /_sim/generate", func(w http.ResponseWriter, r *http.Request) {
-		var o struct {
-			History     int     `json:"history"`
-			New         int     `json:"new"`
-			HistoryDays int     `json:"history_days"`
-			ArrivalRate float64 `json:"arrival_rate"`
-			Arrivals    int     `json:"arrivals"`
-			EmailShare  float64 `json:"email_share"`
-		}
-		if !readAdmin(w, r, &o) {
-			return
-		}
-		if err := s.Generate(GenerateOptions(o)); err != nil {
-			adminErr(w, http.StatusBadRequest, err)
-			return
-		}
-		adminJSON(w, http.StatusOK, map[string]int{"tickets": len(s.TicketIDs())})
-	})
-	mux.HandleFunc("POST /_sim/dataset", func(w http.ResponseWriter, r *http.Request) {
-		var o struct {
-			Dir          string  `json:"dir"`
-			HistoryLimit int     `json:"history_limit"`
-			NewLimit     int     `json:"new_limit"`
-			Rate         float64 `json:"rate"`
-		}
-		if !readAdmin(w, r, &o) {
-			return
-		}
-		if err := s.LoadDataset(o.Dir, DatasetOptions{HistoryLimit: o.HistoryLimit, NewLimit: o.NewLimit, Rate: o.Rate}); err != nil {
-			adminErr(w, http.StatusBadRequest, err)
-			return
-		}
-		adminJSON(w, http.StatusOK, map[string]int{"tickets": len(s.TicketIDs())})
-	})
-	mux.HandleFunc("POST /_sim/tickets", func(w http.ResponseWriter, r *http.Request) {
-		var o struct {
-			Subject      string         `json:"subject"`
-			Description  string         `json:"description"`
-			Email        string         `json:"email"`
-			Name         string         `json:"name"`
-			Company      string         `json:"company"`
-			Priority     int            `json:"priority"`
-			Source       int            `json:"source"`
-			Tags         []string       `json:"tags"`
-			CustomFields map[string]any `json:"custom_fields"`
-			Labels       *Labels        `json:"labels"`
-		}
-		if !readAdmin(w, r, &o) {
-			return
-		}
-		id, err := s.AddTicket(NewTicket(o))
-		if err != nil {
-			adminErr(w, http.StatusBadRequest, err)
-			return
-		}
-		adminJSON(w, http.StatusCreated, map[string]int64{"id": id})
-	})
-	mux.HandleFunc("GET /_sim/tickets/{id}", func(w http.ResponseWriter, r *http.Request) {
-		id, ok := pathID(w, r)
-		if !ok {
-			return
-		}
-		s.mu.RLock()
-		tk := s.tickets[id]
-		s.mu.RUnlock()
-		if tk == nil {
-			adminErr(w, http.StatusNotFound, ErrNotFound)
-			return
-		}
-		var labels *Labels
-		if l, ok := s.TrueLabels(id); ok {
-			labels = &l
-		}
-		adminJSON(w, http.StatusOK, map[string]any{
-			"ticket": json.RawMessage(tk.view), "labels": labels, "notes": s.Notes(id),
-		})
-	})
-	mux.HandleFunc("POST /_sim/tickets/{id}/agent_update", func(w http.ResponseWriter, r *http.Request) {
-		id, ok := pathID(w, r)
-		if !ok {
-			return
-		}
-		var fields map[string]any
-		if !readAdmin(w, r, &fields) {
-			return
-		}
-		err := s.AgentUpdate(id, fields)
-		var ve *ValidationError
-		switch {
-		case errors.Is(err, ErrNotFound):
-			adminErr(w, http.StatusNotFound, err)
-		case errors.As(err, &ve):
-			adminJSON(w, http.StatusBadRequest, ve)
-		case err != nil:
-			adminErr(w, http.StatusBadRequest, err)
-		default:
-			t, _ := s.Ticket(id)
-			adminJSON(w, http.StatusOK, map[string]any{"id": id, "updated_at": t.UpdatedAt})
-		}
-	})
-	mux.HandleFunc("POST /_sim/tickets/{id}/spam", func(w http.ResponseWriter, r *http.Request) {
-		id, ok := pathID(w, r)
-		if !ok {
-			return
-		}
-		var o struct {
-			Spam    bool `json:"spam"`
-			Deleted bool `json:"deleted"`
-		}
-		if !readAdmin(w, r, &o) {
-			return
-		}
-		if err := s.SetSpam(id, o.Spam, o.Deleted); err != nil {
-			adminErr(w, http.StatusNotFound, err)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	})
-	mux.HandleFunc("GET /_sim/stats", func(w http.ResponseWriter, _ *http.Request) {
-		adminJSON(w, http.StatusOK, s.Stats())
-	})
-	mux.HandleFunc("POST /_sim/stats/reset", func(w http.ResponseWriter, _ *http.Request) {
-		s.ResetStats()
-		w.WriteHeader(http.StatusNoContent)
-	})
-	mux.HandleFunc("GET /_sim/faults", func(w http.ResponseWriter, _ *http.Request) {
-		out := map[string]adminFault{}
-		for k, f := range s.Faults() {
-			out[k] = adminFault{f.ErrorRate, f.Status, f.Latency.String(), f.ResetRate, f.Burst}
-		}
-		adminJSON(w, http.StatusOK, out)
-	})
-	mux.HandleFunc("PUT /_sim/faults/{endpoint}", func(w http.ResponseWriter, r *http.Request) {
-		var o adminFault
-		if !readAdmin(w, r, &o) {
-			return
-		}
-		var lat time.Duration
-		if o.Latency != "" {
-			d, err := time.ParseDuration(o.Latency)
-			if err != nil || d < 0 {
-				adminErr(w, http.StatusBadRequest, fmt.Errorf("invalid latency %q", o.Latency))
-				return
-			}
-			lat = d
-		}
-		if o.ErrorRate < 0 || o.ErrorRate > 1 || o.ResetRate < 0 || o.ResetRate > 1 || o.Burst < 0 || (o.Status != 0 && (o.Status < 400 || o.Status > 599)) {
-			adminErr(w, http.StatusBadRequest, errors.New("rates must be in [0,1], burst >= 0, status 400-599"))
-			return
-		}
-		s.SetFault(r.PathValue("endpoint"), Fault{ErrorRate: o.ErrorRate, Status: o.Status, Latency: lat, ResetRate: o.ResetRate, Burst: o.Burst})
-		w.WriteHeader(http.StatusNoContent)
-	})
-	mux.HandleFunc("DELETE /_sim/faults/{endpoint}", func(w http.ResponseWriter, r *http.Request) {
-		s.SetFault(r.PathValue("endpoint"), Fault{})
-		w.WriteHeader(http.StatusNoContent)
-	})
+	mux.HandleFunc("GET /_sim/healthz", s.adminHealth)
+	mux.HandleFunc("POST /_sim/generate", s.adminGenerate)
+	mux.HandleFunc("POST /_sim/dataset", s.adminDataset)
+	mux.HandleFunc("POST /_sim/tickets", s.adminAddTicket)
+	mux.HandleFunc("GET /_sim/tickets/{id}", s.adminTicket)
+	mux.HandleFunc("POST /_sim/tickets/{id}/agent_update", s.adminAgentUpdate)
+	mux.HandleFunc("POST /_sim/tickets/{id}/spam", s.adminSpam)
+	mux.HandleFunc("GET /_sim/stats", s.adminStats)
+	mux.HandleFunc("POST /_sim/stats/reset", s.adminResetStats)
+	mux.HandleFunc("GET /_sim/faults", s.adminFaults)
+	mux.HandleFunc("PUT /_sim/faults/{endpoint}", s.adminSetFault)
+	mux.HandleFunc("DELETE /_sim/faults/{endpoint}", s.adminClearFault)
 	return mux
+}
+
+func (s *Sim) adminHealth(w http.ResponseWriter, _ *http.Request) {
+	adminJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Sim) adminGenerate(w http.ResponseWriter, r *http.Request) {
+	var o struct {
+		History     int     `json:"history"`
+		New         int     `json:"new"`
+		HistoryDays int     `json:"history_days"`
+		ArrivalRate float64 `json:"arrival_rate"`
+		Arrivals    int     `json:"arrivals"`
+		EmailShare  float64 `json:"email_share"`
+	}
+	if !readAdmin(w, r, &o) {
+		return
+	}
+	if err := s.Generate(GenerateOptions(o)); err != nil {
+		adminErr(w, http.StatusBadRequest, err)
+		return
+	}
+	adminJSON(w, http.StatusOK, map[string]int{"tickets": len(s.TicketIDs())})
+}
+
+func (s *Sim) adminDataset(w http.ResponseWriter, r *http.Request) {
+	var o struct {
+		Dir          string  `json:"dir"`
+		HistoryLimit int     `json:"history_limit"`
+		NewLimit     int     `json:"new_limit"`
+		Rate         float64 `json:"rate"`
+	}
+	if !readAdmin(w, r, &o) {
+		return
+	}
+	if err := s.LoadDataset(o.Dir, DatasetOptions{HistoryLimit: o.HistoryLimit, NewLimit: o.NewLimit, Rate: o.Rate}); err != nil {
+		adminErr(w, http.StatusBadRequest, err)
+		return
+	}
+	adminJSON(w, http.StatusOK, map[string]int{"tickets": len(s.TicketIDs())})
+}
+
+func (s *Sim) adminAddTicket(w http.ResponseWriter, r *http.Request) {
+	var o struct {
+		Subject      string         `json:"subject"`
+		Description  string         `json:"description"`
+		Email        string         `json:"email"`
+		Name         string         `json:"name"`
+		Company      string         `json:"company"`
+		Priority     int            `json:"priority"`
+		Source       int            `json:"source"`
+		Tags         []string       `json:"tags"`
+		CustomFields map[string]any `json:"custom_fields"`
+		Labels       *Labels        `json:"labels"`
+	}
+	if !readAdmin(w, r, &o) {
+		return
+	}
+	id, err := s.AddTicket(NewTicket(o))
+	if err != nil {
+		adminErr(w, http.StatusBadRequest, err)
+		return
+	}
+	adminJSON(w, http.StatusCreated, map[string]int64{"id": id})
+}
+
+func (s *Sim) adminTicket(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	s.mu.RLock()
+	tk := s.tickets[id]
+	s.mu.RUnlock()
+	if tk == nil {
+		adminErr(w, http.StatusNotFound, ErrNotFound)
+		return
+	}
+	var labels *Labels
+	if l, ok := s.TrueLabels(id); ok {
+		labels = &l
+	}
+	adminJSON(w, http.StatusOK, map[string]any{
+		"ticket": json.RawMessage(tk.view), "labels": labels, "notes": s.Notes(id),
+	})
+}
+
+func (s *Sim) adminAgentUpdate(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	var fields map[string]any
+	if !readAdmin(w, r, &fields) {
+		return
+	}
+	err := s.AgentUpdate(id, fields)
+	var ve *ValidationError
+	switch {
+	case errors.Is(err, ErrNotFound):
+		adminErr(w, http.StatusNotFound, err)
+	case errors.As(err, &ve):
+		adminJSON(w, http.StatusBadRequest, ve)
+	case err != nil:
+		adminErr(w, http.StatusBadRequest, err)
+	default:
+		t, _ := s.Ticket(id)
+		adminJSON(w, http.StatusOK, map[string]any{"id": id, "updated_at": t.UpdatedAt})
+	}
+}
+
+func (s *Sim) adminSpam(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	var o struct {
+		Spam    bool `json:"spam"`
+		Deleted bool `json:"deleted"`
+	}
+	if !readAdmin(w, r, &o) {
+		return
+	}
+	if err := s.SetSpam(id, o.Spam, o.Deleted); err != nil {
+		adminErr(w, http.StatusNotFound, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Sim) adminStats(w http.ResponseWriter, _ *http.Request) {
+	adminJSON(w, http.StatusOK, s.Stats())
+}
+
+func (s *Sim) adminResetStats(w http.ResponseWriter, _ *http.Request) {
+	s.ResetStats()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Sim) adminFaults(w http.ResponseWriter, _ *http.Request) {
+	out := map[string]adminFault{}
+	for k, f := range s.Faults() {
+		out[k] = adminFault{f.ErrorRate, f.Status, f.Latency.String(), f.ResetRate, f.Burst}
+	}
+	adminJSON(w, http.StatusOK, out)
+}
+
+func (s *Sim) adminSetFault(w http.ResponseWriter, r *http.Request) {
+	var o adminFault
+	if !readAdmin(w, r, &o) {
+		return
+	}
+	var lat time.Duration
+	if o.Latency != "" {
+		d, err := time.ParseDuration(o.Latency)
+		if err != nil || d < 0 {
+			adminErr(w, http.StatusBadRequest, fmt.Errorf("invalid latency %q", o.Latency))
+			return
+		}
+		lat = d
+	}
+	if o.ErrorRate < 0 || o.ErrorRate > 1 || o.ResetRate < 0 || o.ResetRate > 1 || o.Burst < 0 || (o.Status != 0 && (o.Status < 400 || o.Status > 599)) {
+		adminErr(w, http.StatusBadRequest, errors.New("rates must be in [0,1], burst >= 0, status 400-599"))
+		return
+	}
+	s.SetFault(r.PathValue("endpoint"), Fault{ErrorRate: o.ErrorRate, Status: o.Status, Latency: lat, ResetRate: o.ResetRate, Burst: o.Burst})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Sim) adminClearFault(w http.ResponseWriter, r *http.Request) {
+	s.SetFault(r.PathValue("endpoint"), Fault{})
+	w.WriteHeader(http.StatusNoContent)
 }

@@ -365,131 +365,141 @@ func (s *Sim) handleTicketFields(w http.ResponseWriter, r *http.Request, _ *reqC
 
 func (s *Sim) renderFields(onlyType string) []byte {
 	fc := s.fields
+	defs := []fieldDef{
+		{id: 60000000001, name: "requester", label: "Search a requester", typ: "default_requester"},
+		{id: 60000000002, name: "subject", label: "Subject", typ: "default_subject"},
+		{id: 60000000003, name: "ticket_type", label: "Type", typ: "default_ticket_type", choices: strArray(fc.types)},
+		{id: 60000000004, name: "source", label: "Source", typ: "default_source", choices: sourceChoicesJSON},
+		{id: 60000000005, name: "status", label: "Status", typ: "default_status", choices: statusChoicesJSON},
+		{id: 60000000006, name: "priority", label: "Priority", typ: "default_priority", choices: priorityChoicesJSON},
+		{id: 60000000007, name: "group", label: "Group", typ: "default_group", choices: s.groupChoicesJSON},
+		{id: 60000000008, name: "agent", label: "Agent", typ: "default_agent", choices: s.agentChoicesJSON},
+		{id: 60000000009, name: "description", label: "Description", typ: "default_description"},
+		{id: 60000000010, name: "company", label: "Company", typ: "default_company"},
+	}
+	for i := range defs {
+		defs[i].def = true
+	}
+	for _, c := range fc.custom {
+		d := fieldDef{id: c.id, name: c.name, label: c.label, typ: c.typ}
+		if c.typ == "custom_dropdown" {
+			d.choices = strArray(c.choices)
+		}
+		defs = append(defs, d)
+	}
 	b := []byte{'['}
-	pos := 0
 	first := true
-	field := func(id int64, name, label, typ string, def, closure bool, choices func([]byte) []byte) {
-		pos++
-		if onlyType != "" && typ != onlyType {
-			return
+	for i, d := range defs {
+		if onlyType != "" && d.typ != onlyType {
+			continue
 		}
 		if !first {
 			b = append(b, ',')
 		}
 		first = false
-		b = append(b, `{"id":`...)
-		b = strconv.AppendInt(b, id, 10)
-		b = append(b, `,"name":`...)
-		b = appendStr(b, name)
-		b = append(b, `,"label":`...)
-		b = appendStr(b, label)
-		b = append(b, `,"description":`...)
-		b = appendStr(b, label)
-		b = append(b, `,"position":`...)
-		b = strconv.AppendInt(b, int64(pos), 10)
-		b = append(b, `,"required_for_closure":`...)
-		b = appendBool(b, closure)
-		b = append(b, `,"required_for_agents":`...)
-		b = appendBool(b, name == "requester" || name == "subject")
-		b = append(b, `,"type":`...)
-		b = appendStr(b, typ)
-		b = append(b, `,"default":`...)
-		b = appendBool(b, def)
-		b = append(b, `,"customers_can_edit":`...)
-		b = appendBool(b, def)
-		b = append(b, `,"label_for_customers":`...)
-		b = appendStr(b, label)
-		b = append(b, `,"required_for_customers":`...)
-		b = appendBool(b, name == "requester" || name == "subject")
-		b = append(b, `,"displayed_to_customers":`...)
-		b = appendBool(b, def)
-		b = append(b, `,"created_at":`...)
-		b = appendTime(b, fc.created)
-		b = append(b, `,"updated_at":`...)
-		b = appendTime(b, fc.created)
-		if choices != nil {
-			b = append(b, `,"choices":`...)
-			b = choices(b)
-		}
-		b = append(b, '}')
-	}
-	strArray := func(xs []string) func([]byte) []byte {
-		return func(b []byte) []byte { return appendStrs(b, xs, false) }
-	}
-	field(60000000001, "requester", "Search a requester", "default_requester", true, false, nil)
-	field(60000000002, "subject", "Subject", "default_subject", true, false, nil)
-	field(60000000003, "ticket_type", "Type", "default_ticket_type", true, false, strArray(fc.types))
-	field(60000000004, "source", "Source", "default_source", true, false, func(b []byte) []byte {
-		b = append(b, '{')
-		for i, c := range sourceChoices {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendStr(b, c.name)
-			b = append(b, ':')
-			b = strconv.AppendInt(b, int64(c.id), 10)
-		}
-		return append(b, '}')
-	})
-	field(60000000005, "status", "Status", "default_status", true, false, func(b []byte) []byte {
-		b = append(b, '{')
-		for i, st := range statuses {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendStr(b, strconv.Itoa(st.id))
-			b = append(b, ":["...)
-			b = appendStr(b, st.agent)
-			b = append(b, ',')
-			b = appendStr(b, st.customer)
-			b = append(b, ']')
-		}
-		return append(b, '}')
-	})
-	field(60000000006, "priority", "Priority", "default_priority", true, false, func(b []byte) []byte {
-		b = append(b, '{')
-		for i, p := range priorities {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendStr(b, p.name)
-			b = append(b, ':')
-			b = strconv.AppendInt(b, int64(p.id), 10)
-		}
-		return append(b, '}')
-	})
-	field(60000000007, "group", "Group", "default_group", true, false, func(b []byte) []byte {
-		b = append(b, '{')
-		for i, g := range s.groups {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendStr(b, g.name)
-			b = append(b, ':')
-			b = strconv.AppendInt(b, g.id, 10)
-		}
-		return append(b, '}')
-	})
-	field(60000000008, "agent", "Agent", "default_agent", true, false, func(b []byte) []byte {
-		b = append(b, '{')
-		for i, a := range s.agents {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendStr(b, a.name)
-			b = append(b, ':')
-			b = strconv.AppendInt(b, a.id, 10)
-		}
-		return append(b, '}')
-	})
-	field(60000000009, "description", "Description", "default_description", true, false, nil)
-	field(60000000010, "company", "Company", "default_company", true, false, nil)
-	for _, c := range fc.custom {
-		var ch func([]byte) []byte
-		if c.typ == "custom_dropdown" {
-			ch = strArray(c.choices)
-		}
-		field(c.id, c.name, c.label, c.typ, false, false, ch)
+		b = appendField(b, &d, i+1, fc.created)
 	}
 	return append(b, ']')
+}
+
+// fieldDef is one entry of GET /ticket_fields; choices renders its
+// "choices" value (nil: none).
+type fieldDef struct {
+	id               int64
+	name, label, typ string
+	def              bool // a default (not custom) field
+	choices          func([]byte) []byte
+}
+
+func appendField(b []byte, d *fieldDef, pos int, created time.Time) []byte {
+	required := d.name == "requester" || d.name == "subject"
+	b = append(b, `{"id":`...)
+	b = strconv.AppendInt(b, d.id, 10)
+	b = append(b, `,"name":`...)
+	b = appendStr(b, d.name)
+	b = append(b, `,"label":`...)
+	b = appendStr(b, d.label)
+	b = append(b, `,"description":`...)
+	b = appendStr(b, d.label)
+	b = append(b, `,"position":`...)
+	b = strconv.AppendInt(b, int64(pos), 10)
+	b = append(b, `,"required_for_closure":false,"required_for_agents":`...)
+	b = appendBool(b, required)
+	b = append(b, `,"type":`...)
+	b = appendStr(b, d.typ)
+	b = append(b, `,"default":`...)
+	b = appendBool(b, d.def)
+	b = append(b, `,"customers_can_edit":`...)
+	b = appendBool(b, d.def)
+	b = append(b, `,"label_for_customers":`...)
+	b = appendStr(b, d.label)
+	b = append(b, `,"required_for_customers":`...)
+	b = appendBool(b, required)
+	b = append(b, `,"displayed_to_customers":`...)
+	b = appendBool(b, d.def)
+	b = append(b, `,"created_at":`...)
+	b = appendTime(b, created)
+	b = append(b, `,"updated_at":`...)
+	b = appendTime(b, created)
+	if d.choices != nil {
+		b = append(b, `,"choices":`...)
+		b = d.choices(b)
+	}
+	return append(b, '}')
+}
+
+func strArray(xs []string) func([]byte) []byte {
+	return func(b []byte) []byte { return appendStrs(b, xs, false) }
+}
+
+// appendNameIDs renders n entries as a {"name":id,...} object.
+func appendNameIDs(b []byte, n int, entry func(i int) (string, int64)) []byte {
+	b = append(b, '{')
+	for i := range n {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		name, id := entry(i)
+		b = appendStr(b, name)
+		b = append(b, ':')
+		b = strconv.AppendInt(b, id, 10)
+	}
+	return append(b, '}')
+}
+
+func sourceChoicesJSON(b []byte) []byte {
+	return appendNameIDs(b, len(sourceChoices), func(i int) (string, int64) {
+		return sourceChoices[i].name, int64(sourceChoices[i].id)
+	})
+}
+
+func priorityChoicesJSON(b []byte) []byte {
+	return appendNameIDs(b, len(priorities), func(i int) (string, int64) {
+		return priorities[i].name, int64(priorities[i].id)
+	})
+}
+
+func (s *Sim) groupChoicesJSON(b []byte) []byte {
+	return appendNameIDs(b, len(s.groups), func(i int) (string, int64) { return s.groups[i].name, s.groups[i].id })
+}
+
+func (s *Sim) agentChoicesJSON(b []byte) []byte {
+	return appendNameIDs(b, len(s.agents), func(i int) (string, int64) { return s.agents[i].name, s.agents[i].id })
+}
+
+// statusChoicesJSON renders {"id":[agent label, customer label],...}.
+func statusChoicesJSON(b []byte) []byte {
+	b = append(b, '{')
+	for i, st := range statuses {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendStr(b, strconv.Itoa(st.id))
+		b = append(b, ":["...)
+		b = appendStr(b, st.agent)
+		b = append(b, ',')
+		b = appendStr(b, st.customer)
+		b = append(b, ']')
+	}
+	return append(b, '}')
 }

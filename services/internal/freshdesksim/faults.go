@@ -89,7 +89,7 @@ func (fs *faultSet) decide(ep string) (time.Duration, faultAction, int) {
 
 // applyFault runs the configured fault. It returns false when the request was
 // answered (or the connection dropped) by the fault.
-func (s *Sim) applyFault(w http.ResponseWriter, r *http.Request, ep string, rec *statusRecorder) bool {
+func (s *Sim) applyFault(rec *statusRecorder, r *http.Request, ep string) bool {
 	lat, act, status := s.faults.decide(ep)
 	if lat > 0 {
 		t := time.NewTimer(lat)
@@ -103,15 +103,13 @@ func (s *Sim) applyFault(w http.ResponseWriter, r *http.Request, ep string, rec 
 	}
 	switch act {
 	case faultReset:
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				if tc, ok := conn.(*net.TCPConn); ok {
-					_ = tc.SetLinger(0) // send RST instead of FIN
-				}
-				_ = conn.Close()
-				rec.status = 0
-				return false
+		if conn, _, err := http.NewResponseController(rec).Hijack(); err == nil {
+			if tc, ok := conn.(*net.TCPConn); ok {
+				_ = tc.SetLinger(0) // send RST instead of FIN
 			}
+			_ = conn.Close()
+			rec.status = 0
+			return false
 		}
 		// Not hijackable (HTTP/2): fall back to a 502-like failure.
 		writeJSON(rec, http.StatusBadGateway, nil)

@@ -27,67 +27,8 @@ func (s *Sim) handleAddNote(w http.ResponseWriter, r *http.Request, rc *reqCtx, 
 	if !ok {
 		return
 	}
-	var errs []fieldError
 	c := Conversation{Private: true, Source: 2, UserID: rc.agentID, TicketID: id, NotifyTo: []string{}}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		v := m[k]
-		switch k {
-		case "body":
-			x, ok := v.(string)
-			if !ok {
-				errs = append(errs, fieldError{k, "Value set is of type " + jsonKind(v) + ".It should be a/an String", "datatype_mismatch"})
-				continue
-			}
-			if strings.TrimSpace(x) == "" {
-				errs = append(errs, fieldError{k, "It should not be blank as this is a mandatory field", "invalid_value"})
-				continue
-			}
-			if !strings.HasPrefix(x, "<div") {
-				x = "<div>" + x + "</div>"
-			}
-			c.Body, c.BodyText = x, htmlToText(x)
-		case "private", "incoming":
-			x, ok := v.(bool)
-			if !ok {
-				errs = append(errs, fieldError{k, "Value set is of type " + jsonKind(v) + ".It should be a/an Boolean", "datatype_mismatch"})
-				continue
-			}
-			if k == "private" {
-				c.Private = x
-			} else {
-				c.Incoming = x
-			}
-		case "notify_emails":
-			arr, ok := v.([]any)
-			if !ok {
-				errs = append(errs, fieldError{k, "Value set is of type " + jsonKind(v) + ".It should be a/an Array", "datatype_mismatch"})
-				continue
-			}
-			for _, e := range arr {
-				x, ok := e.(string)
-				if !ok || !strings.Contains(x, "@") {
-					errs = append(errs, fieldError{k, "It should contain elements that are in the 'valid email address' format", "invalid_value"})
-					break
-				}
-				c.NotifyTo = append(c.NotifyTo, x)
-			}
-		case "user_id":
-			n, ok := v.(json.Number)
-			i, err := n.Int64()
-			if !ok || err != nil || i <= 0 {
-				errs = append(errs, fieldError{k, msgPositiveInt, "invalid_value"})
-				continue
-			}
-			c.UserID = i
-		default:
-			errs = append(errs, fieldError{k, msgInvalidField, "invalid_field"})
-		}
-	}
+	errs := validateNote(m, &c)
 	if _, ok := m["body"]; !ok {
 		errs = append(errs, fieldError{"body", "It should be a/an String", "missing_field"})
 	}
@@ -103,6 +44,86 @@ func (s *Sim) handleAddNote(w http.ResponseWriter, r *http.Request, rc *reqCtx, 
 	s.afterAPIWrite(id)
 	w.Header().Set("Location", baseURL(r)+"/api/v2/conversations/"+strconv.FormatInt(c2.ID, 10))
 	writeJSON(w, http.StatusCreated, appendConversation(nil, &c2))
+}
+
+// noteFieldValidator checks the value v of field k and applies it to c, or
+// returns the error.
+type noteFieldValidator func(c *Conversation, k string, v any) *fieldError
+
+// noteFields are the keys POST /tickets/{id}/notes accepts, each with its
+// validator.
+var noteFields = map[string]noteFieldValidator{
+	"body": func(c *Conversation, k string, v any) *fieldError {
+		x, ok := v.(string)
+		if !ok {
+			return &fieldError{k, "Value set is of type " + jsonKind(v) + ".It should be a/an String", "datatype_mismatch"}
+		}
+		if strings.TrimSpace(x) == "" {
+			return &fieldError{k, "It should not be blank as this is a mandatory field", "invalid_value"}
+		}
+		if !strings.HasPrefix(x, "<div") {
+			x = "<div>" + x + "</div>"
+		}
+		c.Body, c.BodyText = x, htmlToText(x)
+		return nil
+	},
+	"private":  boolNoteField(func(c *Conversation, x bool) { c.Private = x }),
+	"incoming": boolNoteField(func(c *Conversation, x bool) { c.Incoming = x }),
+	"notify_emails": func(c *Conversation, k string, v any) *fieldError {
+		arr, ok := v.([]any)
+		if !ok {
+			return &fieldError{k, "Value set is of type " + jsonKind(v) + ".It should be a/an Array", "datatype_mismatch"}
+		}
+		for _, e := range arr {
+			x, ok := e.(string)
+			if !ok || !strings.Contains(x, "@") {
+				return &fieldError{k, "It should contain elements that are in the 'valid email address' format", "invalid_value"}
+			}
+			c.NotifyTo = append(c.NotifyTo, x)
+		}
+		return nil
+	},
+	"user_id": func(c *Conversation, k string, v any) *fieldError {
+		n, ok := v.(json.Number)
+		i, err := n.Int64()
+		if !ok || err != nil || i <= 0 {
+			return &fieldError{k, msgPositiveInt, "invalid_value"}
+		}
+		c.UserID = i
+		return nil
+	},
+}
+
+func boolNoteField(set func(*Conversation, bool)) noteFieldValidator {
+	return func(c *Conversation, k string, v any) *fieldError {
+		x, ok := v.(bool)
+		if !ok {
+			return &fieldError{k, "Value set is of type " + jsonKind(v) + ".It should be a/an Boolean", "datatype_mismatch"}
+		}
+		set(c, x)
+		return nil
+	}
+}
+
+// validateNote applies m to c, returning the errors in key order.
+func validateNote(m map[string]any, c *Conversation) []fieldError {
+	var errs []fieldError
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		validate, ok := noteFields[k]
+		if !ok {
+			errs = append(errs, fieldError{k, msgInvalidField, "invalid_field"})
+			continue
+		}
+		if e := validate(c, k, m[k]); e != nil {
+			errs = append(errs, *e)
+		}
+	}
+	return errs
 }
 
 func (s *Sim) addNote(c Conversation) (Conversation, error) {

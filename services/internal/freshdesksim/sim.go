@@ -93,7 +93,8 @@ type Sim struct {
 	hooks  *webhookSender
 	people people
 
-	admin     *http.ServeMux
+	admin     *http.ServeMux // /_sim/
+	api       *http.ServeMux // /api/v2/ and every other path
 	reqPrefix string
 	reqSeq    atomic.Uint64
 
@@ -166,6 +167,7 @@ func New(cfg Config) (*Sim, error) {
 	s.agentKeyID = s.addAgent("Sim Agent", "agent@"+cfg.Domain+".example", false, now)
 	s.fields = newFieldCatalog(now)
 	s.admin = s.adminMux()
+	s.api = s.apiMux()
 	if cfg.Webhook.URL != "" {
 		s.hooks = newWebhookSender(ctx, cfg.Webhook, cfg.TimeScale)
 	}
@@ -211,154 +213,6 @@ const (
 	roleAdmin
 	roleAgent
 )
-
-type reqCtx struct {
-	role    role
-	agentID int64
-	ep      string
-}
-
-type handlerFunc func(w http.ResponseWriter, r *http.Request, rc *reqCtx, id int64)
-
-type route struct {
-	ep      string
-	handler handlerFunc
-	id      int64
-	allowed string // Allow header value on 405
-	status  int    // 404 or 405 when no handler
-}
-
-// resolve maps a method and path under /api/v2/ to an endpoint. It does its own
-// routing (instead of http.ServeMux) so that auth, rate limiting, stats and
-// faults run for every request, unknown routes included.
-func (s *Sim) resolve(method, path string) route {
-	rest, ok := strings.CutPrefix(path, "/api/v2/")
-	if !ok {
-		return route{ep: "unknown", status: http.StatusNotFound}
-	}
-	seg := strings.Split(rest, "/")
-	parseID := func(x string) (int64, bool) {
-		id, err := strconv.ParseInt(x, 10, 64)
-		return id, err == nil && id > 0
-	}
-	pick := func(ep string, methods map[string]handlerFunc, id int64) route {
-		if h, ok := methods[method]; ok {
-			return route{ep: ep, handler: h, id: id}
-		}
-		var allow []string
-		for m := range methods {
-			allow = append(allow, m)
-		}
-		if len(allow) > 1 && allow[0] > allow[1] {
-			allow[0], allow[1] = allow[1], allow[0]
-		}
-		return route{ep: ep, status: http.StatusMethodNotAllowed, allowed: strings.Join(allow, ", ")}
-	}
-	switch {
-	case len(seg) == 1 && seg[0] == "tickets":
-		if method == http.MethodPost {
-			return route{ep: "tickets.create", handler: s.handleCreate}
-		}
-		return pick("tickets.list", map[string]handlerFunc{http.MethodGet: s.handleList, http.MethodPost: s.handleCreate}, 0)
-	case len(seg) == 2 && seg[0] == "tickets":
-		id, ok := parseID(seg[1])
-		if !ok {
-			return route{ep: "tickets.view", status: http.StatusNotFound}
-		}
-		if method == http.MethodPut {
-			return route{ep: "tickets.update", handler: s.handleUpdate, id: id}
-		}
-		return pick("tickets.view", map[string]handlerFunc{http.MethodGet: s.handleView, http.MethodPut: s.handleUpdate}, id)
-	case len(seg) == 3 && seg[0] == "tickets" && seg[2] == "notes":
-		id, ok := parseID(seg[1])
-		if !ok {
-			return route{ep: "tickets.notes", status: http.StatusNotFound}
-		}
-		return pick("tickets.notes", map[string]handlerFunc{http.MethodPost: s.handleAddNote}, id)
-	case len(seg) == 3 && seg[0] == "tickets" && seg[2] == "conversations":
-		id, ok := parseID(seg[1])
-		if !ok {
-			return route{ep: "tickets.conversations", status: http.StatusNotFound}
-		}
-		return pick("tickets.conversations", map[string]handlerFunc{http.MethodGet: s.handleConversations}, id)
-	case len(seg) == 2 && seg[0] == "search" && seg[1] == "tickets":
-		return pick("search", map[string]handlerFunc{http.MethodGet: s.handleSearch}, 0)
-	case len(seg) == 1 && seg[0] == "groups":
-		return pick("groups", map[string]handlerFunc{http.MethodGet: s.handleGroups}, 0)
-	case len(seg) == 2 && seg[0] == "groups":
-		id, ok := parseID(seg[1])
-		if !ok {
-			return route{ep: "groups", status: http.StatusNotFound}
-		}
-		return pick("groups", map[string]handlerFunc{http.MethodGet: s.handleGroup}, id)
-	case len(seg) == 1 && seg[0] == "agents":
-		return pick("agents", map[string]handlerFunc{http.MethodGet: s.handleAgents}, 0)
-	case len(seg) == 2 && seg[0] == "agents" && seg[1] == "me":
-		return pick("agents", map[string]handlerFunc{http.MethodGet: s.handleAgentMe}, 0)
-	case len(seg) == 2 && seg[0] == "agents":
-		id, ok := parseID(seg[1])
-		if !ok {
-			return route{ep: "agents", status: http.StatusNotFound}
-		}
-		return pick("agents", map[string]handlerFunc{http.MethodGet: s.handleAgent}, id)
-	case len(seg) == 1 && seg[0] == "ticket_fields":
-		return pick("ticket_fields", map[string]handlerFunc{http.MethodGet: s.handleTicketFields}, 0)
-	}
-	return route{ep: "unknown", status: http.StatusNotFound}
-}
-
-// ServeHTTP serves the Freshdesk API under /api/v2/ and the admin API under /_sim/.
-func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if strings.HasPrefix(r.URL.Path, "/_sim/") {
-		s.serveAdmin(w, r)
-		return
-	}
-	h := w.Header()
-	h.Set("X-Request-Id", s.reqPrefix+"-"+strconv.FormatUint(s.reqSeq.Add(1), 16))
-	h.Set("X-Freshdesk-API-Version", "latest=v2; requested=v2")
-	rt := s.resolve(r.Method, r.URL.Path)
-	rec := &statusRecorder{ResponseWriter: w}
-
-	rc := &reqCtx{ep: rt.ep}
-	rc.role, rc.agentID = s.authenticate(r)
-	if rc.role == roleNone {
-		s.setRateHeaders(h, s.rl.peek(s, s.now()), 0)
-		writeJSON(rec, http.StatusUnauthorized, []byte(`{"code":"invalid_credentials","message":"You have to be logged in to perform this action."}`))
-		s.stats.record(rt.ep, 0, rec.status)
-		return
-	}
-	cost := requestCost(rt.ep, r)
-	dec := s.rl.take(s, rt.ep, cost, s.now())
-	if !dec.ok {
-		s.setRateHeaders(h, dec, 0)
-		h.Set("Retry-After", strconv.Itoa(dec.retryAfter))
-		// The body of a real 429 is empty although the content type is JSON.
-		h.Set("Content-Type", "application/json")
-		rec.WriteHeader(http.StatusTooManyRequests)
-		s.stats.record(rt.ep, 0, http.StatusTooManyRequests)
-		return
-	}
-	s.setRateHeaders(h, dec, cost)
-	if !s.applyFault(w, r, rt.ep, rec) {
-		s.stats.record(rt.ep, cost, rec.status)
-		return
-	}
-	if a := r.Header.Get("Accept"); a != "" && !acceptsJSON(a) {
-		writeJSON(rec, http.StatusNotAcceptable, []byte(`{"code":"invalid_accept_header","message":"Only application/json and */* are supported in 'Accepts' header."}`))
-		s.stats.record(rt.ep, cost, rec.status)
-		return
-	}
-	switch {
-	case rt.handler != nil:
-		rt.handler(rec, r, rc, rt.id)
-	case rt.status == http.StatusMethodNotAllowed:
-		h.Set("Allow", rt.allowed)
-		writeJSON(rec, http.StatusMethodNotAllowed, nil)
-	default:
-		writeJSON(rec, http.StatusNotFound, nil)
-	}
-	s.stats.record(rt.ep, cost, rec.status)
-}
 
 func acceptsJSON(a string) bool {
 	for part := range strings.SplitSeq(a, ",") {
@@ -415,6 +269,9 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 	}
 	return r.ResponseWriter.Write(b)
 }
+
+// Unwrap lets http.ResponseController reach the connection (faults hijack it).
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // writeJSON writes body with a JSON content type. A nil body writes no bytes
 // (Freshdesk's 404 and 405 bodies are empty).

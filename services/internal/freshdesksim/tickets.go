@@ -102,7 +102,9 @@ func parseSince(v string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
+// listQuery is a parsed GET /api/v2/tickets.
 type listQuery struct {
+	agentID     int64 // the caller, for new_and_my_open
 	filter      string
 	requesterID int64
 	companyID   int64
@@ -112,6 +114,138 @@ type listQuery struct {
 	hasSince    bool
 	orderBy     string
 	desc        bool
+}
+
+// listParams are the selecting and ordering parameters of the tickets list,
+// in the order Freshdesk reports their errors. Each parses a non-empty value
+// into the query or returns the error.
+var listParams = []struct {
+	name  string
+	parse func(lq *listQuery, v string) *fieldError
+}{
+	{"filter", func(lq *listQuery, v string) *fieldError {
+		switch v {
+		case "new_and_my_open", "watching", "spam", "deleted":
+			lq.filter = v
+			return nil
+		}
+		return &fieldError{"filter", "It should be one of these values: 'new_and_my_open,watching,spam,deleted'", "invalid_value"}
+	}},
+	{"requester_id", func(lq *listQuery, v string) *fieldError {
+		return parsePositive("requester_id", v, &lq.requesterID)
+	}},
+	{"company_id", func(lq *listQuery, v string) *fieldError {
+		return parsePositive("company_id", v, &lq.companyID)
+	}},
+	{"email", func(lq *listQuery, v string) *fieldError { lq.email = v; return nil }},
+	{"unique_external_id", func(lq *listQuery, _ string) *fieldError { lq.externalID = true; return nil }},
+	{"updated_since", func(lq *listQuery, v string) *fieldError {
+		t, ok := parseSince(v)
+		lq.since, lq.hasSince = t, true
+		if !ok {
+			return &fieldError{"updated_since", "It should be in the 'valid date time' format", "invalid_value"}
+		}
+		return nil
+	}},
+	{"order_by", func(lq *listQuery, v string) *fieldError {
+		lq.orderBy = v
+		if !slices.Contains([]string{"created_at", "due_by", "updated_at", "status"}, v) {
+			return &fieldError{"order_by", "It should be one of these values: 'created_at,due_by,updated_at,status'", "invalid_value"}
+		}
+		return nil
+	}},
+	{"order_type", func(lq *listQuery, v string) *fieldError {
+		switch v {
+		case "desc":
+			return nil
+		case "asc":
+			lq.desc = false
+			return nil
+		}
+		return &fieldError{"order_type", "It should be one of these values: 'asc,desc'", "invalid_value"}
+	}},
+}
+
+func parsePositive(name, v string, dst *int64) *fieldError {
+	n, err := strconv.ParseInt(v, 10, 64)
+	*dst = n
+	if err != nil || n < 1 {
+		return &fieldError{name, msgPositiveInt, "invalid_value"}
+	}
+	return nil
+}
+
+// parseListQuery reads the list parameters, collecting every error.
+func parseListQuery(q url.Values, agentID int64) (listQuery, []fieldError) {
+	lq := listQuery{agentID: agentID, orderBy: "created_at", desc: true}
+	var errs []fieldError
+	for _, p := range listParams {
+		if v := q.Get(p.name); v != "" {
+			if e := p.parse(&lq, v); e != nil {
+				errs = append(errs, *e)
+			}
+		}
+	}
+	return lq, errs
+}
+
+// ticketFilter is one condition a listed ticket meets.
+type ticketFilter func(t *Ticket) bool
+
+// filters are the conditions of lq, one per parameter, all of which a ticket
+// meets to be listed. Without updated_since only tickets created in the 30
+// days before now are listed; the window applies together with every filter.
+// Unverified: whether filters combine with the window and each other; they do here.
+// Must be called with s.mu held.
+func (s *Sim) filters(lq *listQuery, now time.Time) []ticketFilter {
+	fs := []ticketFilter{stateFilter(lq.filter, lq.agentID)}
+	if lq.filter == "watching" || lq.externalID {
+		// Nobody watches simulated tickets; contacts have no external ids.
+		fs = append(fs, func(*Ticket) bool { return false })
+	}
+	if lq.hasSince {
+		since := lq.since
+		fs = append(fs, func(t *Ticket) bool { return !t.UpdatedAt.Before(since) })
+	} else {
+		windowStart := now.Add(-30 * 24 * time.Hour)
+		fs = append(fs, func(t *Ticket) bool { return !t.CreatedAt.Before(windowStart) })
+	}
+	if id := lq.requesterID; id != 0 {
+		fs = append(fs, func(t *Ticket) bool { return t.RequesterID == id })
+	}
+	if id := lq.companyID; id != 0 {
+		fs = append(fs, func(t *Ticket) bool { return t.CompanyID == id })
+	}
+	if lq.email != "" {
+		id := s.byEmail[strings.ToLower(lq.email)] // 0, matching nobody, when unknown
+		fs = append(fs, func(t *Ticket) bool { return t.RequesterID == id })
+	}
+	return fs
+}
+
+// stateFilter is the filter parameter: spam, deleted, or the live tickets
+// (new_and_my_open: those open and unassigned or assigned to the caller).
+func stateFilter(filter string, agentID int64) ticketFilter {
+	switch filter {
+	case "spam":
+		return func(t *Ticket) bool { return t.Spam }
+	case "deleted":
+		return func(t *Ticket) bool { return t.Deleted }
+	case "new_and_my_open":
+		return func(t *Ticket) bool {
+			return !t.Spam && !t.Deleted && t.Status == 2 && (t.ResponderID == 0 || t.ResponderID == agentID)
+		}
+	}
+	return func(t *Ticket) bool { return !t.Spam && !t.Deleted }
+}
+
+func matchAll(fs []ticketFilter, t *Ticket) bool {
+	for _, f := range fs {
+		if !f(t) {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Sim) handleList(w http.ResponseWriter, r *http.Request, rc *reqCtx, _ int64) {
@@ -127,165 +261,95 @@ func (s *Sim) handleList(w http.ResponseWriter, r *http.Request, rc *reqCtx, _ i
 	if !ok {
 		return
 	}
-	lq := listQuery{orderBy: "created_at", desc: true, filter: q.Get("filter"), email: q.Get("email")}
-	var errs []fieldError
-	switch lq.filter {
-	case "", "new_and_my_open", "watching", "spam", "deleted":
-	default:
-		errs = append(errs, fieldError{"filter", "It should be one of these values: 'new_and_my_open,watching,spam,deleted'", "invalid_value"})
-	}
-	for _, k := range []string{"requester_id", "company_id"} {
-		if v := q.Get(k); v != "" {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n < 1 {
-				errs = append(errs, fieldError{k, msgPositiveInt, "invalid_value"})
-			}
-			if k == "requester_id" {
-				lq.requesterID = n
-			} else {
-				lq.companyID = n
-			}
-		}
-	}
-	lq.externalID = q.Get("unique_external_id") != ""
-	if v := q.Get("updated_since"); v != "" {
-		t, ok := parseSince(v)
-		if !ok {
-			errs = append(errs, fieldError{"updated_since", "It should be in the 'valid date time' format", "invalid_value"})
-		}
-		lq.since, lq.hasSince = t, true
-	}
-	if v := q.Get("order_by"); v != "" {
-		if !slices.Contains([]string{"created_at", "due_by", "updated_at", "status"}, v) {
-			errs = append(errs, fieldError{"order_by", "It should be one of these values: 'created_at,due_by,updated_at,status'", "invalid_value"})
-		}
-		lq.orderBy = v
-	}
-	switch q.Get("order_type") {
-	case "", "desc":
-	case "asc":
-		lq.desc = false
-	default:
-		errs = append(errs, fieldError{"order_type", "It should be one of these values: 'asc,desc'", "invalid_value"})
-	}
+	lq, errs := parseListQuery(q, rc.agentID)
 	if len(errs) > 0 {
 		writeValidation(w, errs...)
 		return
 	}
 	now := s.now()
-	// The default window: only tickets created in the last 30 days unless
-	// updated_since is given. It applies together with every filter.
-	// Unverified: whether filters combine with the window and each other; they do here.
-	windowStart := now.Add(-30 * 24 * time.Hour)
-
-	out := make([]byte, 0, 16<<10)
-	out = append(out, '[')
 	s.mu.RLock()
-	var emailID int64 = -1
-	if lq.email != "" {
-		emailID = s.byEmail[strings.ToLower(lq.email)]
-	}
-	match := func(tk *ticket) bool {
-		t := &tk.t
-		switch lq.filter {
-		case "spam":
-			if !t.Spam {
-				return false
-			}
-		case "deleted":
-			if !t.Deleted {
-				return false
-			}
-		default:
-			if t.Spam || t.Deleted {
-				return false
-			}
-		}
-		if lq.filter == "new_and_my_open" && (t.Status != 2 || (t.ResponderID != 0 && t.ResponderID != rc.agentID)) {
-			return false
-		}
-		if lq.filter == "watching" || lq.externalID {
-			return false // nobody watches simulated tickets; contacts have no external ids
-		}
-		if lq.hasSince {
-			if t.UpdatedAt.Before(lq.since) {
-				return false
-			}
-		} else if t.CreatedAt.Before(windowStart) {
-			return false
-		}
-		if lq.requesterID != 0 && t.RequesterID != lq.requesterID {
-			return false
-		}
-		if lq.companyID != 0 && t.CompanyID != lq.companyID {
-			return false
-		}
-		if emailID >= 0 && t.RequesterID != emailID {
-			return false
-		}
-		return true
-	}
-	lo := (page - 1) * perPage
-	var pageItems []*ticket
-	more := false
+	fs := s.filters(&lq, now)
+	var items []*ticket
+	var more bool
 	if lq.orderBy == "created_at" || lq.orderBy == "updated_at" {
-		// Walk an index already in the requested order and stop once the
-		// page and one look-ahead item are found: no sorting per request.
-		seq := s.order
-		first := 0
-		if lq.orderBy == "updated_at" {
-			seq = s.byUpdated
-			if lq.hasSince {
-				first = sort.Search(len(seq), func(i int) bool { return !seq[i].t.UpdatedAt.Before(lq.since) })
-			}
-		}
-		n := 0
-		step, i := 1, first
-		if lq.desc {
-			step, i = -1, len(seq)-1
-		}
-		for ; i >= first && i < len(seq); i += step {
-			tk := seq[i]
-			if !match(tk) {
-				continue
-			}
-			if n >= lo+perPage {
-				more = true
-				break
-			}
-			if n >= lo {
-				pageItems = append(pageItems, tk)
-			}
-			n++
-		}
+		items, more = s.pageIndexed(&lq, fs, page, perPage)
 	} else {
-		var all []*ticket
-		for _, tk := range s.order {
-			if match(tk) {
-				all = append(all, tk)
-			}
-		}
-		key := func(t *Ticket) int64 {
-			if lq.orderBy == "due_by" {
-				return t.DueBy.Unix()
-			}
-			return int64(t.Status)
-		}
-		sort.SliceStable(all, func(i, j int) bool {
-			a, b := key(&all[i].t), key(&all[j].t)
-			if a == b {
-				a, b = all[i].t.ID, all[j].t.ID
-			}
-			if lq.desc {
-				return a > b
-			}
-			return a < b
-		})
-		var hi int
-		lo, hi, more = pageBounds(len(all), page, perPage)
-		pageItems = all[lo:hi]
+		items, more = s.pageSorted(&lq, fs, page, perPage)
 	}
-	for i, tk := range pageItems {
+	out := s.appendList(make([]byte, 0, 16<<10), items, inc)
+	s.mu.RUnlock()
+	setNextLink(w, r, more, page)
+	writeJSON(w, http.StatusOK, out)
+}
+
+// pageIndexed walks an index already in the requested order (created_at or
+// updated_at) and stops once the page and one look-ahead item are found: no
+// sorting per request. Must be called with s.mu held.
+func (s *Sim) pageIndexed(lq *listQuery, fs []ticketFilter, page, perPage int) (items []*ticket, more bool) {
+	lo := (page - 1) * perPage
+	seq := s.order
+	first := 0
+	if lq.orderBy == "updated_at" {
+		seq = s.byUpdated
+		if lq.hasSince {
+			first = sort.Search(len(seq), func(i int) bool { return !seq[i].t.UpdatedAt.Before(lq.since) })
+		}
+	}
+	n := 0
+	step, i := 1, first
+	if lq.desc {
+		step, i = -1, len(seq)-1
+	}
+	for ; i >= first && i < len(seq); i += step {
+		tk := seq[i]
+		if !matchAll(fs, &tk.t) {
+			continue
+		}
+		if n >= lo+perPage {
+			return items, true
+		}
+		if n >= lo {
+			items = append(items, tk)
+		}
+		n++
+	}
+	return items, false
+}
+
+// pageSorted sorts the matching tickets by due_by or status (ties by id).
+// Must be called with s.mu held.
+func (s *Sim) pageSorted(lq *listQuery, fs []ticketFilter, page, perPage int) ([]*ticket, bool) {
+	var all []*ticket
+	for _, tk := range s.order {
+		if matchAll(fs, &tk.t) {
+			all = append(all, tk)
+		}
+	}
+	key := func(t *Ticket) int64 {
+		if lq.orderBy == "due_by" {
+			return t.DueBy.Unix()
+		}
+		return int64(t.Status)
+	}
+	sort.SliceStable(all, func(i, j int) bool {
+		a, b := key(&all[i].t), key(&all[j].t)
+		if a == b {
+			a, b = all[i].t.ID, all[j].t.ID
+		}
+		if lq.desc {
+			return a > b
+		}
+		return a < b
+	})
+	lo, hi, more := pageBounds(len(all), page, perPage)
+	return all[lo:hi], more
+}
+
+// appendList renders items as the list's JSON array with the includes.
+// Must be called with s.mu held.
+func (s *Sim) appendList(out []byte, items []*ticket, inc map[string]bool) []byte {
+	out = append(out, '[')
+	for i, tk := range items {
 		if i > 0 {
 			out = append(out, ',')
 		}
@@ -308,10 +372,7 @@ func (s *Sim) handleList(w http.ResponseWriter, r *http.Request, rc *reqCtx, _ i
 		}
 		out = spliceKeys(out, base, extra)
 	}
-	s.mu.RUnlock()
-	out = append(out, ']')
-	setNextLink(w, r, more, page)
-	writeJSON(w, http.StatusOK, out)
+	return append(out, ']')
 }
 
 func (s *Sim) handleView(w http.ResponseWriter, r *http.Request, _ *reqCtx, id int64) {

@@ -18,15 +18,6 @@ import (
 // maxBody bounds every request body.
 const maxBody = 1 << 20
 
-// updatableFields are the keys PUT /tickets/{id} accepts (reference section 5).
-// "attachments" needs multipart, which the simulator does not accept.
-var updatableFields = []string{
-	"name", "requester_id", "email", "phone", "facebook_id", "twitter_id", "unique_external_id",
-	"subject", "type", "status", "priority", "description", "source", "tags", "custom_fields",
-	"responder_id", "group_id", "product_id", "company_id", "email_config_id", "parent_id",
-	"due_by", "fr_due_by", "internal_agent_id", "internal_group_id", "lookup_parameter",
-}
-
 // jsonKind names a decoded JSON value's type the way Freshdesk's messages do
 // ("Value set is of type String.").
 func jsonKind(v any) string {
@@ -102,220 +93,269 @@ func choicesMsg(kind string, choices string, typeMismatch bool) (string, string)
 // of cur. Errors are sorted by field name so responses are deterministic.
 // Must be called with s.mu held (read or write).
 func (s *Sim) validateChanges(m map[string]any, cur Ticket) (ticketChange, []fieldError) {
-	ch := ticketChange{t: cur.clone()}
-	t := &ch.t
-	var errs []fieldError
-	add := func(field, msg, code string) { errs = append(errs, fieldError{field, msg, code}) }
-
-	posInt := func(k string, v any, nullable bool) (int64, bool) {
-		if v == nil && nullable {
-			return 0, true
-		}
-		n, ok := v.(json.Number)
-		if ok {
-			if i, err := n.Int64(); err == nil && i > 0 {
-				return i, true
-			}
-		}
-		add(k, msgPositiveInt, "invalid_value")
-		return 0, false
-	}
-	str := func(k string, v any, maxLen int) (string, bool) {
-		x, ok := v.(string)
-		if !ok {
-			add(k, "Value set is of type "+jsonKind(v)+".It should be a/an String", "datatype_mismatch")
-			return "", false
-		}
-		if maxLen > 0 && len(x) > maxLen {
-			add(k, "Has "+strconv.Itoa(len(x))+" characters, it can have maximum of "+strconv.Itoa(maxLen)+" characters", "invalid_value")
-			return "", false
-		}
-		return x, true
-	}
-	choice := func(k string, v any, valid func(int) bool, list string) (int, bool) {
-		n, isNum := v.(json.Number)
-		if !isNum {
-			msg, code := choicesMsg(jsonKind(v), list, true)
-			add(k, msg, code)
-			return 0, false
-		}
-		i, err := n.Int64()
-		if err != nil || !valid(int(i)) {
-			msg, code := choicesMsg("", list, false)
-			add(k, msg, code)
-			return 0, false
-		}
-		return int(i), true
-	}
-	date := func(k string, v any) (time.Time, bool) {
-		x, ok := v.(string)
-		if ok {
-			if tt, ok := parseSince(x); ok {
-				return tt.Truncate(time.Second), true
-			}
-		}
-		add(k, "It should be in the 'valid date time' format", "invalid_value")
-		return time.Time{}, false
-	}
-
+	c := &changeSet{s: s, ch: ticketChange{t: cur.clone()}}
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		v := m[k]
-		if !slices.Contains(updatableFields, k) {
-			add(k, msgInvalidField, "invalid_field")
+		validate, ok := ticketFields[k]
+		if !ok {
+			c.add(k, msgInvalidField, "invalid_field")
 			continue
 		}
-		switch k {
-		case "status":
-			if st, ok := choice(k, v, validStatus, statusList()); ok {
-				t.Status = st
-			}
-		case "priority":
-			if p, ok := choice(k, v, func(i int) bool { return i >= 1 && i <= 4 }, "1,2,3,4"); ok {
-				t.Priority = p
-			}
-		case "source":
-			list := make([]string, len(sourceChoices))
-			for i, c := range sourceChoices {
-				list[i] = strconv.Itoa(c.id)
-			}
-			if src, ok := choice(k, v, validSource, strings.Join(list, ",")); ok {
-				t.Source = src
-			}
-		case "type":
-			if v == nil {
-				t.Type = ""
-				continue
-			}
-			x, isStr := v.(string)
-			if !isStr || !slices.Contains(s.fields.types, x) {
-				msg, code := choicesMsg(jsonKind(v), strings.Join(s.fields.types, ","), !isStr)
-				add(k, msg, code)
-				continue
-			}
-			t.Type = x
-		case "subject":
-			if x, ok := str(k, v, 255); ok {
-				if x == "" {
-					add(k, "It should not be blank as this is a mandatory field", "invalid_value")
-					continue
-				}
-				t.Subject = x
-			}
-		case "description":
-			if x, ok := str(k, v, 0); ok {
-				t.Description = x
-				t.DescriptionText = htmlToText(x)
-			}
-		case "tags":
-			arr, ok := v.([]any)
-			if !ok {
-				add(k, "Value set is of type "+jsonKind(v)+".It should be a/an Array", "datatype_mismatch")
-				continue
-			}
-			tags := make([]string, 0, len(arr))
-			bad := false
-			for _, e := range arr {
-				x, ok := e.(string)
-				if !ok {
-					add(k, "It should contain elements of type String only", "datatype_mismatch")
-					bad = true
-					break
-				}
-				if len(x) > 255 {
-					add(k, "Each tag should have a maximum of 255 characters", "invalid_value")
-					bad = true
-					break
-				}
-				if !slices.Contains(tags, x) {
-					tags = append(tags, x)
-				}
-			}
-			if !bad {
-				t.Tags = tags // tags replace the ticket's set
-			}
-		case "group_id":
-			if id, ok := posInt(k, v, true); ok {
-				if id != 0 && s.groupByID(id) == nil {
-					add(k, "There is no group matching the given group_id", "invalid_value")
-					continue
-				}
-				t.GroupID = id
-			}
-		case "responder_id":
-			if id, ok := posInt(k, v, true); ok {
-				if id != 0 && s.agentByID(id) == nil {
-					add(k, "There is no agent matching the given responder_id", "invalid_value")
-					continue
-				}
-				t.ResponderID = id
-			}
-		case "internal_group_id", "internal_agent_id", "product_id", "company_id", "parent_id":
-			if id, ok := posInt(k, v, true); ok {
-				switch k {
-				case "internal_group_id":
-					t.InternalGroupID = id
-				case "internal_agent_id":
-					t.InternalAgentID = id
-				case "product_id":
-					t.ProductID = id
-				case "company_id":
-					t.CompanyID = id
-				case "parent_id":
-					t.ParentID = id
-				}
-			}
-		case "requester_id":
-			if id, ok := posInt(k, v, false); ok {
-				if s.contacts[id] == nil {
-					add(k, "There is no contact matching the given requester_id", "invalid_value")
-					continue
-				}
-				t.RequesterID = id
-			}
-		case "email_config_id":
-			if id, ok := posInt(k, v, false); ok {
-				t.EmailConfigID = id
-			}
-		case "due_by":
-			if d, ok := date(k, v); ok {
-				t.DueBy = d
-			}
-		case "fr_due_by":
-			if d, ok := date(k, v); ok {
-				t.FrDueBy = d
-			}
-		case "email":
-			if x, ok := str(k, v, 255); ok {
-				if !strings.Contains(x, "@") || strings.ContainsAny(x, " \t\n") {
-					add(k, "It should be in the 'valid email address' format", "invalid_value")
-					continue
-				}
-				ch.requesterEmail = strings.ToLower(x)
-			}
-		case "name":
-			if x, ok := str(k, v, 255); ok {
-				ch.requesterName = x
-			}
-		case "phone", "facebook_id", "twitter_id", "unique_external_id", "lookup_parameter":
-			str(k, v, 255) // accepted and not stored: simulated contacts have no such data
-		case "custom_fields":
-			obj, ok := v.(map[string]any)
-			if !ok {
-				add(k, "Value set is of type "+jsonKind(v)+".It should be a/an key/value pair", "datatype_mismatch")
-				continue
-			}
-			errs = append(errs, s.validateCustom(obj, t)...)
-		}
+		validate(c, k, m[k])
 	}
-	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Field < errs[j].Field })
-	return ch, errs
+	sort.SliceStable(c.errs, func(i, j int) bool { return c.errs[i].Field < c.errs[j].Field })
+	return c.ch, c.errs
 }
 
+// changeSet is the state of one validateChanges: the changed ticket and the
+// errors found so far.
+type changeSet struct {
+	s    *Sim
+	ch   ticketChange
+	errs []fieldError
+}
+
+// fieldValidator checks the value v of field k and applies it to c.ch.t, or
+// adds an error to c.
+type fieldValidator func(c *changeSet, k string, v any)
+
+// ticketFields are the keys PUT /tickets/{id} (and POST /tickets) accept
+// (reference section 5), each with its validator. "attachments" needs
+// multipart, which the simulator does not accept.
+var ticketFields = map[string]fieldValidator{
+	"name": func(c *changeSet, k string, v any) {
+		if x, ok := c.str(k, v, 255); ok {
+			c.ch.requesterName = x
+		}
+	},
+	"requester_id":       validateRequester,
+	"email":              validateEmail,
+	"phone":              acceptString,
+	"facebook_id":        acceptString,
+	"twitter_id":         acceptString,
+	"unique_external_id": acceptString,
+	"lookup_parameter":   acceptString,
+	"subject":            validateSubject,
+	"type":               validateType,
+	"status":             choiceField(validStatus, statusList, func(t *Ticket, v int) { t.Status = v }),
+	"priority": choiceField(func(i int) bool { return i >= 1 && i <= 4 }, func() string { return "1,2,3,4" },
+		func(t *Ticket, v int) { t.Priority = v }),
+	"source": choiceField(validSource, sourceList, func(t *Ticket, v int) { t.Source = v }),
+	"description": func(c *changeSet, k string, v any) {
+		if x, ok := c.str(k, v, 0); ok {
+			c.ch.t.Description, c.ch.t.DescriptionText = x, htmlToText(x)
+		}
+	},
+	"tags":          validateTags,
+	"custom_fields": validateCustomFields,
+	"group_id": refField("There is no group matching the given group_id",
+		func(s *Sim, id int64) bool { return s.groupByID(id) != nil }, func(t *Ticket, id int64) { t.GroupID = id }),
+	"responder_id": refField("There is no agent matching the given responder_id",
+		func(s *Sim, id int64) bool { return s.agentByID(id) != nil }, func(t *Ticket, id int64) { t.ResponderID = id }),
+	"internal_group_id": idField(func(t *Ticket, id int64) { t.InternalGroupID = id }),
+	"internal_agent_id": idField(func(t *Ticket, id int64) { t.InternalAgentID = id }),
+	"product_id":        idField(func(t *Ticket, id int64) { t.ProductID = id }),
+	"company_id":        idField(func(t *Ticket, id int64) { t.CompanyID = id }),
+	"parent_id":         idField(func(t *Ticket, id int64) { t.ParentID = id }),
+	"email_config_id": func(c *changeSet, k string, v any) {
+		if id, ok := c.posInt(k, v, false); ok {
+			c.ch.t.EmailConfigID = id
+		}
+	},
+	"due_by":    dateField(func(t *Ticket, d time.Time) { t.DueBy = d }),
+	"fr_due_by": dateField(func(t *Ticket, d time.Time) { t.FrDueBy = d }),
+}
+
+func (c *changeSet) add(field, msg, code string) {
+	c.errs = append(c.errs, fieldError{field, msg, code})
+}
+
+func (c *changeSet) posInt(k string, v any, nullable bool) (int64, bool) {
+	if v == nil && nullable {
+		return 0, true
+	}
+	if n, ok := v.(json.Number); ok {
+		if i, err := n.Int64(); err == nil && i > 0 {
+			return i, true
+		}
+	}
+	c.add(k, msgPositiveInt, "invalid_value")
+	return 0, false
+}
+
+func (c *changeSet) str(k string, v any, maxLen int) (string, bool) {
+	x, ok := v.(string)
+	if !ok {
+		c.add(k, "Value set is of type "+jsonKind(v)+".It should be a/an String", "datatype_mismatch")
+		return "", false
+	}
+	if maxLen > 0 && len(x) > maxLen {
+		c.add(k, "Has "+strconv.Itoa(len(x))+" characters, it can have maximum of "+strconv.Itoa(maxLen)+" characters", "invalid_value")
+		return "", false
+	}
+	return x, true
+}
+
+// acceptString checks a contact attribute, which is accepted and not
+// stored: simulated contacts have no such data.
+func acceptString(c *changeSet, k string, v any) { c.str(k, v, 255) }
+
+// choiceField is a numeric choice (status, priority, source); list renders
+// the choices for the error message.
+func choiceField(valid func(int) bool, list func() string, set func(*Ticket, int)) fieldValidator {
+	return func(c *changeSet, k string, v any) {
+		n, isNum := v.(json.Number)
+		if !isNum {
+			msg, code := choicesMsg(jsonKind(v), list(), true)
+			c.add(k, msg, code)
+			return
+		}
+		i, err := n.Int64()
+		if err != nil || !valid(int(i)) {
+			msg, code := choicesMsg("", list(), false)
+			c.add(k, msg, code)
+			return
+		}
+		set(&c.ch.t, int(i))
+	}
+}
+
+func sourceList() string {
+	list := make([]string, len(sourceChoices))
+	for i, c := range sourceChoices {
+		list[i] = strconv.Itoa(c.id)
+	}
+	return strings.Join(list, ",")
+}
+
+// idField is an optional (nullable) id the simulator does not check.
+func idField(set func(*Ticket, int64)) fieldValidator {
+	return func(c *changeSet, k string, v any) {
+		if id, ok := c.posInt(k, v, true); ok {
+			set(&c.ch.t, id)
+		}
+	}
+}
+
+// refField is an optional (nullable) id that must name an existing record.
+func refField(missing string, exists func(*Sim, int64) bool, set func(*Ticket, int64)) fieldValidator {
+	return func(c *changeSet, k string, v any) {
+		id, ok := c.posInt(k, v, true)
+		if !ok {
+			return
+		}
+		if id != 0 && !exists(c.s, id) {
+			c.add(k, missing, "invalid_value")
+			return
+		}
+		set(&c.ch.t, id)
+	}
+}
+
+func dateField(set func(*Ticket, time.Time)) fieldValidator {
+	return func(c *changeSet, k string, v any) {
+		if x, ok := v.(string); ok {
+			if tt, ok := parseSince(x); ok {
+				set(&c.ch.t, tt.Truncate(time.Second))
+				return
+			}
+		}
+		c.add(k, "It should be in the 'valid date time' format", "invalid_value")
+	}
+}
+
+func validateRequester(c *changeSet, k string, v any) {
+	id, ok := c.posInt(k, v, false)
+	if !ok {
+		return
+	}
+	if c.s.contacts[id] == nil {
+		c.add(k, "There is no contact matching the given requester_id", "invalid_value")
+		return
+	}
+	c.ch.t.RequesterID = id
+}
+
+func validateEmail(c *changeSet, k string, v any) {
+	x, ok := c.str(k, v, 255)
+	if !ok {
+		return
+	}
+	if !strings.Contains(x, "@") || strings.ContainsAny(x, " \t\n") {
+		c.add(k, "It should be in the 'valid email address' format", "invalid_value")
+		return
+	}
+	c.ch.requesterEmail = strings.ToLower(x)
+}
+
+func validateSubject(c *changeSet, k string, v any) {
+	x, ok := c.str(k, v, 255)
+	if !ok {
+		return
+	}
+	if x == "" {
+		c.add(k, "It should not be blank as this is a mandatory field", "invalid_value")
+		return
+	}
+	c.ch.t.Subject = x
+}
+
+// validateType accepts one of the account's ticket types, or null.
+func validateType(c *changeSet, k string, v any) {
+	if v == nil {
+		c.ch.t.Type = ""
+		return
+	}
+	types := c.s.fields.types
+	x, isStr := v.(string)
+	if !isStr || !slices.Contains(types, x) {
+		msg, code := choicesMsg(jsonKind(v), strings.Join(types, ","), !isStr)
+		c.add(k, msg, code)
+		return
+	}
+	c.ch.t.Type = x
+}
+
+// validateTags replaces the ticket's tags with the (deduplicated) array.
+func validateTags(c *changeSet, k string, v any) {
+	arr, ok := v.([]any)
+	if !ok {
+		c.add(k, "Value set is of type "+jsonKind(v)+".It should be a/an Array", "datatype_mismatch")
+		return
+	}
+	tags := make([]string, 0, len(arr))
+	for _, e := range arr {
+		x, ok := e.(string)
+		if !ok {
+			c.add(k, "It should contain elements of type String only", "datatype_mismatch")
+			return
+		}
+		if len(x) > 255 {
+			c.add(k, "Each tag should have a maximum of 255 characters", "invalid_value")
+			return
+		}
+		if !slices.Contains(tags, x) {
+			tags = append(tags, x)
+		}
+	}
+	c.ch.t.Tags = tags
+}
+
+func validateCustomFields(c *changeSet, k string, v any) {
+	obj, ok := v.(map[string]any)
+	if !ok {
+		c.add(k, "Value set is of type "+jsonKind(v)+".It should be a/an key/value pair", "datatype_mismatch")
+		return
+	}
+	c.errs = append(c.errs, c.s.validateCustom(obj, &c.ch.t)...)
+}
+
+// validateCustom checks the custom_fields object and applies it to t. Null
+// clears a field.
 func (s *Sim) validateCustom(obj map[string]any, t *Ticket) []fieldError {
 	var errs []fieldError
 	names := make([]string, 0, len(obj))
@@ -334,54 +374,63 @@ func (s *Sim) validateCustom(obj map[string]any, t *Ticket) []fieldError {
 			t.CustomFields[name] = nil
 			continue
 		}
-		mismatch := func(want string) {
-			errs = append(errs, fieldError{name, "Value set is of type " + jsonKind(v) + ".It should be a/an " + want, "datatype_mismatch"})
+		x, e := customTypes[cf.typ](cf, v)
+		if e != nil {
+			errs = append(errs, *e)
+			continue
 		}
-		switch cf.typ {
-		case "custom_dropdown":
-			x, isStr := v.(string)
-			if !isStr || !slices.Contains(cf.choices, x) {
-				msg, code := choicesMsg(jsonKind(v), strings.Join(cf.choices, ","), !isStr)
-				errs = append(errs, fieldError{name, msg, code})
-				continue
-			}
-			t.CustomFields[name] = x
-		case "custom_text":
-			x, ok := v.(string)
-			if !ok {
-				mismatch("String")
-				continue
-			}
-			if len(x) > 255 {
-				errs = append(errs, fieldError{name, "Has " + strconv.Itoa(len(x)) + " characters, it can have maximum of 255 characters", "invalid_value"})
-				continue
-			}
-			t.CustomFields[name] = x
-		case "custom_number":
-			n, ok := v.(json.Number)
-			i, err := n.Int64()
-			if !ok || err != nil {
-				mismatch("Integer")
-				continue
-			}
-			t.CustomFields[name] = i
-		case "custom_checkbox":
-			x, ok := v.(bool)
-			if !ok {
-				mismatch("Boolean")
-				continue
-			}
-			t.CustomFields[name] = x
-		case "custom_date":
-			x, ok := v.(string)
-			if _, err := time.Parse("2006-01-02", x); !ok || err != nil {
-				errs = append(errs, fieldError{name, "It should be in the 'yyyy-mm-dd' format", "invalid_value"})
-				continue
-			}
-			t.CustomFields[name] = x
-		}
+		t.CustomFields[name] = x
 	}
 	return errs
+}
+
+// customTypes validate a (non-null) custom field value by the field's type
+// and return the value to store.
+var customTypes = map[string]func(cf *customField, v any) (any, *fieldError){
+	"custom_dropdown": func(cf *customField, v any) (any, *fieldError) {
+		x, isStr := v.(string)
+		if !isStr || !slices.Contains(cf.choices, x) {
+			msg, code := choicesMsg(jsonKind(v), strings.Join(cf.choices, ","), !isStr)
+			return nil, &fieldError{cf.name, msg, code}
+		}
+		return x, nil
+	},
+	"custom_text": func(cf *customField, v any) (any, *fieldError) {
+		x, ok := v.(string)
+		if !ok {
+			return nil, customMismatch(cf, v, "String")
+		}
+		if len(x) > 255 {
+			return nil, &fieldError{cf.name, "Has " + strconv.Itoa(len(x)) + " characters, it can have maximum of 255 characters", "invalid_value"}
+		}
+		return x, nil
+	},
+	"custom_number": func(cf *customField, v any) (any, *fieldError) {
+		n, ok := v.(json.Number)
+		i, err := n.Int64()
+		if !ok || err != nil {
+			return nil, customMismatch(cf, v, "Integer")
+		}
+		return i, nil
+	},
+	"custom_checkbox": func(cf *customField, v any) (any, *fieldError) {
+		x, ok := v.(bool)
+		if !ok {
+			return nil, customMismatch(cf, v, "Boolean")
+		}
+		return x, nil
+	},
+	"custom_date": func(cf *customField, v any) (any, *fieldError) {
+		x, ok := v.(string)
+		if _, err := time.Parse("2006-01-02", x); !ok || err != nil {
+			return nil, &fieldError{cf.name, "It should be in the 'yyyy-mm-dd' format", "invalid_value"}
+		}
+		return x, nil
+	},
+}
+
+func customMismatch(cf *customField, v any, want string) *fieldError {
+	return &fieldError{cf.name, "Value set is of type " + jsonKind(v) + ".It should be a/an " + want, "datatype_mismatch"}
 }
 
 // applyStatusTimes keeps the stats timestamps consistent with a status change.

@@ -167,10 +167,8 @@ func (g *Generator) emailify(t *Ticket, gi int, lang *langDef, paras []string, q
 		txt.WriteString(p)
 		txt.WriteString("\n\n")
 	}
-	// The rich signature replaces the plain one.
 	e.signature(&h, &txt, ml, t, paras[len(paras)-1])
-
-	depth := e.thread(&h, &txt, ml, t, lang, vocabFor(gi, lang.code), paras, textTarget)
+	depth := e.thread(&h, &txt, ml, t, gi, lang, paras, textTarget)
 	if quoted != "" {
 		h.WriteString("<div>" + strings.ReplaceAll(html.EscapeString(quoted), "\n", "<br>") + "</div>")
 		txt.WriteString(quoted + "\n")
@@ -186,8 +184,9 @@ func (g *Generator) emailify(t *Ticket, gi int, lang *langDef, paras []string, q
 	t.Source = 1 // e-mail
 }
 
-// signature writes the sender's rich e-mail signature (HTML and its text).
+// signature writes the rich signature, which replaces the plain one (sig).
 func (e *emailGen) signature(h, txt *strings.Builder, ml mailLang, t *Ticket, sig string) {
+	name := t.RequesterName
 	h.WriteString(`<div><br></div>-- <br><div dir="ltr" class="gmail_signature"><table cellpadding="0" cellspacing="0" style="font-family:Arial,sans-serif;font-size:12px;color:#444"><tr>`)
 	if e.rng.IntN(3) > 0 {
 		fmt.Fprintf(h, `<td style="padding-right:10px"><img src="%s" alt="logo" width="48" height="48"></td>`, e.pngDataURI(48, 48, false))
@@ -195,25 +194,27 @@ func (e *emailGen) signature(h, txt *strings.Builder, ml mailLang, t *Ticket, si
 	title := e.pick(ml.titles)
 	phone := fmt.Sprintf("+%d %d %d", 30+e.rng.IntN(20), 100+e.rng.IntN(900), 100000+e.rng.IntN(900000))
 	fmt.Fprintf(h, `<td><b>%s</b><br>%s<br>%s<br>Tel. %s<br><a href="mailto:%s">%s</a></td></tr></table>`,
-		html.EscapeString(t.RequesterName), html.EscapeString(title), html.EscapeString(t.Company), phone, t.RequesterEmail, t.RequesterEmail)
+		html.EscapeString(name), html.EscapeString(title), html.EscapeString(t.Company), phone, t.RequesterEmail, t.RequesterEmail)
 	fmt.Fprintf(h, `<p style="font-size:9px;color:#999">%s</p></div>`, html.EscapeString(ml.footer))
 	txt.WriteString(sig + "\n" + title + "\nTel. " + phone + "\n\n" + ml.footer + "\n")
+
 }
 
-// thread writes the thread this message answers: alternating agent replies and
-// customer messages, newest first, each quoting the ones before. Quoted
-// text includes the ticket's own first message and sometimes a
-// forwarded chain or a pasted log, until the text budget is spent.
-// It returns how many quotes it opened (the caller closes them after the
-// ticket's own quoted text).
-func (e *emailGen) thread(h, txt *strings.Builder, ml mailLang, t *Ticket, lang *langDef, v groupVocab, paras []string, textTarget int) int {
+// thread writes the thread this message answers: alternating agent replies
+// and customer messages, newest first, each quoting the ones before. Quoted
+// text includes the ticket's own first message and sometimes a forwarded
+// chain or a pasted log, until the text budget is spent. It returns how many
+// quotes are open, for the caller to close.
+func (e *emailGen) thread(h, txt *strings.Builder, ml mailLang, t *Ticket, gi int, lang *langDef, paras []string, textTarget int) int {
+	name := t.RequesterName
+	v := vocabFor(gi, lang.code)
 	when := 1 + e.rng.IntN(20)
 	depth := 0
 	for h.Len()+depth*len("</blockquote></div>") < textTarget || depth == 0 {
 		agent := depth%2 == 0
 		who, addr := "Support", "support@acme.example"
 		if !agent {
-			who, addr = t.RequesterName, t.RequesterEmail
+			who, addr = name, t.RequesterEmail
 		}
 		date := fmt.Sprintf("2024-%02d-%02d %02d:%02d", 1+e.rng.IntN(12), 1+e.rng.IntN(28), 8+e.rng.IntN(10), e.rng.IntN(60))
 		fmt.Fprintf(h, `<div class="gmail_quote"><div dir="ltr" class="gmail_attr">%s<br></div><blockquote class="gmail_quote" style="margin:0px 0px 0px 0.8ex;border-left:1px solid rgb(204,204,204);padding-left:1ex">`,
@@ -230,7 +231,7 @@ func (e *emailGen) thread(h, txt *strings.Builder, ml mailLang, t *Ticket, lang 
 			for k := e.rng.IntN(3); k > 0; k-- {
 				msg = append(msg, e.fill(e.pick(v.sentences), v))
 			}
-			msg = append(msg, e.pick(lang.closings)+"\n"+t.RequesterName)
+			msg = append(msg, e.pick(lang.closings)+"\n"+name)
 		}
 		for _, p := range msg {
 			h.WriteString("<div>" + strings.ReplaceAll(html.EscapeString(p), "\n", "<br>") + "</div>")
@@ -251,7 +252,7 @@ func (e *emailGen) thread(h, txt *strings.Builder, ml mailLang, t *Ticket, lang 
 	return depth
 }
 
-// inlineImages appends pasted screenshots of about imageBytes in all.
+// inlineImages writes screenshots pasted into the message, about imageBytes.
 func (e *emailGen) inlineImages(h *strings.Builder, ml mailLang, imageBytes int) {
 	for n := 1; imageBytes > 0; n++ {
 		chunk := imageBytes

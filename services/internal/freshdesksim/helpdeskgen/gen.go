@@ -229,10 +229,7 @@ func (g *Generator) Next() Ticket {
 	if g.chance(0.12) {
 		subject = map[string]string{"en": "Re: ", "de": "AW: ", "fr": "RE : ", "es": "RE: "}[lang.code] + subject
 	}
-
-	var paras []string
-	paras = append(paras, g.pick(lang.greetings))
-	paras = append(paras, g.message(lang, v, gi, typ, prio))
+	paras := []string{g.pick(lang.greetings), g.typos(strings.Join(g.mainSentences(lang, gi, v, typ, prio), " "))}
 	first, last := g.pick(lang.firstNames), g.pick(lang.lastNames)
 	name := first + " " + last
 	company := ""
@@ -256,25 +253,21 @@ func (g *Generator) Next() Ticket {
 		text += "\n\n" + quoted
 	}
 	desc := g.renderHTML(paras, quoted)
-
-	label, misrouted, tags := g.labels(gi)
-	ld := &groups[label]
-	email := requesterEmail(first, last, company)
+	label, misrouted, tags := g.label(gi)
 	src := int(g.pickWeighted(sources)[0] - '0')
 	t := Ticket{
 		Subject: subject, Description: desc, DescriptionText: text,
-		Group: ld.name, Type: typ, Priority: prio, Tags: tags, Language: lang.code,
-		RequesterName: name, RequesterEmail: email, Company: company, Source: src,
+		Group: groups[label].name, Type: typ, Priority: prio, Tags: tags, Language: lang.code,
+		RequesterName: name, RequesterEmail: requesterEmail(first, last, company), Company: company, Source: src,
 		ProductArea: g.pick(ProductAreas()), Misrouted: misrouted,
 	}
 	g.emailify(&t, gi, lang, paras, quoted)
 	return t
 }
 
-// message is the ticket's main paragraph: an optional cue of its type and
-// urgency, sentences of its group's vocabulary, sometimes one from another
-// group (a confuser) and fillers, with typos.
-func (g *Generator) message(lang *langDef, v groupVocab, gi int, typ string, prio int) string {
+// mainSentences are the body of the message: a type cue, urgency, the
+// group's sentences, sometimes one of another group (a confuser), fillers.
+func (g *Generator) mainSentences(lang *langDef, gi int, v groupVocab, typ string, prio int) []string {
 	var main []string
 	if cues := lang.typeCues[typ]; len(cues) > 0 && g.chance(0.6) {
 		main = append(main, g.pick(cues))
@@ -295,13 +288,13 @@ func (g *Generator) message(lang *langDef, v groupVocab, gi int, typ string, pri
 	for k := g.rng.IntN(3); k > 0; k-- {
 		main = append(main, g.fill(g.pick(lang.fillers), v))
 	}
-	return g.typos(strings.Join(main, " "))
+	return main
 }
 
-// labels draws the group the ticket is filed under (its own, or another one
-// as label noise) and that group's tags.
-func (g *Generator) labels(gi int) (label int, misrouted bool, tags []string) {
-	label, misrouted = gi, false
+// label is the group the ticket is labelled with (another one with
+// probability LabelNoise: misrouted) and that group's tags.
+func (g *Generator) label(gi int) (label int, misrouted bool, tags []string) {
+	label = gi
 	if g.chance(g.opts.LabelNoise) {
 		label = (gi + 1 + g.rng.IntN(len(groups)-1)) % len(groups)
 		misrouted = true
@@ -319,8 +312,7 @@ func (g *Generator) labels(gi int) (label int, misrouted bool, tags []string) {
 	return label, misrouted, tags
 }
 
-// requesterEmail is the address of a requester: first.last at the
-// company's domain, or at example.com without a company.
+// requesterEmail is first.last at the company's domain (example.com without one).
 func requesterEmail(first, last, company string) string {
 	domain := "example.com"
 	if company != "" {
@@ -331,8 +323,7 @@ func requesterEmail(first, last, company string) string {
 			return -1
 		}, strings.Fields(company)[0])) + ".example"
 	}
-	email := strings.ToLower(asciiFold(first)+"."+asciiFold(last)) + "@" + domain
-	return email
+	return strings.ToLower(asciiFold(first)+"."+asciiFold(last)) + "@" + domain
 }
 
 // renderHTML builds Freshdesk-like description HTML: one div per paragraph,
