@@ -271,3 +271,40 @@ func TestUpHelpListsWhatTheTargetsRead(t *testing.T) {
 		t.Errorf("the help of two targets against an external server lacks AUTOTRIAGE_NATS_NKEY_DIR:\n%s", out.String())
 	}
 }
+
+// `--targets` without `--nats` is the embedded server as without flags,
+// running only the chosen targets: the fetcher alone reads the simulator's
+// tickets into TICKETS, and nothing trains a model (that is the trainer's).
+func TestUpTargetsOnTheEmbeddedServer(t *testing.T) {
+	cfg := config(t)
+	r := startUp(t, cfg, allinone.Options{Targets: []string{"fetcher"}})
+	addrs := r.waitReady(t)
+	for _, l := range []string{"nats", "freshdesk-sim", "webhook", "debug"} {
+		if _, ok := addrs.Listeners[l]; !ok {
+			t.Errorf("no %s listener: %v", l, addrs.Listeners)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := pipeline.Connect(ctx, pipeline.Config{URL: addrs.NATS, ConnectWait: 5 * time.Second}, "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for deadline := time.Now().Add(90 * time.Second); ; {
+		ss, err := c.StreamStats(ctx)
+		if err == nil && len(ss) > 0 && ss[0].Name == pipeline.StreamTickets && ss[0].Messages > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the fetcher target published no ticket (%v, %v):\n%s", ss, err, r.out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := r.stop(t); err != nil {
+		t.Fatalf("up returned %v", err)
+	}
+	if out := r.out.String(); strings.Contains(out, "trained on") || strings.Contains(out, "model:") || !strings.Contains(out, "lag classifier -, writer -") {
+		t.Errorf("up --targets fetcher trained a model or counts lag of stages it does not run:\n%s", out)
+	}
+}

@@ -60,6 +60,9 @@ func Serve(ctx context.Context, cfg *Config, ts []*Target, stderr io.Writer) (er
 	return g.Stop()
 }
 
+// errNoTargets guards a process started with nothing to run.
+var errNoTargets = errors.New("targets: no target to run")
+
 // Connect starts the runtime of each target against the external server of
 // cfg.NATS, one connection per target, each as the target's broker role: a
 // single target connects exactly as its stage binary (NATS_NKEY_FILE or

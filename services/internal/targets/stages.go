@@ -2,7 +2,6 @@ package targets
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/autotriage/autotriage/services/internal/classifier"
@@ -156,6 +155,3 @@ var trainerTarget = &Target{
 		return u, nil
 	},
 }
-
-// errNoTargets guards a process started with nothing to run.
-var errNoTargets = errors.New("targets: no target to run")
