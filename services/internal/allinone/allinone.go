@@ -342,9 +342,9 @@ func Start(ctx context.Context, cfg Config, o Options) (err error) {
 	var main *service.Runtime
 	views := make([]*service.Runtime, len(ts))
 	if !external {
-		rt, err := service.Start(ctx, "autotriage", cfg.Common, pipeline.Config{URL: srv.URL(), ConnectWait: 10 * time.Second, Topology: cfg.NATS.Topology}, o.Stderr, service.Options{Log: log, Shutdown: sd})
-		if err != nil {
-			return err
+		rt, serr := service.Start(ctx, "autotriage", cfg.Common, pipeline.Config{URL: srv.URL(), ConnectWait: 10 * time.Second, Topology: cfg.NATS.Topology}, o.Stderr, service.Options{Log: log, Shutdown: sd})
+		if serr != nil {
+			return serr
 		}
 		defer func() { err = errors.Join(err, rt.Stop()) }()
 		main = rt
@@ -353,9 +353,9 @@ func Start(ctx context.Context, cfg Config, o Options) (err error) {
 		}
 	} else {
 		cfg.NATS.URL = o.NATS
-		rts, err := targets.Connect(ctx, &cfg.Config, ts, o.Stderr, service.Options{Log: log, Shutdown: sd})
-		if err != nil {
-			return err
+		rts, cerr := targets.Connect(ctx, &cfg.Config, ts, o.Stderr, service.Options{Log: log, Shutdown: sd})
+		if cerr != nil {
+			return cerr
 		}
 		defer func() { err = errors.Join(err, targets.StopAll(rts)) }()
 		main, views = rts[0], rts
