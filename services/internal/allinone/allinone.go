@@ -150,16 +150,15 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // parts is what up reads for ts: its own settings, the streams' sizes (and
-// with an external server its connection and, for several targets, the
-// per-role identities), the Freshdesk settings and, without an external
+// with an external server its connection and the per-role identities), the
+// Freshdesk settings and, without an external
 // server, the simulator's, then each target's.
 func parts(cfg *Config, ts []*targets.Target, external bool) []any {
 	process := []any{&cfg.Common, &cfg.Process}
 	if external {
-		process = append(process, &cfg.NATS)
-		if len(ts) > 1 {
-			process = append(process, &cfg.Identities)
-		}
+		// The per-role seeds' directory serves any choice of targets, so
+		// one environment fits every `up --targets … --nats` of a host.
+		process = append(process, &cfg.NATS, &cfg.Identities)
 	} else {
 		process = append(process, &cfg.NATS.Topology)
 	}

@@ -64,14 +64,15 @@ func Serve(ctx context.Context, cfg *Config, ts []*Target, stderr io.Writer) (er
 var errNoTargets = errors.New("targets: no target to run")
 
 // Connect starts the runtime of each target against the external server of
-// cfg.NATS, one connection per target, each as the target's broker role: a
-// single target connects exactly as its stage binary (NATS_NKEY_FILE or
-// NATS_CREDS or NATS_USER are its identity); several share the process's
-// logger, metrics registry (their series labelled stage=<name>), health,
-// debug server and shutdown budget, and each takes its role's seed from
-// AUTOTRIAGE_NATS_NKEY_DIR, so no identity holds more than its role's
-// permissions. o is for the first runtime, which serves the debug server.
-// On error every runtime started is stopped.
+// cfg.NATS, one connection per target, each as the target's broker role,
+// with the role's seed from AUTOTRIAGE_NATS_NKEY_DIR when it is set. A
+// single target without it connects exactly as its stage binary
+// (NATS_NKEY_FILE, NATS_CREDS or NATS_USER are its identity); several need
+// the directory when the server authenticates, so no identity holds more
+// than its role's permissions. Several share the process's logger, metrics
+// registry (their series labelled stage=<name>), health, debug server and
+// shutdown budget. o is for the first runtime, which serves the debug
+// server. On error every runtime started is stopped.
 func Connect(ctx context.Context, cfg *Config, ts []*Target, stderr io.Writer, o service.Options) ([]*service.Runtime, error) {
 	if len(ts) == 0 {
 		return nil, errNoTargets

@@ -52,10 +52,10 @@ type Config struct {
 	TrainerTag TrainerTag
 }
 
-// Identities are the broker identities of a process that runs several
-// targets against an authenticated server: one seed per role.
+// Identities are the broker identities of a process that runs targets
+// against an authenticated server (`up --nats`): one seed per role.
 type Identities struct {
-	NKeyDir string `env:"AUTOTRIAGE_NATS_NKEY_DIR" help:"directory of one NKey seed per broker role (<role>.nk, as autotriage secrets nats writes them): a process running several targets against an authenticated server connects once per target, each as its own role (instead of NATS_NKEY_FILE)"`
+	NKeyDir string `env:"AUTOTRIAGE_NATS_NKEY_DIR" help:"directory of one NKey seed per broker role (<role>.nk, as autotriage secrets nats writes them) for up --nats: each target connects as its own role with its seed; NATS_NKEY_FILE (one identity) serves a single target only"`
 }
 
 // TrainerTag is the trainer's own setting: the tag autotriage writes, which
