@@ -17,6 +17,8 @@ for b in fetcher classifier writer freshdesk-sim autotriage; do go build -o "$tm
 rows() { "$@" --help 2>&1 | awk 'f && NF { name=$1; def=$2; $1=""; $2=""; sub(/^ +/, ""); gsub(/\|/, "\\|"); printf "| `%s` | `%s` | %s |\n", name, def, $0 } /^VARIABLE/ { f=1 }'; }
 rows "$tmp/fetcher" >"$tmp/fetcher.md"; rows "$tmp/classifier" >"$tmp/classifier.md"; rows "$tmp/writer" >"$tmp/writer.md"
 rows "$tmp/autotriage" up >"$tmp/up.md"; rows "$tmp/freshdesk-sim" >"$tmp/sim.md"
+# up against an external server (--nats) reads a few variables of its own.
+{ rows "$tmp/autotriage" up --nats nats://127.0.0.1:4222 | grep -vFxf "$tmp/up.md" || true; } >>"$tmp/up.md"
 grep -Fxf "$tmp/fetcher.md" "$tmp/classifier.md" | grep -Fxf "$tmp/writer.md" >"$tmp/shared.md" || true
 table() { echo "### $1"; echo; echo '| variable | default | meaning |'; echo '|---|---|---|'; cat; echo; }
 table "Shared by every stage (process, NATS, streams)" <"$tmp/shared.md"

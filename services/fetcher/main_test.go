@@ -7,11 +7,12 @@ import (
 	"testing"
 
 	"github.com/autotriage/autotriage/services/internal/platform"
+	"github.com/autotriage/autotriage/services/internal/targets"
 )
 
-func load(env map[string]string) (config, error) {
-	var c config
-	err := platform.LoadConfigFrom(&c, nil, "fetcher", "test", io.Discard, env)
+func load(env map[string]string) (targets.Config, error) {
+	var c targets.Config
+	err := targets.LoadFor(&c, targets.Of("fetcher"), nil, program, "test", io.Discard, env)
 	return c, err
 }
 
@@ -37,8 +38,8 @@ func TestConfigAccount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.account() != "acme" {
-		t.Fatalf("account %q, want acme", c.account())
+	if c.Account() != "acme" {
+		t.Fatalf("account %q, want acme", c.Account())
 	}
 	simEnv := map[string]string{"FRESHDESK_API_KEY": "k", "FRESHDESK_BASE_URL": "http://sim:8081",
 		"AUTOTRIAGE_ACCOUNT": "demo", "AUTOTRIAGE_WEBHOOK_SECRET": "0123456789abcdef"}
@@ -52,7 +53,7 @@ func TestConfigAccount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.account() != "demo" || c.Freshdesk.APIKey.Reveal() != "k" {
-		t.Fatalf("account %q", c.account())
+	if c.Account() != "demo" || c.Freshdesk.APIKey.Reveal() != "k" {
+		t.Fatalf("account %q", c.Account())
 	}
 }

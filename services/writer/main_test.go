@@ -8,11 +8,12 @@ import (
 	"testing"
 
 	"github.com/autotriage/autotriage/services/internal/platform"
+	"github.com/autotriage/autotriage/services/internal/targets"
 )
 
-func load(env map[string]string) (config, error) {
-	var cfg config
-	err := platform.LoadConfigFrom(&cfg, nil, "writer", "test", &bytes.Buffer{}, env)
+func load(env map[string]string) (targets.Config, error) {
+	var cfg targets.Config
+	err := targets.LoadFor(&cfg, targets.Of("writer"), nil, program, "test", &bytes.Buffer{}, env)
 	return cfg, err
 }
 

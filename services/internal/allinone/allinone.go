@@ -2,8 +2,9 @@
 // without Docker (`autotriage up`, `make run`): an embedded JetStream server,
 // the Freshdesk simulator unless a real account is configured, a starter
 // model trained on the helpdesk's own history when none is promoted, and the
-// fetcher, classifier and writer built by the same constructors as the
-// separate services.
+// fetcher, classifier, writer and trainer targets of package targets, the
+// ones the separate binaries run. `--targets` runs a subset, `--nats` runs
+// it against an external server (no embedded server, no simulator).
 package allinone
 
 import (
@@ -16,15 +17,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/autotriage/autotriage/services/internal/classifier"
 	"github.com/autotriage/autotriage/services/internal/fetcher"
 	"github.com/autotriage/autotriage/services/internal/freshdesk"
 	"github.com/autotriage/autotriage/services/internal/freshdesksim"
@@ -33,28 +35,27 @@ import (
 	"github.com/autotriage/autotriage/services/internal/pipeline"
 	"github.com/autotriage/autotriage/services/internal/platform"
 	"github.com/autotriage/autotriage/services/internal/service"
+	"github.com/autotriage/autotriage/services/internal/targets"
 	"github.com/autotriage/autotriage/services/internal/trainer"
 	"github.com/autotriage/autotriage/services/internal/triage"
-	"github.com/autotriage/autotriage/services/internal/writer"
 )
 
 // Config is everything `autotriage up` reads from the environment: the
-// settings of every stage, plus where the embedded server keeps its data
-// and how the simulator behaves when no Freshdesk account is configured.
+// configuration of every target (each run reads and validates only its
+// parts), plus where the process keeps its data, where the embedded server
+// listens and how the simulator behaves when no Freshdesk account is
+// configured.
 type Config struct {
-	platform.Common
-	DataDir    string        `env:"AUTOTRIAGE_DATA_DIR" envDefault:".autotriage" help:"directory of the embedded JetStream store and the log file"`
-	NATSAddr   string        `env:"AUTOTRIAGE_NATS_ADDR" envDefault:"127.0.0.1:4222" help:"where the embedded NATS server listens (port 0: any free port)"`
-	Summary    time.Duration `env:"AUTOTRIAGE_SUMMARY_EVERY" envDefault:"2s" help:"how often the live summary is printed"`
-	Topology   pipeline.Topology
-	Freshdesk  freshdesk.Settings
-	Sim        SimConfig
-	Fetcher    fetcher.Config
-	Classifier classifier.Config
-	Writer     writer.Config
-	Triage     triage.Config
-	Trainer    trainer.Config
-	Live       trainer.LiveConfig
+	targets.Config
+	Process
+	Sim SimConfig
+}
+
+// Process is up's own settings.
+type Process struct {
+	DataDir  string        `env:"AUTOTRIAGE_DATA_DIR" envDefault:".autotriage" help:"directory of the embedded JetStream store and the log file"`
+	NATSAddr string        `env:"AUTOTRIAGE_NATS_ADDR" envDefault:"127.0.0.1:4222" help:"where the embedded NATS server listens (port 0: any free port)"`
+	Summary  time.Duration `env:"AUTOTRIAGE_SUMMARY_EVERY" envDefault:"2s" help:"how often the live summary is printed"`
 }
 
 // SimConfig shapes the simulated helpdesk used when FRESHDESK_DOMAIN and
@@ -77,29 +78,97 @@ const demoPolicy = "group=apply:p90,type=apply:p90,priority=suggest,tags=shadow"
 // and a real account's default ("now") would leave them untriaged.
 const demoStart = "24h"
 
-// FlagTrainFromHistory lets `autotriage up` against a real account train
-// its starter model on the helpdesk's history (which costs API credits) when
-// no model is promoted.
-const FlagTrainFromHistory = "--train-from-history"
+// Flags of `autotriage up`; configuration otherwise comes from the
+// environment.
+const (
+	// FlagTrainFromHistory lets `autotriage up` against a real account
+	// train its starter model on the helpdesk's history (which costs API
+	// credits) when no model is promoted.
+	FlagTrainFromHistory = "--train-from-history"
+	// FlagTargets picks the targets to run (default: all).
+	FlagTargets = "--targets"
+	// FlagNATS names an external NATS server: no embedded server, no
+	// simulator.
+	FlagNATS = "--nats"
+)
+
+const summaryText = "the whole pipeline in one process (embedded JetStream; the Freshdesk simulator unless FRESHDESK_DOMAIN or FRESHDESK_BASE_URL is set); every listener on 127.0.0.1 unless its address is set. Against a real account with no model promoted, " + FlagTrainFromHistory + " trains the starter model on the last year of tickets (it states the API credits first; without the flag up stops there). " +
+	FlagTargets + " fetcher,classifier,writer,trainer runs only those (the starter model and live precision are the trainer's); " + FlagNATS + " URL runs them against an external server instead (NATS_* settings; no simulator, FRESHDESK_* required). --help lists what the chosen targets read"
 
 // Run is `autotriage up`.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg Config
 	var rest []string
-	train := false
-	for _, a := range args {
+	o := Options{Stdout: stdout, Stderr: stderr}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
 		if a == FlagTrainFromHistory || a == FlagTrainFromHistory[1:] {
-			train = true
+			o.TrainFromHistory = true
 			continue
 		}
-		rest = append(rest, a)
+		name, value, hasValue := strings.Cut(a, "=")
+		var flag string
+		switch name {
+		case FlagTargets, FlagTargets[1:]:
+			flag = FlagTargets
+		case FlagNATS, FlagNATS[1:]:
+			flag = FlagNATS
+		default:
+			rest = append(rest, a)
+			continue
+		}
+		if !hasValue {
+			if i+1 == len(args) {
+				return &platform.ConfigError{Var: flag, Msg: "needs a value"}
+			}
+			i++
+			value = args[i]
+		}
+		if flag == FlagTargets {
+			ts, err := targets.Parse(value, FlagTargets)
+			if err != nil {
+				return err
+			}
+			o.Targets = targets.NamesOf(ts)
+		} else {
+			if strings.TrimSpace(value) == "" {
+				return &platform.ConfigError{Var: FlagNATS, Msg: "needs the URL of a NATS server"}
+			}
+			o.NATS = value
+		}
 	}
-	if err := platform.LoadConfig(&cfg, rest, "autotriage up", "the whole pipeline in one process (embedded JetStream; the Freshdesk simulator unless FRESHDESK_DOMAIN or FRESHDESK_BASE_URL is set); every listener on 127.0.0.1 unless its address is set. Against a real account with no model promoted, "+FlagTrainFromHistory+" trains the starter model on the last year of tickets (it states the API credits first; without the flag up stops there)", stdout); err != nil {
+	ts, err := o.targets()
+	if err != nil {
 		return err
 	}
-	_, policySet := os.LookupEnv("AUTOTRIAGE_POLICY")
-	_, startSet := os.LookupEnv("AUTOTRIAGE_FETCHER_START")
-	return Start(ctx, cfg, Options{Stdout: stdout, Stderr: stderr, PolicyExplicit: policySet, StartExplicit: startSet, TrainFromHistory: train})
+	if err := targets.Load(parts(&cfg, ts, o.NATS != ""), rest, "autotriage up", summaryText, stdout, nil); err != nil {
+		return err
+	}
+	_, o.PolicyExplicit = os.LookupEnv("AUTOTRIAGE_POLICY")
+	_, o.StartExplicit = os.LookupEnv("AUTOTRIAGE_FETCHER_START")
+	return Start(ctx, cfg, o)
+}
+
+// parts is what up reads for ts: its own settings, the streams' sizes (and
+// with an external server its connection and the per-role identities), the
+// Freshdesk settings and, without an external
+// server, the simulator's, then each target's.
+func parts(cfg *Config, ts []*targets.Target, external bool) []any {
+	process := []any{&cfg.Common, &cfg.Process}
+	if external {
+		// The per-role seeds' directory serves any choice of targets, so
+		// one environment fits every `up --targets … --nats` of a host.
+		process = append(process, &cfg.NATS, &cfg.Identities)
+	} else {
+		process = append(process, &cfg.NATS.Topology)
+	}
+	if targets.NeedHelpdesk(ts) {
+		process = append(process, &cfg.Freshdesk)
+		if !external {
+			process = append(process, &cfg.Sim)
+		}
+	}
+	return targets.Parts(&cfg.Config, ts, process...)
 }
 
 // Options are what a caller of Start controls beyond the configuration.
@@ -116,8 +185,20 @@ type Options struct {
 	// account's history (FlagTrainFromHistory); the simulator's history is
 	// always used.
 	TrainFromHistory bool
+	// Targets are the targets to run (FlagTargets); nil: all of them.
+	Targets []string
+	// NATS is the URL of an external server (FlagNATS): no embedded
+	// server, no simulator; each target connects as its own broker role.
+	NATS string
 	// Ready, when set, is called once every stage runs, with the addresses.
 	Ready func(Addrs)
+}
+
+func (o Options) targets() ([]*targets.Target, error) {
+	if o.Targets == nil {
+		return targets.All(), nil
+	}
+	return targets.Parse(strings.Join(o.Targets, ","), FlagTargets)
 }
 
 // Addrs are where the parts of a running pipeline listen.
@@ -125,15 +206,22 @@ type Addrs struct {
 	NATS, Debug, Webhook, Simulator string
 	Sim                             *freshdesksim.Sim
 	// Listeners is every address (host:port) the process bound, by name:
-	// nats, debug, and webhook and freshdesk-sim when they run.
+	// nats (the embedded server), debug, and webhook and freshdesk-sim
+	// when they run.
 	Listeners map[string]string
 }
 
 // Start runs the pipeline until ctx ends, then drains every stage and stops,
 // all within one AUTOTRIAGE_SHUTDOWN_TIMEOUT counted from the end of ctx:
 // the stages' drains, the webhook server, the simulator's server, the NATS
-// connection, the debug server and the embedded NATS server share its
+// connections, the debug server and the embedded NATS server share its
 // deadline.
+//
+// Without o.NATS the process embeds the server and connects once, as the
+// admin: the server is its own, without authorization. With o.NATS each
+// target connects as its own role (targets.Connect). The simulator runs
+// only without o.NATS and without a Freshdesk account, for a target that
+// talks to the helpdesk; the starter model only with the trainer.
 func Start(ctx context.Context, cfg Config, o Options) (err error) {
 	if o.Stdout == nil {
 		o.Stdout = io.Discard
@@ -141,19 +229,25 @@ func Start(ctx context.Context, cfg Config, o Options) (err error) {
 	if o.Stderr == nil {
 		o.Stderr = io.Discard
 	}
-	simMode := !cfg.Freshdesk.Configured()
+	ts, err := o.targets()
+	if err != nil {
+		return err
+	}
+	external := o.NATS != ""
+	simMode := !external && targets.NeedHelpdesk(ts) && !cfg.Freshdesk.Configured()
+	names := targets.NamesOf(ts)
+	fetching, training := slices.Contains(names, "fetcher"), slices.Contains(names, "trainer")
 	if simMode && !o.PolicyExplicit {
 		cfg.Triage.Policy = demoPolicy
 	}
 	if simMode && !o.StartExplicit {
 		cfg.Fetcher.Start = demoStart
 	}
-	checks := []error{cfg.Common.Validate(), cfg.Topology.Validate(), cfg.Triage.Validate(), cfg.Writer.Validate(), cfg.Trainer.Validate(), cfg.Live.Validate()}
-	if !simMode {
-		checks = append(checks, cfg.Freshdesk.Validate())
+	if simMode {
+		simWebhookSecret(&cfg)
 	}
-	if err := platform.FirstError(checks...); err != nil {
-		return asConfigError(err)
+	if err := targets.Validate(&cfg.Config, ts, !simMode); err != nil {
+		return err
 	}
 	policy, _ := triage.ParsePolicy(cfg.Triage.Policy)
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
@@ -168,26 +262,32 @@ func Start(ctx context.Context, cfg Config, o Options) (err error) {
 	sd := platform.NewShutdown(ctx, cfg.ShutdownTimeout)
 	say := func(format string, args ...any) { fmt.Fprintf(o.Stdout, format+"\n", args...) }
 
-	// The simulator's helpdesk lives in memory, so the pipeline state that
-	// refers to it (cursor, ledger, streams) starts afresh with it; a real
-	// account keeps its store across runs.
-	storeDir := filepath.Join(cfg.DataDir, "jetstream")
-	if simMode {
-		storeDir = filepath.Join(cfg.DataDir, "jetstream-sim")
-		if err := os.RemoveAll(storeDir); err != nil {
-			return fmt.Errorf("reset the simulator's store: %w", err)
+	addrs := Addrs{NATS: o.NATS, Listeners: map[string]string{}}
+	var srv *natsserver.Server
+	storeDir := ""
+	if !external {
+		// The simulator's helpdesk lives in memory, so the pipeline state
+		// that refers to it (cursor, ledger, streams) starts afresh with
+		// it; a real account keeps its store across runs.
+		storeDir = filepath.Join(cfg.DataDir, "jetstream")
+		if simMode {
+			storeDir = filepath.Join(cfg.DataDir, "jetstream-sim")
+			if err := os.RemoveAll(storeDir); err != nil {
+				return fmt.Errorf("reset the simulator's store: %w", err)
+			}
 		}
+		host, port, err := splitHostPort(cfg.NATSAddr)
+		if err != nil {
+			return &platform.ConfigError{Var: "AUTOTRIAGE_NATS_ADDR", Msg: err.Error()}
+		}
+		srv, err = natsserver.Start(natsserver.Options{Host: host, Port: port, StoreDir: storeDir})
+		if err != nil {
+			return fmt.Errorf("embedded NATS on %s: %w", cfg.NATSAddr, err)
+		}
+		defer stopWithin(sd, log, "embedded NATS server", srv.Stop)
+		addrs.NATS = srv.URL()
+		addrs.Listeners["nats"] = strings.TrimPrefix(srv.URL(), "nats://")
 	}
-	host, port, err := splitHostPort(cfg.NATSAddr)
-	if err != nil {
-		return &platform.ConfigError{Var: "AUTOTRIAGE_NATS_ADDR", Msg: err.Error()}
-	}
-	srv, err := natsserver.Start(natsserver.Options{Host: host, Port: port, StoreDir: storeDir})
-	if err != nil {
-		return fmt.Errorf("embedded NATS on %s: %w", cfg.NATSAddr, err)
-	}
-	defer stopWithin(sd, log, "embedded NATS server", srv.Stop)
-	addrs := Addrs{NATS: srv.URL(), Listeners: map[string]string{"nats": strings.TrimPrefix(srv.URL(), "nats://")}}
 
 	// The webhook listener comes first so the simulator can be told its
 	// real address (port 0 picks one); it answers 503 until the fetcher is
@@ -196,7 +296,7 @@ func Start(ctx context.Context, cfg Config, o Options) (err error) {
 	// these defers on an early return) and before the NATS connection.
 	hooks := &lateHandler{}
 	stopWeb := func() {}
-	if !cfg.Fetcher.WebhooksOff {
+	if fetching && !cfg.Fetcher.WebhooksOff {
 		web, err := platform.Listen("webhook", cfg.Fetcher.WebhookAddr, hooks, log)
 		if err != nil {
 			return &platform.ConfigError{Var: "AUTOTRIAGE_WEBHOOK_ADDR", Msg: err.Error()}
@@ -236,117 +336,123 @@ func Start(ctx context.Context, cfg Config, o Options) (err error) {
 		defer stopSim()
 	}
 
-	rt, err := service.Start(ctx, "autotriage", cfg.Common, pipeline.Config{URL: srv.URL(), ConnectWait: 10 * time.Second, Topology: cfg.Topology}, o.Stderr, service.Options{Log: log, Shutdown: sd})
-	if err != nil {
-		return err
+	// views[i] is the runtime of ts[i]: views of the one admin connection
+	// to the embedded server, or one runtime per target.
+	var main *service.Runtime
+	views := make([]*service.Runtime, len(ts))
+	if !external {
+		rt, serr := service.Start(ctx, "autotriage", cfg.Common, pipeline.Config{URL: srv.URL(), ConnectWait: 10 * time.Second, Topology: cfg.NATS.Topology}, o.Stderr, service.Options{Log: log, Shutdown: sd})
+		if serr != nil {
+			return serr
+		}
+		defer func() { err = errors.Join(err, rt.Stop()) }()
+		main = rt
+		for i, t := range ts {
+			views[i] = rt.Stage(t.Name)
+		}
+	} else {
+		cfg.NATS.URL = o.NATS
+		rts, cerr := targets.Connect(ctx, &cfg.Config, ts, o.Stderr, service.Options{Log: log, Shutdown: sd})
+		if cerr != nil {
+			return cerr
+		}
+		defer func() { err = errors.Join(err, targets.StopAll(rts)) }()
+		main, views = rts[0], rts
 	}
-	defer func() { err = errors.Join(err, rt.Stop()) }()
-	if rt.Debug != nil {
-		addrs.Debug = rt.Debug.Addr()
-		addrs.Listeners["debug"] = rt.Debug.Addr()
+	if main.Debug != nil {
+		addrs.Debug = main.Debug.Addr()
+		addrs.Listeners["debug"] = main.Debug.Addr()
 	}
 
-	say("autotriage %s: embedded NATS at %s (store %s)", platform.Build().Version, srv.URL(), storeDir)
-	if simMode {
-		say("no FRESHDESK_DOMAIN: simulated helpdesk at http://%s (%d resolved tickets, %.1f new/s; admin API under /_sim/)", addrs.Simulator, cfg.Sim.History, cfg.Sim.ArrivalRate)
+	if external {
+		say("autotriage %s: NATS at %s (external), targets %s", platform.Build().Version, redactURL(o.NATS), strings.Join(targets.NamesOf(ts), ","))
 	} else {
+		say("autotriage %s: embedded NATS at %s (store %s)", platform.Build().Version, srv.URL(), storeDir)
+	}
+	switch {
+	case simMode:
+		say("no FRESHDESK_DOMAIN: simulated helpdesk at http://%s (%d resolved tickets, %.1f new/s; admin API under /_sim/)", addrs.Simulator, cfg.Sim.History, cfg.Sim.ArrivalRate)
+	case targets.NeedHelpdesk(ts):
 		say("helpdesk: %s", describeHelpdesk(cfg.Freshdesk))
 	}
-	if err := rt.Conn.EnsureModelStore(ctx); err != nil {
-		return err
+	if !external {
+		// The process owns the server: the model registry exists for a
+		// classifier run without the trainer too.
+		if err := main.Conn.EnsureModelStore(ctx); err != nil {
+			return err
+		}
 	}
-	models, err := modelstore.Open(ctx, rt.Conn)
-	if err != nil {
-		return err
-	}
-	// Live precision runs from the start: the starter model's first
-	// verdicts count, and the policy document exists before the classifier
-	// reads it.
-	liveCtx, stopLive := context.WithCancel(ctx)
-	live, err := trainer.StartLive(liveCtx, rt.Conn, models, cfg.Live, cfg.Triage.Policy, rt.Stage("trainer").Registerer, rt.Log.With("stage", "trainer"))
-	if err != nil {
-		stopLive()
-		return err
-	}
-	defer func() { stopLive(); live.Wait() }()
-	tr, continuous, err := ensureModel(ctx, rt, cfg, models, live.Tracker, !simMode, o.TrainFromHistory, say)
-	if err != nil {
-		return err
-	}
-	say("policy: %s (live in KV: `autotriage policy show|set`)", policyString(live.Policy, policy))
-
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errs := make(chan error, 4)
-	start := func(name string, run func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := run(runCtx); err != nil && runCtx.Err() == nil {
-				errs <- fmt.Errorf("%s: %w", name, err)
-				cancel()
+	h := targets.Hooks{Webhooks: hooks.set}
+	if training {
+		h.Starter = func(ctx context.Context, rt *service.Runtime, tr *trainer.Trainer, store *modelstore.Store, live *trainer.Live) (bool, error) {
+			continuous, err := ensureModel(ctx, rt, cfg, tr, store, !simMode, o.TrainFromHistory, say)
+			if err != nil {
+				return false, err
 			}
-		}()
+			say("policy: %s (live in KV: `autotriage policy show|set`)", policyString(live.Policy, policy))
+			return continuous, nil
+		}
+	}
+	g, err := targets.Start(ctx, &cfg.Config, ts, views, h)
+	if err != nil {
+		return err
 	}
 
-	cls, err := classifier.Build(ctx, rt.Stage("classifier"), cfg.Classifier, policy)
-	if err != nil {
-		return err
+	if fetching {
+		say("health http://%s/readyz  metrics http://%s/metrics  webhooks http://%s%s", addrs.Debug, addrs.Debug, addrs.Webhook, fetcher.WebhookPath)
+	} else {
+		say("health http://%s/readyz  metrics http://%s/metrics", addrs.Debug, addrs.Debug)
 	}
-	wr, err := writer.Build(ctx, rt.Stage("writer"), cfg.Writer, cfg.Freshdesk)
-	if err != nil {
-		return err
-	}
-	if err := cfg.Fetcher.Validate(); err != nil {
-		return asConfigError(err)
-	}
-	fe, err := fetcher.Build(ctx, rt.Stage("fetcher"), cfg.Fetcher, cfg.Freshdesk)
-	if err != nil {
-		return err
-	}
-	hooks.set(fe.WebhookHandler())
-	rt.WatchConsumer(runCtx, "classifier", pipeline.StreamTickets, pipeline.ConsumerClassifier)
-	rt.WatchConsumer(runCtx, "writer", pipeline.StreamPredictions, pipeline.ConsumerWriter)
-	start("classifier", func(c context.Context) error { return cls.Run(c, rt.Conn) })
-	start("writer", func(c context.Context) error { return wr.Run(c, rt.Conn) })
-	start("fetcher", fe.Run)
-	if continuous {
-		start("trainer", tr.Run)
-	}
-
-	say("health http://%s/readyz  metrics http://%s/metrics  webhooks http://%s%s", addrs.Debug, addrs.Debug, addrs.Webhook, fetcher.WebhookPath)
 	say("log %s; Ctrl-C drains and stops", logFile.Name())
 	if o.Ready != nil {
 		o.Ready(addrs)
 	}
-	sum := newSummary(rt)
+	lags := map[string]*pipeline.Conn{}
+	for i, t := range ts {
+		switch t.Name {
+		case "classifier":
+			lags[pipeline.ConsumerClassifier] = views[i].Conn
+		case "writer":
+			lags[pipeline.ConsumerWriter] = views[i].Conn
+		}
+	}
+	sum := newSummary(main, lags)
 	tick := time.NewTicker(cfg.Summary)
 	defer tick.Stop()
 loop:
 	for {
 		select {
-		case <-runCtx.Done():
+		case <-g.Done():
 			break loop
 		case <-tick.C:
-			say("%s", sum.line(runCtx))
+			say("%s", sum.line(ctx))
 		}
 	}
 	say("draining...")
-	cancel()
-	wg.Wait()
+	runErr := g.Stop()
 	stopWeb()
 	stopSim()
-	select {
-	case err := <-errs:
-		return err
-	default:
+	if runErr != nil {
+		return runErr
 	}
 	sctx, scancel := sd.Context()
 	defer scancel()
 	say("%s", sum.line(sctx))
 	say("stopped")
 	return nil
+}
+
+// redactURL is a server list without the user information of its URLs
+// (a password, or a token in the user's place).
+func redactURL(list string) string {
+	parts := strings.Split(list, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
+			u.User = nil
+			parts[i] = u.String()
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 // stopWithin runs stop but waits for it only until the shutdown deadline:
@@ -367,17 +473,21 @@ func stopWithin(sd *platform.Shutdown, log *slog.Logger, what string, stop func(
 	}
 }
 
+// simWebhookSecret gives the simulator's webhooks a random secret when the
+// operator set none, before the fetcher's settings are validated.
+func simWebhookSecret(cfg *Config) {
+	if cfg.Fetcher.WebhookSecret.Reveal() == "" && !cfg.Fetcher.WebhooksOff && cfg.Fetcher.WebhookUser == "" {
+		b := make([]byte, 16)
+		_, _ = rand.Read(b)
+		cfg.Fetcher.WebhookSecret = platform.Secret(hex.EncodeToString(b))
+	}
+}
+
 // startSim starts the simulated helpdesk on its own listener and points the
 // Freshdesk settings and webhooks of cfg at it. The caller shuts the
 // listener down after the stages stopped, so their drains can still write.
 func startSim(cfg *Config, webhookAddr string, log *slog.Logger) (*freshdesksim.Sim, *platform.Server, error) {
 	secret := cfg.Fetcher.WebhookSecret.Reveal()
-	if secret == "" && !cfg.Fetcher.WebhooksOff && cfg.Fetcher.WebhookUser == "" {
-		b := make([]byte, 16)
-		_, _ = rand.Read(b)
-		secret = hex.EncodeToString(b)
-		cfg.Fetcher.WebhookSecret = platform.Secret(secret)
-	}
 	webhookURL := ""
 	if webhookAddr != "" {
 		whost, wport, err := net.SplitHostPort(webhookAddr)
@@ -430,35 +540,24 @@ func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	http.Error(w, "starting", http.StatusServiceUnavailable)
 }
 
-// ensureModel builds the continuous trainer and, when no model is promoted
-// yet, has it train and promote the starter model before the pipeline
-// needs one (gated against the majority-label baseline on the most recent
-// tickets, with its lineage). A real account's history is read only with
-// allowed (FlagTrainFromHistory), after stating its cost; without it
-// ensureModel reads none and returns a *TrainingRefused saying what reading
-// it would cost. continuous says whether the trainer keeps running: on a
-// real account only once it has read the history (a cursor exists), so a
-// later start never reads a year of tickets unasked.
-func ensureModel(ctx context.Context, rt *service.Runtime, cfg Config, store *modelstore.Store, ev trainer.Evidence, real, allowed bool,
-	say func(string, ...any)) (tr *trainer.Trainer, continuous bool, err error) {
-	client, err := cfg.Freshdesk.NewClient(nil, rt.Log, nil)
-	if err != nil {
-		return nil, false, err
-	}
-	tr, err = trainer.Open(ctx, rt.Conn, cfg.Trainer, trainer.Deps{
-		Store: store, Evidence: ev, Helpdesk: freshdesk.NewAdapter(client), Account: cfg.Freshdesk.AccountName(), IgnoreTag: cfg.Writer.Tag,
-		Log: rt.Log.With("stage", "trainer"), Registerer: rt.Stage("trainer").Registerer,
-	})
-	if err != nil {
-		return nil, false, err
-	}
+// ensureModel has the trainer train and promote the starter model when no
+// model is promoted yet, before the pipeline needs one (gated against the
+// majority-label baseline on the most recent tickets, with its lineage). A
+// real account's history is read only with allowed (FlagTrainFromHistory),
+// after stating its cost; without it ensureModel reads none and returns a
+// *TrainingRefused saying what reading it would cost. continuous says
+// whether the trainer keeps running: on a real account only once it has
+// read the history (a cursor exists), so a later start never reads a year
+// of tickets unasked.
+func ensureModel(ctx context.Context, rt *service.Runtime, cfg Config, tr *trainer.Trainer, store *modelstore.Store, real, allowed bool,
+	say func(string, ...any)) (continuous bool, err error) {
 	kv, err := rt.Conn.KV(ctx, pipeline.BucketPolicy)
 	if err != nil {
-		return nil, false, err
+		return false, err
 	}
 	state, err := trainer.ReadState(ctx, kv)
 	if err != nil {
-		return nil, false, err
+		return false, err
 	}
 	continuous = !real || allowed || !state.Through.IsZero()
 	if p, err := store.Promoted(ctx); err == nil {
@@ -466,15 +565,19 @@ func ensureModel(ctx context.Context, rt *service.Runtime, cfg Config, store *mo
 		if !continuous {
 			say("continuous trainer: off until it has read the helpdesk's history once (`autotriage up %s` or `autotriage trainer`)", FlagTrainFromHistory)
 		}
-		return tr, continuous, nil
+		return continuous, nil
 	} else if !errors.Is(err, modelstore.ErrNoModel) {
-		return nil, false, err
+		return false, err
 	}
 	since := time.Now().Add(-cfg.Trainer.History)
 	if real {
+		client, err := cfg.Freshdesk.NewClient(nil, rt.Log, nil)
+		if err != nil {
+			return false, err
+		}
 		cost := EstimateHistory(ctx, client, since)
 		if !allowed {
-			return nil, false, &TrainingRefused{Cost: cost}
+			return false, &TrainingRefused{Cost: cost}
 		}
 		say("%s: reading %s", FlagTrainFromHistory, cost)
 	}
@@ -482,14 +585,14 @@ func ensureModel(ctx context.Context, rt *service.Runtime, cfg Config, store *mo
 	started := time.Now()
 	res, err := tr.RunOnce(ctx, "start", true, 0)
 	if err != nil {
-		return nil, false, fmt.Errorf("train the starter model: %w", err)
+		return false, fmt.Errorf("train the starter model: %w", err)
 	}
 	if res.Action != "promoted" {
 		why := res.Reason
 		if res.Lineage == nil {
 			why = res.Skipped
 		}
-		return nil, false, fmt.Errorf("the starter model was not promoted: %s (promote one with `autotriage models push --promote`)", why)
+		return false, fmt.Errorf("the starter model was not promoted: %s (promote one with `autotriage models push --promote`)", why)
 	}
 	l := res.Lineage
 	say("model: %s trained on %d tickets in %s and promoted (gated on the %d most recent, %s .. %s)", short(l.ModelID), l.Tickets,
@@ -498,7 +601,7 @@ func ensureModel(ctx context.Context, rt *service.Runtime, cfg Config, store *mo
 		say("  %-8s held-out accuracy %.3f, macro-F1 %.3f", f.Field, f.Accuracy, f.MacroF1)
 	}
 	say("continuous trainer: retrains every %s and on `autotriage train --request`", cfg.Trainer.Interval)
-	return tr, continuous, nil
+	return continuous, nil
 }
 
 // policyString is the stored policy, or the configured one when the
@@ -534,12 +637,4 @@ func short(id string) string {
 		return id[:12]
 	}
 	return id
-}
-
-func asConfigError(err error) error {
-	var ce *platform.ConfigError
-	if errors.As(err, &ce) {
-		return ce
-	}
-	return &platform.ConfigError{Var: "config", Msg: err.Error()}
 }

@@ -12,9 +12,17 @@ import (
 
 // summary renders the live line of `autotriage up`: what each stage did and
 // what is still waiting.
-type summary struct{ rt *service.Runtime }
+type summary struct {
+	rt *service.Runtime
+	// lags has the connection that reads each durable's lag: the stage's
+	// own (its role may read its consumer; another stage's may not). A
+	// durable whose stage runs elsewhere shows "-".
+	lags map[string]*pipeline.Conn
+}
 
-func newSummary(rt *service.Runtime) *summary { return &summary{rt: rt} }
+func newSummary(rt *service.Runtime, lags map[string]*pipeline.Conn) *summary {
+	return &summary{rt: rt, lags: lags}
+}
 
 func (s *summary) line(ctx context.Context) string {
 	streams := map[string]uint64{}
@@ -24,7 +32,11 @@ func (s *summary) line(ctx context.Context) string {
 		}
 	}
 	lag := func(stream, durable string) string {
-		st, err := s.rt.Conn.ConsumerStats(ctx, stream, durable)
+		c := s.lags[durable]
+		if c == nil {
+			return "-"
+		}
+		st, err := c.ConsumerStats(ctx, stream, durable)
 		if err != nil {
 			return "?"
 		}

@@ -50,6 +50,9 @@ type Options struct {
 	// (`autotriage up` starts listeners before the runtime); otherwise the
 	// runtime's own starts when ctx ends and lasts common.ShutdownTimeout.
 	Shutdown *platform.Shutdown
+	// Check names the readiness check of the connection ("nats" unless
+	// set): several runtimes sharing one Health each need their own.
+	Check string
 }
 
 // Start brings up the logger, metrics, debug server and NATS connection, and
@@ -80,7 +83,11 @@ func Start(ctx context.Context, name string, common platform.Common, nats pipeli
 		// A stage binary connects as its own broker role.
 		nats.Role = name
 	}
-	rt.Health.Check("nats", func() error { return errors.New("connecting to NATS") })
+	check := o.Check
+	if check == "" {
+		check = "nats"
+	}
+	rt.Health.Check(check, func() error { return errors.New("connecting to NATS") })
 	conn, err := pipeline.Connect(ctx, nats, "autotriage-"+name, rt.Log)
 	if err != nil {
 		rt.stopDebug()
@@ -88,7 +95,7 @@ func Start(ctx context.Context, name string, common platform.Common, nats pipeli
 	}
 	rt.Conn = conn
 	conn.BoundShutdown(rt.Shutdown)
-	rt.Health.Check("nats", conn.Ready)
+	rt.Health.Check(check, conn.Ready)
 	rt.Metrics = pipeline.NewMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"process": name}, rt.Registry))
 	if err := conn.EnsureTopologyRetry(ctx); err != nil {
 		conn.Close()
